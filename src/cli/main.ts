@@ -1,0 +1,71 @@
+/**
+ * `sluice <command>`: the command-line entry. Each command lives in its own file and
+ * exports `run(args, io)`, returning the exit status. Errors reach the person as one
+ * plain sentence with a stable code, never as a stack trace.
+ */
+import './quiet-warnings.ts';
+import { isSluiceError } from '../core/errors.ts';
+import type { CliIo } from './io.ts';
+import { processIo } from './io.ts';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliRun }> }> = {
+  serve: { summary: 'run the gateway', load: () => import('./serve.ts') },
+  check: {
+    summary: 'validate a policy file and print its limits',
+    load: () => import('./check.ts'),
+  },
+  keys: { summary: 'create, list, revoke and reinstate API keys', load: () => import('./keys.ts') },
+  incident: {
+    summary: 'look up an incident by its reference code',
+    load: () => import('./incident.ts'),
+  },
+};
+
+export type CliRun = (args: string[], io: CliIo) => Promise<number>;
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
+  return `usage: sluice <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`sluice <command> --help\` for a command's options.\n`;
+}
+
+/** Runs one command line; returns the exit status. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr.write(`sluice: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { run } = await command.load();
+    return await run(rest, io);
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+/** Prints an error as plain words; stack traces only with SLUICE_DEBUG=1. */
+export function reportError(error: unknown, io: CliIo): number {
+  if (isSluiceError(error)) {
+    io.stderr.write(`sluice: ${error.message} [${error.code}]\n`);
+    for (const p of error.problems) {
+      const where = [p.path || '(top level)', p.line === undefined ? '' : `line ${p.line}`]
+        .filter(Boolean)
+        .join(', ');
+      io.stderr.write(`  - ${where}: ${p.message}\n`);
+    }
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr.write(`sluice: unexpected failure: ${message}\n`);
+  if (io.env.SLUICE_DEBUG === '1' && error instanceof Error) io.stderr.write(`${error.stack}\n`);
+  return 1;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2), processIo());
+}

@@ -1,0 +1,164 @@
+/**
+ * The compiled policy: what the policy file becomes after validation.
+ * Every duration is in milliseconds, every rate is `{ limit, periodMs }`.
+ * A compiled policy is deeply frozen; a reload swaps the whole value.
+ *
+ * The YAML form people write is documented in docs/policy.md; `compilePolicy`
+ * (compile.ts) turns one into the other.
+ */
+
+/** `100/min` → `{ limit: 100, periodMs: 60_000 }`. */
+export interface Rate {
+  readonly limit: number;
+  readonly periodMs: number;
+}
+
+export interface ServerSettings {
+  /** Where the gateway listens, e.g. `{ host: '127.0.0.1', port: 8080 }`. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** Base URL of the upstream API, e.g. `http://127.0.0.1:3000`; undefined until set. */
+  readonly upstream: string | undefined;
+  /** Directory of the embedded database (incidents, keys, audit). */
+  readonly dataDir: string;
+  /** CIDRs or addresses of proxies whose X-Forwarded-For / Forwarded headers are trusted. */
+  readonly trustedProxies: readonly string[];
+  /** How long sluice waits for the upstream's response headers before answering 504. */
+  readonly upstreamTimeoutMs: number;
+  /** What to do with requests that carry no key, or an unknown key. */
+  readonly unauthenticated: 'ip-only' | 'refuse';
+  /** Header names sluice sets towards the upstream (and strips from clients). */
+  readonly identityHeaders: { readonly account: string; readonly key: string };
+}
+
+/** Per client IP: warn (never rejects) and block (429). Sliding one-minute window. */
+export interface IpLimits {
+  readonly warn: Rate;
+  readonly block: Rate;
+}
+
+/**
+ * A plan: bounds on an account's budget. The account's rate is
+ * `clamp(base + perUnit × size, min, max)` requests per `base.periodMs`,
+ * where `size` is the number the operator records per account (seats, devices…).
+ */
+export interface Plan {
+  readonly name: string;
+  readonly base: Rate;
+  /** Added per unit of account size, same period as `base`. */
+  readonly perUnit: Rate;
+  readonly min: Rate;
+  readonly max: Rate;
+  /** Requests that may pass at once, before slowing starts. */
+  readonly burst: number;
+  /** A request is delayed at most this long to conform; past it, 429. */
+  readonly maxDelayMs: number;
+  /** Requests of one account being delayed at the same time; one more is 429. */
+  readonly maxSlowed: number;
+  /** Requests of one account in the upstream at the same time. */
+  readonly concurrency: number;
+  /** Requests of one account waiting for a concurrency slot; one more is 429. */
+  readonly queue: number;
+  /** A queued request waits at most this long for a slot; past it, 429. */
+  readonly queueTimeoutMs: number;
+}
+
+export type RouteClass = 'public' | 'non-public' | 'bulk' | 'batch';
+
+/** A condition on the query string, e.g. "no `modifiedAfter` parameter". */
+export interface QueryCondition {
+  readonly param: string;
+  readonly present: boolean;
+}
+
+export interface RoutePolicy {
+  /** Name used in incidents and metrics, e.g. `search`. */
+  readonly name: string;
+  /** Upper-case methods; empty means any method. */
+  readonly methods: readonly string[];
+  /** Path pattern as written, e.g. `/api/reports/*` or `/api/companies/:id`. */
+  readonly path: string;
+  readonly query: readonly QueryCondition[];
+  readonly cost: number;
+  readonly class: RouteClass;
+  /** For `bulk` routes: the dataset the export counts against (default: the route name). */
+  readonly dataset: string;
+  /** Optional per-route rate per account, in addition to the account's budget. */
+  readonly rate: Rate | undefined;
+}
+
+export interface BulkPolicy {
+  /** Exports allowed per account and dataset per period (default 1 per 30 days). */
+  readonly allow: Rate;
+}
+
+/** A weekly window: from day/time to day/time in the schedule's time zone. */
+export interface WeeklyWindow {
+  /** 0 = Sunday … 6 = Saturday. */
+  readonly fromDay: number;
+  /** Minutes after local midnight. */
+  readonly fromMinute: number;
+  readonly toDay: number;
+  readonly toMinute: number;
+}
+
+export interface OffHoursPolicy {
+  /** IANA time zone, e.g. `America/New_York`. */
+  readonly timeZone: string;
+  readonly windows: readonly WeeklyWindow[];
+  /** Batch budgets are multiplied by this inside a window. */
+  readonly batchMultiplier: number;
+  /** If true, `batch` routes are refused outside the windows. */
+  readonly confineBatch: boolean;
+}
+
+export type SafeguardAction = 'block-ip' | 'suspend' | 'revoke';
+
+export interface SafeguardRule {
+  readonly enabled: boolean;
+  /** Record what the rule would do, without doing it. */
+  readonly dryRun: boolean;
+  /** Observations within `window` that trigger the action. */
+  readonly threshold: number;
+  readonly windowMs: number;
+  readonly action: SafeguardAction;
+  /** Escalating durations of the action (block or suspension); revoke has none. */
+  readonly durationsMs: readonly number[];
+  /** After this many actions of the rule on the same subject, revoke instead. */
+  readonly revokeAfter: number | undefined;
+}
+
+export interface SafeguardPolicy {
+  readonly afterAuthFailure: SafeguardRule;
+  readonly ignoring429: SafeguardRule;
+  readonly malformedStorm: SafeguardRule;
+  readonly nonPublicAutomation: SafeguardRule;
+}
+
+export interface Webhook {
+  readonly url: string;
+  /** HMAC-SHA256 key; the value of `secretEnv` in the environment when set there. */
+  readonly secret: string;
+  readonly events: readonly ('warning' | 'suspension' | 'revocation' | 'block')[];
+}
+
+/** How interactive (non-API-key) callers of non-public routes are recognised. */
+export interface InteractiveSession {
+  readonly cookie: string;
+}
+
+export interface Policy {
+  readonly version: 1;
+  readonly server: ServerSettings;
+  readonly ip: IpLimits;
+  /** Plan used for accounts whose plan is unknown or unset. */
+  readonly defaultPlan: string;
+  readonly plans: Readonly<Record<string, Plan>>;
+  readonly routes: readonly RoutePolicy[];
+  readonly bulk: BulkPolicy;
+  readonly offHours: OffHoursPolicy;
+  readonly safeguards: SafeguardPolicy;
+  readonly webhooks: readonly Webhook[];
+  readonly interactive: InteractiveSession;
+  /** Where the policy came from: a file path, or `built-in default`. */
+  readonly source: string;
+}

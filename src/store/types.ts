@@ -1,0 +1,154 @@
+/**
+ * The two store interfaces. Every implementation (memory, sqlite, redis) passes one
+ * contract suite in test/contract/.
+ *
+ * - `LimitStore` holds hot limiter state (GCRA arrival times, window counters). It
+ *   applies the pure maths of src/core/limiter atomically per key; a memory store may
+ *   answer synchronously, a Redis store answers with a promise (Lua script).
+ * - `RecordStore` holds what must survive restarts: accounts, API keys (hashes only),
+ *   incidents and the audit trail.
+ */
+import type { RuleId } from '../core/decision.ts';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface GcraParams {
+  /** Milliseconds per unit of cost (period / limit). */
+  readonly emissionMs: number;
+  /** Units of cost that may pass at once. */
+  readonly burst: number;
+  /** Longest delay the caller accepts; a request needing more is refused and not recorded. */
+  readonly maxDelayMs: number;
+  /** Quota and window for the RateLimit headers (limit per period). */
+  readonly limit: number;
+  readonly periodMs: number;
+}
+
+export interface GcraResult {
+  /** True when the request is admitted (possibly after `delayMs`). */
+  readonly allowed: boolean;
+  /** How long to hold an admitted request; 0 when it conforms now. */
+  readonly delayMs: number;
+  /** For a refused request: how long until it would conform without delay. */
+  readonly retryAfterMs: number;
+  /** Units that could still pass now without delay. */
+  readonly remaining: number;
+  /** Milliseconds until the full burst is available again. */
+  readonly resetMs: number;
+}
+
+export interface WindowParams {
+  readonly periodMs: number;
+  /** Crossing this is recorded and signalled, never refused. */
+  readonly warn: number;
+  /** Crossing this refuses. */
+  readonly block: number;
+}
+
+export interface WindowResult {
+  readonly allowed: boolean;
+  /** Requests in the sliding window, this one included when allowed. */
+  readonly count: number;
+  /** This request is over the warning threshold. */
+  readonly warn: boolean;
+  /** …and it is the first warning of the current fixed window (report it). */
+  readonly warnFirst: boolean;
+  readonly retryAfterMs: number;
+  readonly remaining: number;
+  readonly resetMs: number;
+}
+
+export interface LimitStore {
+  gcra(key: string, now: number, cost: number, params: GcraParams): MaybePromise<GcraResult>;
+  window(key: string, now: number, cost: number, params: WindowParams): MaybePromise<WindowResult>;
+  /** Number of keys held (for metrics and eviction tests). */
+  size(): MaybePromise<number>;
+  close(): MaybePromise<void>;
+}
+
+export interface Account {
+  readonly id: string;
+  /** Seats, devices…: the number budgets scale with. */
+  readonly size: number;
+  readonly plan: string;
+  readonly createdAt: number;
+}
+
+export type KeyStatus = 'active' | 'suspended' | 'revoked';
+
+export interface ApiKeyRecord {
+  /** Public id, shown to people and sent upstream; never the secret. */
+  readonly id: string;
+  readonly accountId: string;
+  /** SHA-256 of the whole key, hex. */
+  readonly hash: string;
+  readonly status: KeyStatus;
+  /** For a suspension: when it ends (ms since the epoch). */
+  readonly suspendedUntil: number | undefined;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Why the status last changed (reference code or words). */
+  readonly reason: string | undefined;
+}
+
+export interface Subject {
+  readonly accountId?: string;
+  readonly keyId?: string;
+  readonly ip?: string;
+}
+
+export interface Incident {
+  /** Reference code, e.g. `RL-7KQ4-M9XT`. */
+  readonly reference: string;
+  readonly rule: RuleId | SafeguardRuleId;
+  readonly subject: Subject;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Requests the incident covers. */
+  readonly count: number;
+  /** Counters at the start of the incident. */
+  readonly counters: Readonly<Record<string, number | string>>;
+  /** Extra words, e.g. "next export allowed 2026-12-21T00:00:00Z". */
+  readonly note: string | undefined;
+}
+
+/** Safeguard actions are incidents too. */
+export type SafeguardRuleId =
+  | 'safeguard-auth-failure'
+  | 'safeguard-ignoring-429'
+  | 'safeguard-malformed-storm'
+  | 'safeguard-non-public';
+
+export interface AuditEntry {
+  readonly at: number;
+  /** `sluice` for automatic actions, else who did it (e.g. `cli:alice`). */
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: Subject;
+  readonly reason: string;
+  readonly reference: string | undefined;
+}
+
+export interface RecordStore {
+  putAccount(account: Account): MaybePromise<void>;
+  getAccount(id: string): MaybePromise<Account | undefined>;
+  listAccounts(): MaybePromise<Account[]>;
+
+  putKey(key: ApiKeyRecord): MaybePromise<void>;
+  getKey(id: string): MaybePromise<ApiKeyRecord | undefined>;
+  findKeyByHash(hash: string): MaybePromise<ApiKeyRecord | undefined>;
+  listKeys(accountId?: string): MaybePromise<ApiKeyRecord[]>;
+  /** Keys changed after `seq`, with the newest sequence number (for caches on other processes). */
+  keyChangesSince(seq: number): MaybePromise<{ seq: number; keys: ApiKeyRecord[] }>;
+
+  /** Inserts or updates incidents (by reference) in one transaction. */
+  saveIncidents(incidents: readonly Incident[]): MaybePromise<void>;
+  /** Case-insensitive; accepts the code with or without dashes. */
+  getIncident(reference: string): MaybePromise<Incident | undefined>;
+  listIncidents(options?: { limit?: number; since?: number }): MaybePromise<Incident[]>;
+
+  appendAudit(entry: AuditEntry): MaybePromise<void>;
+  listAudit(options?: { limit?: number; keyId?: string }): MaybePromise<AuditEntry[]>;
+
+  close(): MaybePromise<void>;
+}
