@@ -13,7 +13,11 @@ const main = join(root, 'src', 'cli', 'main.ts');
 const major = Number(process.versions.node.split('.')[0]);
 
 if (major >= 24) {
-  await import(main);
+  // main.ts runs itself only when it is the entry module (import.meta.main), which it
+  // is not when imported from here: call it.
+  const cli = await import(main);
+  const { processIo } = await import(join(root, 'src', 'cli', 'io.ts'));
+  process.exitCode = await cli.main(process.argv.slice(2), processIo());
 } else {
   const pinned = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(pinned)) {

@@ -1,7 +1,163 @@
+/**
+ * `sluice incident CODE`: what support sees when a customer reads out a reference code.
+ * Who (account, key id, IP — never a secret), which rule, when, how many requests, the
+ * counters at the time, and the plain-language what / why / fix.
+ */
+import { systemClock } from '../core/clock.ts';
+import { SluiceError } from '../core/errors.ts';
+import { duration, explainIncident } from '../core/explain.ts';
+import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
+import { normalizeReference } from '../core/reference.ts';
+import type { Incident, Subject } from '../store/types.ts';
+import { parseCli } from './common.ts';
 import type { CliIo } from './io.ts';
+import { openRecordsFromArgs, table } from './keys.ts';
 
-/** `sluice incident` — not built yet. */
-export async function run(_args: string[], io: CliIo): Promise<number> {
-  io.stderr.write('sluice incident: not available yet\n');
-  return 2;
+const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
+       sluice incident --list [--limit N] [--json]
+
+  CODE          a reference code as the customer read it: RL-7KQ4-M9XT, rl7kq4m9xt, 7KQ4M9XT…
+  --list        the most recently active incidents
+  --limit N     how many to list (default 20)
+  --json        machine-readable output
+  --config FILE policy file; its server.data names the database (default: built-in policy)
+  --data DIR    directory of the database, overriding the policy
+`;
+
+const DEFAULT_LIMIT = 20;
+
+function usage(message: string): SluiceError {
+  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
+}
+
+/** A run is ongoing while a further refusal would still join it. */
+function statusOf(incident: Incident, now: number): 'ongoing' | 'ended' {
+  return now - incident.endedAt <= DEFAULT_GAP_MS ? 'ongoing' : 'ended';
+}
+
+/** "3 minutes ago", "just now". */
+function ago(ms: number, now: number): string {
+  const d = now - ms;
+  if (Math.abs(d) < 1_000) return 'just now';
+  return d > 0 ? `${duration(d)} ago` : `in ${duration(-d)}`;
+}
+
+function who(s: Subject): string {
+  const parts = [
+    s.accountId && `account ${s.accountId}`,
+    s.keyId && `key ${s.keyId}`,
+    s.ip && `IP ${s.ip}`,
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : '(unidentified)';
+}
+
+function counters(c: Incident['counters']): string {
+  const entries = Object.entries(c);
+  return entries.length ? entries.map(([k, v]) => `${k} ${v}`).join(', ') : '(none recorded)';
+}
+
+/** `sluice incident …`; returns the exit status. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCli(args, {
+    list: { type: 'boolean' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (values.list) {
+    if (positionals.length > 0) throw usage('--list takes no reference code');
+    const limit = values.limit === undefined ? DEFAULT_LIMIT : Number(values.limit);
+    if (!/^\d+$/.test(values.limit ?? '20') || !Number.isSafeInteger(limit) || limit < 1) {
+      throw usage(`--limit must be a whole number of 1 or more, got "${values.limit}"`);
+    }
+    return withStore(values, io, (store, now) =>
+      listIncidents(store.listIncidents({ limit }), now, values.json, io),
+    );
+  }
+  if (values.limit !== undefined) throw usage('--limit applies to --list');
+  if (positionals.length !== 1) {
+    io.stderr.write(HELP);
+    return 2;
+  }
+  const typed = positionals[0];
+  const reference = normalizeReference(typed);
+  if (reference === undefined) {
+    throw usage(`"${typed}" is not a reference code; they look like RL-7KQ4-M9XT`);
+  }
+  return withStore(values, io, (store, now) => {
+    const incident = store.getIncident(reference);
+    if (incident === undefined) {
+      throw new SluiceError('SLUICE_ERR_NOT_FOUND', `no incident ${reference}`, { exitCode: 1 });
+    }
+    showIncident(incident, now, values.json, io);
+    return 0;
+  });
+}
+
+function withStore(
+  values: { config?: unknown; data?: unknown },
+  io: CliIo,
+  fn: (store: ReturnType<typeof openRecordsFromArgs>['store'], now: number) => number,
+): number {
+  const { store } = openRecordsFromArgs(values, io);
+  try {
+    return fn(store, systemClock.now());
+  } finally {
+    store.close();
+  }
+}
+
+function showIncident(incident: Incident, now: number, json: boolean | undefined, io: CliIo) {
+  const status = statusOf(incident, now);
+  const explanation = explainIncident(incident);
+  if (json) {
+    io.stdout.write(
+      `${JSON.stringify({ ...incident, note: incident.note ?? null, status, explanation })}\n`,
+    );
+    return;
+  }
+  const iso = (ms: number) => `${new Date(ms).toISOString()} (${ago(ms, now)})`;
+  const lines: [string, string][] = [
+    ['rule', incident.rule],
+    ['status', status === 'ongoing' ? 'ongoing: refusals are still coming' : 'ended'],
+    ['who', who(incident.subject)],
+    ['started', iso(incident.startedAt)],
+    [status === 'ongoing' ? 'last' : 'ended', iso(incident.endedAt)],
+    ['requests', incident.count.toLocaleString('en-US')],
+    ['counters', counters(incident.counters)],
+  ];
+  if (incident.note) lines.push(['note', incident.note]);
+  io.stdout.write(
+    `${incident.reference}  ${explanation.title}\n\n` +
+      lines.map(([k, v]) => `  ${k.padEnd(9)} ${v}\n`).join('') +
+      `\nWhat happened\n  ${explanation.what}\n` +
+      `\nWhy\n  ${explanation.why}\n` +
+      `\nWhat to change\n  ${explanation.fix}\n`,
+  );
+}
+
+function listIncidents(incidents: Incident[], now: number, json: boolean | undefined, io: CliIo) {
+  if (json) {
+    io.stdout.write(
+      `${JSON.stringify(incidents.map((i) => ({ ...i, status: statusOf(i, now) })))}\n`,
+    );
+    return 0;
+  }
+  if (incidents.length === 0) {
+    io.stdout.write('no incidents\n');
+    return 0;
+  }
+  const rows = incidents.map((i) => [
+    i.reference,
+    i.rule,
+    who(i.subject),
+    new Date(i.startedAt).toISOString(),
+    statusOf(i, now) === 'ongoing' ? 'ongoing' : `ended ${ago(i.endedAt, now)}`,
+    i.count.toLocaleString('en-US'),
+  ]);
+  io.stdout.write(table(['reference', 'rule', 'who', 'started', 'status', 'requests'], rows));
+  return 0;
 }

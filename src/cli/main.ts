@@ -53,9 +53,9 @@ export function reportError(error: unknown, io: CliIo): number {
   if (isSluiceError(error)) {
     io.stderr.write(`sluice: ${error.message} [${error.code}]\n`);
     for (const p of error.problems) {
-      const where = [p.path || '(top level)', p.line === undefined ? '' : `line ${p.line}`]
-        .filter(Boolean)
-        .join(', ');
+      const where =
+        [p.path, p.line === undefined ? '' : `line ${p.line}`].filter(Boolean).join(', ') ||
+        '(top level)';
       io.stderr.write(`  - ${where}: ${p.message}\n`);
     }
     return error.exitCode;

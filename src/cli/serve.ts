@@ -1,7 +1,147 @@
+/**
+ * `sluice serve`: runs the gateway. `--demo` puts it in front of the bundled demo API
+ * with a fresh demo key, and prints a curl line to try.
+ */
+import { buildApp } from '../app.ts';
+import { generateApiKey } from '../core/api-key.ts';
+import { systemClock } from '../core/clock.ts';
+import { SluiceError } from '../core/errors.ts';
+import { withServerOverrides } from '../core/policy/override.ts';
+import { startDemoUpstream } from '../demo/demo-upstream.ts';
+import { createLogger } from '../gateway/logger.ts';
+import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
+import type { RecordStore } from '../store/types.ts';
+import { parseCli, policyFromArgs } from './common.ts';
 import type { CliIo } from './io.ts';
 
-/** `sluice serve` — not built yet. */
-export async function run(_args: string[], io: CliIo): Promise<number> {
-  io.stderr.write('sluice serve: not available yet\n');
-  return 2;
+const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstream URL] [--data DIR] [--demo]
+                    [--admin HOST:PORT]
+
+  --config FILE       policy file (default: the built-in policy)
+  --listen HOST:PORT  where the gateway listens (default: server.listen, 127.0.0.1:8080)
+  --upstream URL      the API sluice protects (default: server.upstream)
+  --data DIR          directory of the embedded database (default: server.data, ./data)
+  --demo              run in front of the bundled demo API, with a demo key
+  --admin HOST:PORT   also serve /metrics and the admin API there; needs SLUICE_ADMIN_TOKEN
+  --log-level LEVEL   trace, debug, info (default), warn, error
+`;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCli(
+    args,
+    {
+      listen: { type: 'string' },
+      upstream: { type: 'string' },
+      demo: { type: 'boolean' },
+      admin: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    false,
+  );
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new SluiceError('SLUICE_ERR_CLI_USAGE', `unexpected argument "${positionals[0]}"`, {
+      exitCode: 2,
+    });
+  }
+  if (values.demo && values.upstream !== undefined) {
+    throw new SluiceError('SLUICE_ERR_CLI_USAGE', '--demo and --upstream exclude each other', {
+      exitCode: 2,
+    });
+  }
+  const level = values['log-level'] ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) {
+    throw new SluiceError(
+      'SLUICE_ERR_CLI_USAGE',
+      `--log-level must be one of trace, debug, info, warn, error; got "${level}"`,
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  let admin: { host: string; port: number; token: string | undefined } | undefined;
+  if (values.admin !== undefined) {
+    const token = io.env.SLUICE_ADMIN_TOKEN;
+    if (token === undefined || token.length < 16) {
+      throw new SluiceError(
+        'SLUICE_ERR_CLI_USAGE',
+        '--admin needs SLUICE_ADMIN_TOKEN set to a secret of 16 characters or more',
+        {
+          exitCode: 2,
+        },
+      );
+    }
+    const probe = withServerOverrides(policyFromArgs({}), { listen: values.admin });
+    admin = { ...probe.server.listen, token };
+  }
+
+  let policy = policyFromArgs(values);
+  policy = withServerOverrides(policy, { listen: values.listen, upstream: values.upstream });
+  const logger = createLogger({ level });
+
+  const demo = values.demo ? await startDemoUpstream({}) : undefined;
+  if (demo !== undefined) policy = withServerOverrides(policy, { upstream: demo.url });
+
+  let recordStore: RecordStore;
+  try {
+    recordStore = openSqliteRecordStore(policy.server.dataDir);
+  } catch (error) {
+    await demo?.close();
+    throw error;
+  }
+  const demoKey = demo === undefined ? undefined : createDemoKey(recordStore);
+
+  const app = await buildApp({ policy, recordStore, logger, admin });
+  let urls: { url: string; adminUrl: string | undefined };
+  try {
+    urls = await app.listen();
+  } catch (error) {
+    await app.close();
+    await demo?.close();
+    throw error;
+  }
+
+  io.stdout.write(`sluice is listening on ${urls.url} in front of ${policy.server.upstream}\n`);
+  io.stdout.write(`policy: ${policy.source}; data: ${policy.server.dataDir}\n`);
+  if (urls.adminUrl !== undefined) io.stdout.write(`admin API and /metrics: ${urls.adminUrl}\n`);
+  if (demoKey !== undefined) {
+    io.stdout.write(
+      `\nDemo API key (shown once): ${demoKey}\nTry it:\n  curl -i -H "Authorization: Bearer ${demoKey}" ${urls.url}/api/companies?limit=2\n` +
+        `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX\n\n`,
+    );
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      io.stdout.write(`\n${signal}: finishing in-flight requests…\n`);
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await app.close();
+  await demo?.close();
+  logger.flush();
+  return 0;
+}
+
+/** A fresh demo account key, printed once; the store keeps only its hash. */
+function createDemoKey(store: RecordStore): string {
+  const now = systemClock.now();
+  const key = generateApiKey();
+  void store.putAccount({ id: 'demo', size: 10, plan: 'standard', createdAt: now });
+  void store.putKey({
+    id: key.id,
+    accountId: 'demo',
+    hash: key.hash,
+    status: 'active',
+    suspendedUntil: undefined,
+    createdAt: now,
+    updatedAt: now,
+    reason: 'demo key created by sluice serve --demo',
+  });
+  return key.secret;
 }

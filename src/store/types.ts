@@ -61,6 +61,25 @@ export interface WindowResult {
 export interface LimitStore {
   gcra(key: string, now: number, cost: number, params: GcraParams): MaybePromise<GcraResult>;
   window(key: string, now: number, cost: number, params: WindowParams): MaybePromise<WindowResult>;
+  /**
+   * Optional fast paths, the same as `gcra(namespace + id, …)` and `window(namespace + id, …)`
+   * (same state), without building a key string per request: an id string reused across
+   * requests is then found by its cached hash. The memory store has them; others may not.
+   */
+  gcraIn?(
+    namespace: string,
+    id: string,
+    now: number,
+    cost: number,
+    params: GcraParams,
+  ): MaybePromise<GcraResult>;
+  windowIn?(
+    namespace: string,
+    id: string,
+    now: number,
+    cost: number,
+    params: WindowParams,
+  ): MaybePromise<WindowResult>;
   /** Number of keys held (for metrics and eviction tests). */
   size(): MaybePromise<number>;
   close(): MaybePromise<void>;

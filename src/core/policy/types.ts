@@ -46,7 +46,9 @@ export interface Plan {
   readonly base: Rate;
   /** Added per unit of account size, same period as `base`. */
   readonly perUnit: Rate;
+  /** Same period as `base` (the compiler converts `min`, `max` and `perUnit` to it). */
   readonly min: Rate;
+  /** Same period as `base`. */
   readonly max: Rate;
   /** Requests that may pass at once, before slowing starts. */
   readonly burst: number;
@@ -80,7 +82,11 @@ export interface RoutePolicy {
   readonly query: readonly QueryCondition[];
   readonly cost: number;
   readonly class: RouteClass;
-  /** For `bulk` routes: the dataset the export counts against (default: the route name). */
+  /**
+   * For `bulk` routes: the dataset the export counts against (default: the route name).
+   * A value starting with `:` (e.g. `:dataset`) names a segment of `path`: the dataset
+   * is that segment's value in the request (the compiler checks the path has it).
+   */
   readonly dataset: string;
   /** Optional per-route rate per account, in addition to the account's budget. */
   readonly rate: Rate | undefined;

@@ -1,0 +1,84 @@
+/**
+ * What the figures were measured on (cores, CPU, versions), and whether the tools the
+ * benchmark needs are installed, with the command that installs them.
+ *
+ * @example
+ *   const missing = missingTools(); // [] or ['wrk']
+ *   const m = describeMachine();    // { cores: 2, cpu: 'AMD EPYC', node: 'v24.9.0', … }
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBounded } from './procs.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Machine {
+  readonly cores: number;
+  readonly cpu: string;
+  readonly kernel: string;
+  readonly node: string;
+  readonly nginx: string;
+  readonly wrk: string;
+  /** Versions of the Node peers' libraries, from node_modules. */
+  readonly packages: Readonly<Record<string, string>>;
+}
+
+function has(cmd: string, args: string[]): boolean {
+  return !runBounded(cmd, args, { timeoutMs: 5000 }).failed;
+}
+
+/** Tools that are not installed, among `wrk`, `nginx`, `taskset`. */
+export function missingTools(): string[] {
+  const missing: string[] = [];
+  if (!has('wrk', ['-v'])) missing.push('wrk');
+  if (!has('nginx', ['-v'])) missing.push('nginx');
+  if (!has('taskset', ['-V'])) missing.push('taskset');
+  return missing;
+}
+
+/** The Debian command that installs `tools`. */
+export function installHint(tools: readonly string[]): string {
+  const pkgs = tools.map((t) => (t === 'taskset' ? 'util-linux' : t));
+  return `apt-get update && apt-get install -y ${pkgs.join(' ')}`;
+}
+
+function packageVersion(name: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'not installed';
+  }
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n')[0] ?? '';
+}
+
+export function describeMachine(): Machine {
+  let cpu = 'unknown';
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
+    if (m) cpu = m[1].trim();
+  } catch {
+    // Not Linux.
+  }
+  const nginx = runBounded('nginx', ['-v'], { timeoutMs: 5000 });
+  const wrk = runBounded('wrk', ['-v'], { timeoutMs: 5000 });
+  return {
+    cores: availableParallelism(),
+    cpu,
+    kernel: release(),
+    node: process.version,
+    nginx: firstLine(nginx.stderr || nginx.stdout).replace(/^nginx version:\s*/, '') || 'absent',
+    wrk: firstLine(wrk.stdout || wrk.stderr).replace(/\s*Copyright.*$/, '') || 'absent',
+    packages: Object.fromEntries(
+      ['fastify', '@fastify/rate-limit', '@fastify/reply-from', 'undici'].map((n) => [
+        n,
+        packageVersion(n),
+      ]),
+    ),
+  };
+}

@@ -1,0 +1,229 @@
+/**
+ * Results for people: the console table, and the Markdown section that goes between
+ * the markers in BENCHMARKS.md.
+ *
+ * @example
+ *   console.log(textTable(results.targets));
+ *   const md = replaceBetweenMarkers(old, markdownSection(results));
+ */
+import type { PacedResult } from '../paced-load.ts';
+import type { Isolation, RejectionCost } from '../scenarios.ts';
+import type { Noise } from './cpu-noise.ts';
+import { type Results, sluiceVerdict, type TargetSummary } from './results.ts';
+
+export const START_MARKER = '<!-- bench:results:start -->';
+export const END_MARKER = '<!-- bench:results:end -->';
+
+const int = (n: number | undefined) =>
+  n === undefined ? '–' : Math.round(n).toLocaleString('en-US');
+const fix = (n: number | undefined, d = 2) => (n === undefined ? '–' : n.toFixed(d));
+const ratio = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(2)}×`);
+const noiseCell = (n: Noise | undefined) =>
+  n === undefined ? '–' : (n.foreignCores + n.stealCores).toFixed(2);
+
+function checkCell(t: TargetSummary): string {
+  if (t.name === 'direct') return 'n/a (no limiter)';
+  if (t.check === undefined) return t.status === 'not available' ? 'not available' : '–';
+  return t.check.ok
+    ? `429 after ${t.check.allowedBefore429}, other key ${t.check.otherKeyStatus}`
+    : 'FAILED';
+}
+
+interface Row {
+  cells: string[];
+}
+
+function rows(targets: readonly TargetSummary[]): Row[] {
+  return targets.map((t) => {
+    const m = t.median;
+    if (m === undefined) {
+      return { cells: [t.label, checkCell(t), t.status, '', '', '', '', '', '', '', ''] };
+    }
+    return {
+      cells: [
+        t.label,
+        checkCell(t),
+        int(m.rps),
+        t.rpsRange ? `${int(t.rpsRange[0])}–${int(t.rpsRange[1])}` : '–',
+        fix(m.p50Ms),
+        fix(m.p99Ms),
+        int(m.non2xx + m.socketErrors),
+        t.name === 'direct' ? '0' : fix(t.serverUsPerReq, 1),
+        ratio(t.vsNginx),
+        ratio(t.vsFastify),
+        fix(m.noiseCores),
+      ],
+    };
+  });
+}
+
+const HEADERS = [
+  'gateway',
+  'limit check',
+  'req/s',
+  'req/s range',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  'server µs/req',
+  '× nginx',
+  '× Fastify',
+  "others' cores",
+];
+
+/** A fixed-width table for the console. */
+export function textTable(targets: readonly TargetSummary[]): string {
+  const all = [HEADERS, ...rows(targets).map((r) => r.cells)];
+  const widths = HEADERS.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const notes = targets.filter((t) => t.note).map((t) => `  ${t.name}: ${t.status} — ${t.note}`);
+  return [
+    line(HEADERS),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...all.slice(1).map(line),
+    ...notes,
+  ].join('\n');
+}
+
+function mdTable(headers: readonly string[], body: readonly (readonly string[])[]): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${headers.join(' | ')} |`,
+    `| ${headers.map(() => '---').join(' | ')} |`,
+    ...body.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+function rejectionTable(results: Results): string {
+  const body = Object.entries(results.scenarios.rejectionCost).map(([name, r]) => {
+    const label = results.targets.find((t) => t.name === name)?.label ?? name;
+    if ('error' in r) return [label, `failed: ${r.error}`, '', '', '', ''];
+    const c = r as RejectionCost;
+    const allowed = results.targets.find((t) => t.name === name)?.median?.rps;
+    return [
+      label,
+      int(c.rejectedPerSec),
+      int(c.servedPerSec),
+      int(allowed),
+      ratio(allowed ? c.rejectedPerSec / allowed : undefined),
+      noiseCell(c.noise),
+    ];
+  });
+  return mdTable(
+    [
+      'gateway',
+      '429/s (one flooding key)',
+      'served/s meanwhile',
+      'proxied req/s (overhead run)',
+      '429/s ÷ proxied req/s',
+      "others' cores",
+    ],
+    body,
+  );
+}
+
+/** Answers that were neither 200 nor 429 (other statuses, timeouts, connection errors). */
+function otherFailures(r: PacedResult): number {
+  return r.sent - (r.status['200'] ?? 0) - (r.status['429'] ?? 0);
+}
+
+function isolationTable(results: Results): string {
+  const body = Object.entries(results.scenarios.isolation).map(([name, r]) => {
+    const label = results.targets.find((t) => t.name === name)?.label ?? name;
+    if ('error' in r) return [label, `failed: ${r.error}`, '', '', '', '', ''];
+    const iso = r as Isolation;
+    const { alone, withFlood } = iso;
+    const flood = withFlood.flood;
+    const floodCell = flood
+      ? `${int(flood.status['200'] ?? 0)} ok, ${int(flood.status['429'] ?? 0)}×429, ${int(otherFailures(flood))} other`
+      : '–';
+    return [
+      label,
+      fix(alone.calm.p99Ms),
+      fix(withFlood.calm.p99Ms),
+      `${alone.calm.status['429'] ?? 0} / ${withFlood.calm.status['429'] ?? 0}`,
+      `${otherFailures(alone.calm)} / ${otherFailures(withFlood.calm)}`,
+      floodCell,
+      `${noiseCell(alone.noise)} / ${noiseCell(withFlood.noise)}`,
+    ];
+  });
+  return mdTable(
+    [
+      'gateway',
+      'calm p99 ms, alone',
+      'calm p99 ms, with flood',
+      'calm 429s, alone / with flood',
+      'calm other failures, alone / with flood',
+      'flooding account',
+      "others' cores, alone / with flood",
+    ],
+    body,
+  );
+}
+
+/** The Markdown that goes between the markers in BENCHMARKS.md. */
+export function markdownSection(results: Results): string {
+  const s = results.settings;
+  const m = results.machine;
+  const skipped = Object.entries(results.scenarios.skipped).map(([n, why]) => `- ${n}: ${why}`);
+  const isoRate = Object.values(results.scenarios.isolation).find((r) => !('error' in r)) as
+    | Isolation
+    | undefined;
+  return [
+    START_MARKER,
+    `Run of ${results.date}: \`${results.command}\` — ${s.rounds} rounds × ${s.durationSec} s per target, ` +
+      `${s.connections} connections, ${s.keys} API keys, ${s.pinned ? 'servers on core 0, wrk on core 1' : 'NOT pinned'}.`,
+    '',
+    `Machine: ${m.cores} cores, ${m.cpu}, Linux ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ${m.wrk}; ` +
+      Object.entries(m.packages)
+        .map(([n, v]) => `${n} ${v}`)
+        .join(', ') +
+      '.',
+    '',
+    '### Overhead (limits never reached), medians over the rounds',
+    '',
+    `"errors" = non-2xx answers + socket errors; "others' cores" = CPU taken by other processes ` +
+      `and steal time during the measured runs (a run above ${s.maxNoise} cores was redone, up to ${s.tries} tries, ` +
+      'and the least noisy kept).',
+    '',
+    mdTable(
+      HEADERS,
+      rows(results.targets).map((r) => r.cells),
+    ),
+    '',
+    ...results.targets.filter((t) => t.note).map((t) => `- **${t.name}**: ${t.status} — ${t.note}`),
+    '',
+    `${sluiceVerdict(results.targets)}.`,
+    '',
+    '![Throughput and p99 latency per gateway](bench/results/chart.svg)',
+    '',
+    '### Rejection cost',
+    '',
+    'One key limited to 1 request/s (no slowing), flooded by wrk after a warm-up with other keys.',
+    '',
+    rejectionTable(results),
+    '',
+    '### Isolation',
+    '',
+    isoRate
+      ? `Account rate ${isoRate.accountRate} req/s; the calm account sends ${isoRate.accountRate / 2} req/s ` +
+        `(${isoRate.alone.calm.sent} requests per phase), the flooding one ${isoRate.accountRate * 20} req/s ` +
+        '(paced, open loop, latency from the scheduled send time; the gateway warmed up with other keys first). ' +
+        'The direct row has no limiter: the whole flood reaches the upstream; it is the control for what the ' +
+        'flood costs the shared core and the load driver.'
+      : 'No isolation run.',
+    '',
+    isolationTable(results),
+    '',
+    ...(skipped.length ? ['Scenarios skipped:', ...skipped, ''] : []),
+    END_MARKER,
+  ].join('\n');
+}
+
+/** `doc` with the text between the markers replaced (markers appended if absent). */
+export function replaceBetweenMarkers(doc: string, section: string): string {
+  const start = doc.indexOf(START_MARKER);
+  const end = doc.indexOf(END_MARKER);
+  if (start === -1 || end === -1 || end < start) return `${doc.trimEnd()}\n\n${section}\n`;
+  return doc.slice(0, start) + section + doc.slice(end + END_MARKER.length);
+}

@@ -1,0 +1,127 @@
+/**
+ * The benchmark's results as data: each round's wrk figures per target, reduced to
+ * medians, with the ratios to nginx and to the Fastify peer and the server time a
+ * gateway adds per request. What `bench/results/latest.json` holds.
+ *
+ * @example
+ *   const s = summarise(target, check, runs); // { median: { rps, p99Ms, … }, … }
+ *   addRatios(summaries);                    // fills vsNginx, vsFastify, serverUsPerReq
+ */
+
+import type { Isolation, RejectionCost } from '../scenarios.ts';
+import type { Noise } from './cpu-noise.ts';
+import type { LimitVerdict } from './limit-check.ts';
+import type { Machine } from './machine.ts';
+import type { WrkResult } from './wrk.ts';
+
+export type TargetStatus = 'measured' | 'not available' | 'does not limit' | 'failed';
+
+export interface RoundRun extends WrkResult {
+  readonly round: number;
+  /** CPU that other processes (and the hypervisor) took during the run. */
+  readonly noise?: Noise;
+  /** Measured runs it took to get one under the noise bound (or the least noisy). */
+  readonly tries: number;
+}
+
+export interface Medians {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly non2xx: number;
+  readonly socketErrors: number;
+  /** Cores taken by other processes and steal time during the measured runs. */
+  readonly noiseCores: number;
+}
+
+export interface TargetSummary {
+  readonly name: string;
+  readonly label: string;
+  status: TargetStatus;
+  /** Why it is not measured, or what went wrong. */
+  note?: string;
+  check?: LimitVerdict;
+  runs: RoundRun[];
+  median?: Medians;
+  /** Lowest and highest requests/s over the rounds. */
+  rpsRange?: [number, number];
+  /** Throughput relative to nginx limit_req / to the Fastify peer. */
+  vsNginx?: number;
+  vsFastify?: number;
+  /** Server time the gateway adds per request: 1/rps − 1/rps(direct), in µs. */
+  serverUsPerReq?: number;
+}
+
+export interface ScenarioResults {
+  rejectionCost: Record<string, RejectionCost | { error: string }>;
+  isolation: Record<string, Isolation | { error: string }>;
+  /** Why a target's scenarios were skipped. */
+  skipped: Record<string, string>;
+}
+
+export interface Results {
+  readonly date: string;
+  readonly command: string;
+  readonly settings: {
+    readonly rounds: number;
+    readonly durationSec: number;
+    readonly connections: number;
+    readonly keys: number;
+    readonly pinned: boolean;
+    readonly maxNoise: number;
+    readonly tries: number;
+  };
+  readonly machine: Machine;
+  readonly targets: TargetSummary[];
+  readonly scenarios: ScenarioResults;
+}
+
+/** Median of a list (mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Fills `median` and `rpsRange` from the runs (each metric's own median). */
+export function reduceRuns(t: TargetSummary): void {
+  if (t.runs.length === 0) return;
+  const col = (f: (r: RoundRun) => number) => median(t.runs.map(f));
+  t.median = {
+    rps: col((r) => r.rps),
+    p50Ms: col((r) => r.p50Ms),
+    p99Ms: col((r) => r.p99Ms),
+    non2xx: col((r) => r.non2xx),
+    socketErrors: col((r) => r.socketErrors),
+    noiseCores: col((r) => (r.noise ? r.noise.foreignCores + r.noise.stealCores : 0)),
+  };
+  const rps = t.runs.map((r) => r.rps);
+  t.rpsRange = [Math.min(...rps), Math.max(...rps)];
+}
+
+/** Ratios to nginx and the Fastify peer, and server µs per request against direct. */
+export function addRatios(targets: TargetSummary[]): void {
+  const rpsOf = (name: string) => targets.find((t) => t.name === name)?.median?.rps;
+  const nginx = rpsOf('nginx');
+  const fastify = rpsOf('fastify');
+  const direct = rpsOf('direct');
+  for (const t of targets) {
+    const rps = t.median?.rps;
+    if (rps === undefined || rps <= 0) continue;
+    if (nginx) t.vsNginx = rps / nginx;
+    if (fastify) t.vsFastify = rps / fastify;
+    if (direct && t.name !== 'direct') t.serverUsPerReq = (1 / rps - 1 / direct) * 1e6;
+  }
+}
+
+/** The issue's targets for sluice: ≥0.6× nginx and ≥1.8× Fastify in throughput. */
+export function sluiceVerdict(targets: readonly TargetSummary[]): string {
+  const s = targets.find((t) => t.name === 'sluice');
+  if (s?.vsNginx === undefined || s.vsFastify === undefined) {
+    return 'sluice targets (≥0.6× nginx, ≥1.8× Fastify): pending — sluice not measured yet';
+  }
+  const ok = (v: number, want: number) =>
+    `${v.toFixed(2)}× (want ≥${want}×: ${v >= want ? 'met' : 'NOT met'})`;
+  return `sluice targets: vs nginx ${ok(s.vsNginx, 0.6)}, vs Fastify ${ok(s.vsFastify, 1.8)}`;
+}

@@ -1,0 +1,84 @@
+/**
+ * What a benchmark target is: something that starts a gateway (or nothing, for the
+ * direct run) in front of the upstream with a given limit, and stops it again.
+ *
+ * @example
+ *   const running = await target.start('http://127.0.0.1:4000', { limit: HIGH_LIMIT, keys: 1000 });
+ *   // load running.url with running.keys in the header target.keyHeader
+ *   await running.stop();
+ */
+
+/** A per-key (per-account, for sluice) limit, translated by each target into its own terms. */
+export interface Limit {
+  /** Requests per minute for one API key. */
+  readonly perMinute: number;
+  /** Requests that may pass at once above the rate (nginx `burst`, sluice `burst`). */
+  readonly burst: number;
+  /** sluice: longest delay before a 429 (0 = reject at once, no slowing). */
+  readonly maxDelayMs: number;
+  /** sluice: requests of one account being delayed at once. */
+  readonly maxSlowed: number;
+  /** sluice: requests of one account in the upstream at once. */
+  readonly concurrency: number;
+  /** sluice: requests of one account waiting for a concurrency slot. */
+  readonly queue: number;
+}
+
+/** So high that no run ever reaches it: what the overhead rounds use. */
+export const HIGH_LIMIT: Limit = {
+  perMinute: 60_000_000,
+  burst: 100_000,
+  maxDelayMs: 1000,
+  maxSlowed: 1000,
+  concurrency: 1000,
+  queue: 1000,
+};
+
+/** Low enough to see a 429 within a few requests: the "does it really limit" check. */
+export const LOW_LIMIT: Limit = {
+  perMinute: 10,
+  burst: 5,
+  maxDelayMs: 0,
+  maxSlowed: 0,
+  concurrency: 1000,
+  queue: 1000,
+};
+
+export interface RunningTarget {
+  /** Base URL to load, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** API keys valid for this target (as many as asked for). */
+  readonly keys: readonly string[];
+  /** Stops the gateway (by pid) and removes its temporary files. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly limit: Limit;
+  /** How many distinct API keys (one account each) the load will rotate over. */
+  readonly keys: number;
+}
+
+export interface Target {
+  /** Short id used on the command line and in results, e.g. `nginx`. */
+  readonly name: string;
+  /** What the results table calls it. */
+  readonly label: string;
+  /** Header that carries the API key, lower case. */
+  readonly keyHeader: string;
+  /** False for the direct run, which has no limiter to check. */
+  readonly limits: boolean;
+  /** Why this target cannot run on this machine, or undefined when it can. */
+  unavailable(): Promise<string | undefined>;
+  start(upstreamUrl: string, opts: StartOptions): Promise<RunningTarget>;
+}
+
+/** Thrown by `start` when the target cannot run here; the run reports it, and goes on. */
+export class TargetUnavailable extends Error {
+  override name = 'TargetUnavailable';
+}
+
+/** `key-000001`…: keys for gateways that accept any key string. */
+export function syntheticKeys(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `key-${String(i + 1).padStart(6, '0')}`);
+}

@@ -1,0 +1,192 @@
+/**
+ * The two scenarios after the overhead rounds, run against every gateway that limits:
+ *
+ * - rejection cost: one key far past its limit, flooded by wrk; how many 429s per
+ *   second the gateway answers, set against the proxied throughput it allows;
+ * - isolation: one account floods at 20× its rate while a second sends at half its
+ *   rate; the second's p99 and 429 count with and without the flood.
+ *
+ * Each phase starts the gateway afresh, so no state (or safeguard action) carries over,
+ * warms it up with other keys than the measured ones (the Node gateways need seconds of
+ * load to reach steady state), waits for the machine to be quiet, and records the CPU
+ * other processes took while it measured.
+ *
+ * @example
+ *   const cost = await rejectionCost(target, upstreamUrl, scenarioOptions);
+ */
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureNoise, type Noise, waitForQuiet } from './lib/cpu-noise.ts';
+import { liveGroups, spawnPinned } from './lib/procs.ts';
+import type { Limit, RunningTarget, Target } from './lib/target-types.ts';
+import { runWrk } from './lib/wrk.ts';
+import type { PacedResult } from './paced-load.ts';
+
+const PACED = join(dirname(fileURLToPath(import.meta.url)), 'paced-load.ts');
+
+/** The flooding key's limit: 1 request/s, rejections at once (no slowing). */
+export const FLOOD_LIMIT: Limit = {
+  perMinute: 60,
+  burst: 10,
+  maxDelayMs: 0,
+  maxSlowed: 0,
+  concurrency: 1000,
+  queue: 1000,
+};
+
+/** 100 requests/s per account; sluice may slow up to 1 s and queue a little. */
+export const ISOLATION_LIMIT: Limit = {
+  perMinute: 6000,
+  burst: 10,
+  maxDelayMs: 1000,
+  maxSlowed: 20,
+  concurrency: 10,
+  queue: 20,
+};
+const ACCOUNT_RATE = ISOLATION_LIMIT.perMinute / 60;
+
+export interface ScenarioOptions {
+  readonly durationSec: number;
+  readonly warmupSec: number;
+  readonly connections: number;
+  /** Keys to start the gateway with (≥ 3): the first two are measured, the rest warm up. */
+  readonly keys: number;
+  readonly maxNoise: number;
+  /** Where the keys files go. */
+  readonly workDir: string;
+}
+
+export interface RejectionCost {
+  readonly rejectedPerSec: number;
+  readonly servedPerSec: number;
+  readonly p99Ms: number;
+  readonly socketErrors: number;
+  readonly noise?: Noise;
+}
+
+/** wrk over every key but the first two, unmeasured; then waits for a quiet machine. */
+async function warmUp(target: Target, running: RunningTarget, opts: ScenarioOptions) {
+  if (opts.warmupSec > 0 && running.keys.length > 2) {
+    const keysFile = join(opts.workDir, `warmup-${target.name}.keys`);
+    await writeFile(keysFile, `${running.keys.slice(2).join('\n')}\n`);
+    await runWrk({
+      url: running.url,
+      keysFile,
+      header: target.keyHeader,
+      connections: opts.connections,
+      durationSec: opts.warmupSec,
+    });
+  }
+  await waitForQuiet(opts.maxNoise, 30_000, liveGroups);
+}
+
+/** One key flooded by wrk against a low limit (1 request/s, no slowing). */
+export async function rejectionCost(
+  target: Target,
+  upstreamUrl: string,
+  opts: ScenarioOptions,
+): Promise<RejectionCost> {
+  const running = await target.start(upstreamUrl, {
+    limit: FLOOD_LIMIT,
+    keys: Math.max(3, opts.keys),
+  });
+  try {
+    await warmUp(target, running, opts);
+    const keysFile = join(opts.workDir, `flood-${target.name}.keys`);
+    await writeFile(keysFile, `${running.keys[0]}\n`);
+    const [r, noise] = await Promise.all([
+      runWrk({
+        url: running.url,
+        keysFile,
+        header: target.keyHeader,
+        connections: opts.connections,
+        durationSec: opts.durationSec,
+      }),
+      measureNoise(opts.durationSec * 1000, liveGroups),
+    ]);
+    return {
+      rejectedPerSec: r.non2xx / r.durationSec,
+      servedPerSec: (r.requests - r.non2xx) / r.durationSec,
+      p99Ms: r.p99Ms,
+      socketErrors: r.socketErrors,
+      noise,
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+/** Runs bench/paced-load.ts on the load core; resolves with its JSON report. */
+async function paced(url: string, header: string, key: string, rate: number, durationSec: number) {
+  const child = spawnPinned(
+    1,
+    process.execPath,
+    [
+      PACED,
+      '--url',
+      url,
+      '--header',
+      header,
+      '--key',
+      key,
+      '--rate',
+      String(rate),
+      '--duration',
+      String(durationSec),
+    ],
+    { name: 'paced-load' },
+  );
+  const bound = setTimeout(() => void child.stop(), (durationSec + 30) * 1000);
+  const status = await child.exited();
+  clearTimeout(bound);
+  const last = child.output().trim().split('\n').at(-1) ?? '';
+  if (status !== 0 || !last.startsWith('{')) {
+    throw new Error(`paced-load failed (${status}): ${child.output().trim().slice(-300)}`);
+  }
+  return JSON.parse(last) as PacedResult;
+}
+
+export interface IsolationPhase {
+  /** The well-behaved account (half its rate). */
+  readonly calm: PacedResult;
+  /** The flooding account (20× its rate); absent in the phase without flood. */
+  readonly flood?: PacedResult;
+  readonly noise?: Noise;
+}
+
+export interface Isolation {
+  readonly accountRate: number;
+  readonly alone: IsolationPhase;
+  readonly withFlood: IsolationPhase;
+}
+
+/** The calm account alone, then the same next to a flooding account. */
+export async function isolation(
+  target: Target,
+  upstreamUrl: string,
+  opts: ScenarioOptions,
+): Promise<Isolation> {
+  const phase = async (withFlood: boolean): Promise<IsolationPhase> => {
+    const running = await target.start(upstreamUrl, {
+      limit: ISOLATION_LIMIT,
+      keys: Math.max(3, opts.keys),
+    });
+    try {
+      await warmUp(target, running, opts);
+      const [floodKey, calmKey] = running.keys;
+      const h = target.keyHeader;
+      const [calm, flood, noise] = await Promise.all([
+        paced(running.url, h, calmKey, ACCOUNT_RATE / 2, opts.durationSec),
+        withFlood
+          ? paced(running.url, h, floodKey, ACCOUNT_RATE * 20, opts.durationSec)
+          : undefined,
+        measureNoise(opts.durationSec * 1000, liveGroups),
+      ]);
+      return { calm, flood, noise };
+    } finally {
+      await running.stop();
+    }
+  };
+  return { accountRate: ACCOUNT_RATE, alone: await phase(false), withFlood: await phase(true) };
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { chartSvg } from '../lib/chart.ts';
+import { END_MARKER, markdownSection, replaceBetweenMarkers, START_MARKER } from '../lib/report.ts';
+import {
+  addRatios,
+  median,
+  type Results,
+  reduceRuns,
+  sluiceVerdict,
+  type TargetSummary,
+} from '../lib/results.ts';
+
+const run = (round: number, rps: number, p99Ms: number) => ({
+  round,
+  rps,
+  p99Ms,
+  p50Ms: p99Ms / 4,
+  requests: rps * 5,
+  durationSec: 5,
+  non2xx: 0,
+  socketErrors: 0,
+  tries: 1,
+  noise: { foreignCores: round / 10, stealCores: 0 },
+});
+
+function summary(name: string, rpsList: number[]): TargetSummary {
+  const s: TargetSummary = {
+    name,
+    label: `${name} label`,
+    status: 'measured',
+    runs: rpsList.map((r, i) => run(i + 1, r, 1000 / r)),
+  };
+  reduceRuns(s);
+  return s;
+}
+
+test('median takes the middle value, or the mean of the two middle ones', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+});
+
+test('reduceRuns keeps each metric median and the throughput range', () => {
+  const s = summary('nginx', [100, 300, 200]);
+  assert.equal(s.median?.rps, 200);
+  assert.deepEqual(s.rpsRange, [100, 300]);
+  // Noise of rounds 1, 2, 3 is 0.1, 0.2, 0.3 cores.
+  assert.equal(s.median?.noiseCores, 0.2);
+});
+
+test('ratios to nginx and Fastify, and server µs per request against direct', () => {
+  const targets = [
+    summary('direct', [40_000]),
+    summary('nginx', [16_000]),
+    summary('fastify', [5_000]),
+    summary('sluice', [10_000]),
+  ];
+  addRatios(targets);
+  const sluice = targets[3];
+  assert.equal(sluice.vsNginx, 10_000 / 16_000);
+  assert.equal(sluice.vsFastify, 2);
+  // 1/10000 s − 1/40000 s = 75 µs.
+  assert.ok(Math.abs((sluice.serverUsPerReq ?? 0) - 75) < 1e-9);
+  assert.equal(targets[0].serverUsPerReq, undefined);
+  assert.match(sluiceVerdict(targets), /vs nginx 0\.63× .*met.*vs Fastify 2\.00× .*met/);
+});
+
+test('the verdict says pending while sluice has no figure', () => {
+  const targets = [summary('nginx', [1]), summary('fastify', [1])];
+  targets.push({ name: 'sluice', label: 's', status: 'not available', runs: [] });
+  addRatios(targets);
+  assert.match(sluiceVerdict(targets), /pending/);
+});
+
+function results(): Results {
+  const targets = [summary('direct', [40_000]), summary('nginx', [16_000])];
+  targets.push({
+    name: 'sluice',
+    label: 'sluice <mem>',
+    status: 'not available',
+    runs: [],
+    note: 'serve not built',
+  });
+  addRatios(targets);
+  return {
+    date: '2025-01-01T00:00:00.000Z',
+    command: 'npm run bench -- --quick',
+    settings: {
+      rounds: 3,
+      durationSec: 5,
+      connections: 50,
+      keys: 1000,
+      pinned: true,
+      maxNoise: 0.25,
+      tries: 3,
+    },
+    machine: {
+      cores: 2,
+      cpu: 'Test CPU',
+      kernel: '6',
+      node: 'v24',
+      nginx: '1.22',
+      wrk: 'wrk 4',
+      packages: {},
+    },
+    targets,
+    scenarios: { rejectionCost: {}, isolation: {}, skipped: { sluice: 'not available' } },
+  };
+}
+
+test('the Markdown section has the table, the pending note and the chart, between markers', () => {
+  const md = markdownSection(results());
+  assert.ok(md.startsWith(START_MARKER) && md.endsWith(END_MARKER));
+  assert.match(md, /\| nginx label \| 429 after|\| nginx label \| – \|/);
+  assert.match(md, /\| 16,000 \|/);
+  assert.match(md, /sluice.*not available — serve not built/);
+  assert.match(md, /chart\.svg/);
+});
+
+test('replaceBetweenMarkers swaps only the section, or appends it', () => {
+  const doc = `# B\n\nintro\n\n${START_MARKER}\nold\n${END_MARKER}\n\nafter\n`;
+  const out = replaceBetweenMarkers(doc, `${START_MARKER}\nnew\n${END_MARKER}`);
+  assert.equal(out, `# B\n\nintro\n\n${START_MARKER}\nnew\n${END_MARKER}\n\nafter\n`);
+  assert.equal(replaceBetweenMarkers('# B\n', 'X'), '# B\n\nX\n');
+});
+
+test('the chart has one bar per measured gateway in each panel and escapes labels', () => {
+  const svg = chartSvg(results());
+  assert.ok(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>'));
+  assert.equal(svg.match(/<rect [^>]*rx="2"/g)?.length, 4);
+  assert.match(svg, /sluice &lt;mem&gt;/);
+  assert.match(svg, /not available/);
+  assert.match(svg, />40,000 \(2\.50× nginx\)</);
+});

@@ -1,0 +1,144 @@
+/**
+ * The admin listener (Fastify): Prometheus metrics and the support API — look up an
+ * incident by its reference, list and reinstate or revoke keys, read the audit trail.
+ * Every route but `/healthz` needs `Authorization: Bearer <admin token>`, compared in
+ * constant time. It listens on its own address, normally loopback or a private network.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { constantTimeEqual } from '../core/api-key.ts';
+import type { Clock } from '../core/clock.ts';
+import { explainIncident } from '../core/explain.ts';
+import { normalizeReference } from '../core/reference.ts';
+import type { IdentityCache } from '../gateway/identity-cache.ts';
+import type { GatewayLogger } from '../gateway/logger.ts';
+import type { GatewayMetrics } from '../gateway/metrics.ts';
+import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
+import type { KeyStatus, RecordStore } from '../store/types.ts';
+
+export interface AdminServerOptions {
+  token: string | undefined;
+  metrics: GatewayMetrics;
+  recordStore: RecordStore;
+  identities: IdentityCache;
+  clock: Clock;
+  logger: GatewayLogger;
+}
+
+export interface AdminServer {
+  listen(host: string, port: number): Promise<string>;
+  close(): Promise<void>;
+  readonly fastify: FastifyInstance;
+}
+
+export async function createAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const app = Fastify({ logger: false });
+  const { recordStore, clock } = options;
+
+  const problem = (status: number, name: string, detail: string) =>
+    plainProblem(name, status, detail);
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz') return;
+    const header = req.headers.authorization ?? '';
+    const given = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+    if (options.token === undefined || !constantTimeEqual(given, options.token)) {
+      reply
+        .code(401)
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .header('www-authenticate', 'Bearer realm="sluice-admin"')
+        .send(
+          problem(
+            401,
+            'admin-unauthorized',
+            'The admin API needs Authorization: Bearer <admin token>.',
+          ),
+        );
+      return reply;
+    }
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', options.metrics.registry.contentType);
+    return options.metrics.registry.metrics();
+  });
+
+  app.get<{ Params: { reference: string } }>('/admin/incidents/:reference', async (req, reply) => {
+    const reference = normalizeReference(req.params.reference);
+    const incident = reference === undefined ? undefined : await recordStore.getIncident(reference);
+    if (incident === undefined) {
+      return reply
+        .code(404)
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .send(
+          problem(
+            404,
+            'incident-not-found',
+            `No incident has the reference "${req.params.reference}".`,
+          ),
+        );
+    }
+    return { incident, explanation: explainIncident(incident) };
+  });
+
+  app.get<{ Querystring: { limit?: string } }>('/admin/incidents', async (req) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    return { incidents: await recordStore.listIncidents({ limit }) };
+  });
+
+  app.get<{ Querystring: { account?: string } }>('/admin/keys', async (req) => ({
+    keys: (await recordStore.listKeys(req.query.account)).map(({ hash: _hash, ...key }) => key),
+  }));
+
+  const changeStatus = (status: KeyStatus, action: string) =>
+    async function handler(
+      req: { params: { id: string }; body?: { reason?: string; actor?: string } },
+      reply: { code(n: number): { header(a: string, b: string): { send(x: unknown): unknown } } },
+    ) {
+      const key = await recordStore.getKey(req.params.id);
+      if (key === undefined) {
+        return reply
+          .code(404)
+          .header('content-type', PROBLEM_CONTENT_TYPE)
+          .send(problem(404, 'key-not-found', `No API key has the id "${req.params.id}".`));
+      }
+      const now = clock.now();
+      const reason = req.body?.reason ?? `${action} through the admin API`;
+      const next = { ...key, status, suspendedUntil: undefined, updatedAt: now, reason };
+      await recordStore.putKey(next);
+      options.identities.putKey(next);
+      await recordStore.appendAudit({
+        at: now,
+        actor: `admin:${req.body?.actor ?? 'api'}`,
+        action,
+        subject: { accountId: key.accountId, keyId: key.id },
+        reason,
+        reference: undefined,
+      });
+      options.logger.info(
+        { event: action, keyId: key.id, accountId: key.accountId },
+        `key ${action}`,
+      );
+      const { hash: _hash, ...shown } = next;
+      return { key: shown };
+    };
+
+  app.post('/admin/keys/:id/reinstate', changeStatus('active', 'reinstate') as never);
+  app.post('/admin/keys/:id/revoke', changeStatus('revoked', 'revoke') as never);
+
+  app.get<{ Querystring: { limit?: string; key?: string } }>('/admin/audit', async (req) => ({
+    audit: await recordStore.listAudit({
+      limit: Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100)),
+      keyId: req.query.key,
+    }),
+  }));
+
+  return {
+    fastify: app,
+    async listen(host, port) {
+      return app.listen({ host, port });
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * The one wiring point: policy + clock + stores + logger in, a running gateway out.
+ * Everything the gateway is made of is built here and nowhere else, so tests and the
+ * CLI assemble exactly the same thing.
+ *
+ * @example
+ * const app = await buildApp({ policy, recordStore: openSqliteRecordStore('./data') });
+ * const { url } = await app.listen();
+ * // …
+ * await app.close();
+ */
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createAdminServer } from './admin/admin-server.ts';
+import { type Clock, systemClock } from './core/clock.ts';
+import { createEngine } from './core/engine.ts';
+import { SluiceError } from './core/errors.ts';
+import { AccountQueues } from './core/limiter/account-queue.ts';
+import type { Policy } from './core/policy/types.ts';
+import { trustedProxies } from './gateway/client-ip.ts';
+import { createGatewayServer, sendJson } from './gateway/http-server.ts';
+import { createIdentityCache } from './gateway/identity-cache.ts';
+import { createIncidentRecorder } from './gateway/incident-recorder.ts';
+import { createLogger, type GatewayLogger } from './gateway/logger.ts';
+import { createMetrics } from './gateway/metrics.ts';
+import { createPipeline, identityStrip } from './gateway/pipeline.ts';
+import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
+import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
+import { MemoryLimitStore } from './store/memory-limit-store.ts';
+import type { LimitStore, RecordStore } from './store/types.ts';
+
+export interface AppOptions {
+  policy: Policy;
+  recordStore: RecordStore;
+  limitStore?: LimitStore;
+  clock?: Clock;
+  logger?: GatewayLogger;
+  /** Admin listener (metrics, admin API); off when undefined. */
+  admin?: { host: string; port: number; token: string | undefined };
+  /** How often a flood's incidents are written (ms). */
+  incidentFlushMs?: number;
+  /** How often key revocations from other processes are picked up (ms). */
+  keyPollMs?: number;
+  /** How long in-flight requests may take to finish on close (ms). */
+  shutdownGraceMs?: number;
+}
+
+export interface App {
+  /** Starts listening on the policy's address; resolves to the URLs. */
+  listen(): Promise<{ url: string; adminUrl: string | undefined }>;
+  /** Swaps the policy atomically (limits, headers, routes) without dropping requests. */
+  setPolicy(policy: Policy): void;
+  /** Graceful: in-flight requests finish, waiting ones are answered, stores close. */
+  close(): Promise<void>;
+}
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  let policy = options.policy;
+  const upstream = policy.server.upstream;
+  if (upstream === undefined) {
+    throw new SluiceError(
+      'SLUICE_ERR_CLI_USAGE',
+      'no upstream: give --upstream URL or server.upstream in the policy',
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger();
+  const metrics = createMetrics();
+  const limitStore = options.limitStore ?? new MemoryLimitStore();
+  const recordStore = options.recordStore;
+  const engine = createEngine({ policy, store: limitStore, clock });
+  const queues = new AccountQueues();
+  let trusted = trustedProxies(policy.server.trustedProxies);
+  let ready = false;
+  /** Upgraded (WebSocket) connections: the HTTP server no longer tracks them. */
+  const tunnels = new Set<Duplex>();
+  let closing = false;
+
+  const identities = await createIdentityCache(recordStore, {
+    pollMs: options.keyPollMs ?? 1000,
+    onError: (error) => logger.error({ err: error }, 'reading API keys from the store failed'),
+  });
+  const incidents = createIncidentRecorder({
+    store: recordStore,
+    clock,
+    flushMs: options.incidentFlushMs ?? 250,
+    onError: (error, lost) =>
+      logger.error(
+        { err: error, incidents: lost.length },
+        'writing incidents failed; kept for the next try',
+      ),
+    onFlushed: (batch) => {
+      for (const i of batch) {
+        logger.info(
+          { event: 'incident', reference: i.reference, rule: i.rule, count: i.count, ...i.subject },
+          'requests refused',
+        );
+      }
+    },
+  });
+  const proxy = createUpstreamProxy({
+    url: upstream,
+    headersTimeoutMs: policy.server.upstreamTimeoutMs,
+  });
+  const pipeline = createPipeline({
+    policy: () => policy,
+    trusted: () => trusted,
+    clock,
+    engine,
+    queues,
+    identities,
+    incidents,
+    proxy,
+    logger,
+    metrics,
+  });
+  metrics.observeWaiting(pipeline.waiting);
+
+  const server = createGatewayServer({
+    handle: pipeline.handle,
+    upgrade(req, socket, head) {
+      tunnels.add(socket);
+      socket.once('close', () => tunnels.delete(socket));
+      tunnelUpgrade(req, socket, head, {
+        upstreamUrl: upstream,
+        set: { 'x-forwarded-for': req.socket.remoteAddress ?? '' },
+        strip: identityStrip(policy),
+        connectTimeoutMs: policy.server.upstreamTimeoutMs,
+      });
+    },
+    local(req, res) {
+      const url = req.url ?? '/';
+      if (url === '/healthz') {
+        sendJson(res, 200, { status: 'ok' });
+        return true;
+      }
+      if (url === '/readyz') {
+        sendJson(res, ready && !closing ? 200 : 503, {
+          status: ready && !closing ? 'ready' : 'not ready',
+        });
+        return true;
+      }
+      return false;
+    },
+    onError: (error) => logger.error({ err: error }, 'request handling failed'),
+  });
+
+  const admin =
+    options.admin === undefined
+      ? undefined
+      : await createAdminServer({
+          token: options.admin.token,
+          metrics,
+          recordStore,
+          identities,
+          clock,
+          logger,
+        });
+
+  async function listen() {
+    const { host, port } = policy.server.listen;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        reject(
+          new SluiceError(
+            'SLUICE_ERR_LISTEN',
+            `cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
+            { exitCode: 2 },
+          ),
+        );
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    let adminUrl: string | undefined;
+    if (admin !== undefined && options.admin !== undefined) {
+      adminUrl = await admin.listen(options.admin.host, options.admin.port);
+    }
+    ready = true;
+    return { url: `http://${formatHost(address.address)}:${address.port}`, adminUrl };
+  }
+
+  async function close() {
+    if (closing) return;
+    closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    pipeline.drainWaiting();
+    // Keep-alive connections become idle as their last response ends: close them as
+    // they do, so shutdown takes as long as the slowest in-flight request, no longer.
+    server.closeIdleConnections();
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
+    for (const socket of tunnels) socket.destroy();
+    await closed;
+    clearInterval(sweep);
+    clearTimeout(grace);
+    await admin?.close();
+    identities.close();
+    await incidents.close();
+    await proxy.close();
+    await limitStore.close();
+    await recordStore.close();
+  }
+
+  return {
+    listen,
+    setPolicy(next) {
+      policy = next;
+      trusted = trustedProxies(next.server.trustedProxies);
+      engine.setPolicy(next);
+    },
+    close,
+  };
+}
+
+function formatHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}

@@ -1,0 +1,304 @@
+/**
+ * The decision engine: per-IP warn/block, then the account's budget (slow, then refuse),
+ * then an optional per-route rate. It returns a `Decision` value — a refusal is never
+ * thrown — and answers synchronously while the store does (the memory store does), so
+ * the gateway's hot path creates no promise; with a Redis store it returns a promise.
+ *
+ * Order and keys:
+ *   a. `ip:<ip>` sliding window (policy.ip). Counts requests, not cost: the product's IP
+ *      thresholds are "requests per minute". Refused → `ip-block`.
+ *   b. `acct:<id>` GCRA with the plan's budget for the account's size (unknown plan →
+ *      policy.defaultPlan). Over the rate by at most maxDelayMs → `delay`; by more →
+ *      `account-rate`. If the account already has `maxSlowed` requests being slowed, a
+ *      request that would need a delay is refused with `account-slowed` instead (the
+ *      limiter is asked with maxDelayMs 0, so its state is untouched).
+ *   c. `route:<name>:<id>` GCRA when the route has its own rate (one unit per request,
+ *      burst = the route's limit, same delay rules) → `route-rate`.
+ * A later stage refusing leaves the earlier stages' counts spent (the IP window counted
+ * the request, the account paid its cost): undoing would need a second round trip to
+ * the store, and a refused caller being charged is the safer error.
+ *
+ * The gateway calls `slowedEnter` when it starts holding a delayed request and
+ * `slowedLeave` when it stops. With an asynchronous store, decisions in flight at the
+ * same time for one account may each see room and pass `maxSlowed` by that many.
+ */
+
+import type {
+  GcraParams,
+  GcraResult,
+  LimitStore,
+  WindowParams,
+  WindowResult,
+} from '../store/types.ts';
+import type { Clock } from './clock.ts';
+import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
+import { SluiceError } from './errors.ts';
+import { SlowedCounter } from './limiter/account-queue.ts';
+import { accountRate, gcraParamsFor } from './limiter/budget.ts';
+import type { Plan, Policy, Rate } from './policy/types.ts';
+
+export interface AdmitInput {
+  readonly ip: string;
+  readonly account?:
+    | { readonly id: string; readonly size: number; readonly plan: string }
+    | undefined;
+  /** Units of the account's budget this request spends (the route's cost). */
+  readonly cost: number;
+  readonly route?: { readonly name: string; readonly rate?: Rate | undefined } | undefined;
+}
+
+export interface Engine {
+  /** Decides one request. Synchronous when the store is. */
+  admit(input: AdmitInput): Decision | Promise<Decision>;
+  /** The gateway starts holding a delayed request of this account. */
+  slowedEnter(accountId: string): void;
+  /** …and stops holding it (forwarded, or the client left). */
+  slowedLeave(accountId: string): void;
+  /** Requests of the account being slowed now. */
+  slowed(accountId: string): number;
+  /** Swaps the policy; decisions already started finish with the one they began with. */
+  setPolicy(policy: Policy): void;
+  readonly policy: Policy;
+}
+
+export interface EngineOptions {
+  readonly policy: Policy;
+  readonly store: LimitStore;
+  readonly clock: Clock;
+}
+
+/** What the engine derives once per policy rather than once per request. */
+interface Compiled {
+  readonly policy: Policy;
+  readonly ip: WindowParams;
+  readonly ipWindowSec: number;
+  readonly plans: ReadonlyMap<string, Plan>;
+  readonly defaultPlan: Plan;
+}
+
+/** What one decision carries from stage to stage (one object, so the async path is cheap). */
+interface Pending {
+  readonly c: Compiled;
+  readonly input: AdmitInput;
+  readonly account: NonNullable<AdmitInput['account']>;
+  readonly now: number;
+  readonly cost: number;
+  readonly ipLimit: LimitState;
+  readonly warning: IpWarning | undefined;
+  readonly plan: Plan;
+  readonly params: GcraParams;
+  readonly slowedFull: boolean;
+  accountLimit: LimitState | undefined;
+  accountDelayMs: number;
+}
+
+/**
+ * @example
+ * const engine = createEngine({ policy, store: new MemoryLimitStore(), clock: systemClock });
+ * const d = engine.admit({ ip: '203.0.113.9', account: { id: 'acme', size: 12, plan: 'standard' }, cost: 1 });
+ * if (!(d instanceof Promise) && d.outcome === 'deny') console.log(d.rule, d.retryAfterMs);
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const { store, clock } = options;
+  const slowed = new SlowedCounter();
+  let compiled = compile(options.policy);
+  // Stores with the namespace fast path are not handed a freshly built key per request.
+  const split = store.gcraIn !== undefined && store.windowIn !== undefined;
+  const gcra = (ns: string, id: string, now: number, cost: number, params: GcraParams) =>
+    split ? store.gcraIn!(ns, id, now, cost, params) : store.gcra(ns + id, now, cost, params);
+
+  function admit(input: AdmitInput): Decision | Promise<Decision> {
+    const c = compiled;
+    const now = clock.now();
+    const r = split
+      ? store.windowIn!('ip:', input.ip, now, 1, c.ip)
+      : store.window('ip:' + input.ip, now, 1, c.ip);
+    if (r instanceof Promise) return r.then((res) => afterIp(c, input, now, res));
+    return afterIp(c, input, now, r);
+  }
+
+  function afterIp(c: Compiled, input: AdmitInput, now: number, r: WindowResult) {
+    const ip = c.ip;
+    const ipLimit = limitState('ip', ip.block, c.ipWindowSec, r.remaining, r.resetMs);
+    const warning: IpWarning | undefined = r.warn
+      ? {
+          ip: input.ip,
+          count: r.allowed ? r.count : r.count + 1,
+          limit: ip.warn,
+          report: r.warnFirst,
+        }
+      : undefined;
+    if (!r.allowed) {
+      const counters = { ipRequests: r.count + 1, ipBlock: ip.block, ipWarn: ip.warn };
+      return deny('ip-block', Math.ceil(r.retryAfterMs), counters, [ipLimit], warning);
+    }
+    const account = input.account;
+    if (account === undefined) return allow([ipLimit], warning);
+    const plan = c.plans.get(account.plan) ?? c.defaultPlan;
+    const slowedFull = slowed.count(account.id) >= plan.maxSlowed;
+    const p: Pending = {
+      c,
+      input,
+      account,
+      now,
+      cost: Math.max(0, input.cost || 0), // negative or NaN: free
+      ipLimit,
+      warning,
+      plan,
+      params: gcraParamsFor(
+        accountRate(plan, account.size),
+        plan,
+        slowedFull ? 0 : plan.maxDelayMs,
+      ),
+      slowedFull,
+      accountLimit: undefined,
+      accountDelayMs: 0,
+    };
+    const a = gcra('acct:', account.id, now, p.cost, p.params);
+    if (a instanceof Promise) return a.then((res) => afterAccount(p, res));
+    return afterAccount(p, a);
+  }
+
+  function afterAccount(p: Pending, a: GcraResult): Decision | Promise<Decision> {
+    const { account, params, plan } = p;
+    const accountLimit = limitState(
+      'account',
+      params.limit,
+      params.periodMs / 1000,
+      a.remaining,
+      a.resetMs,
+    );
+    if (!a.allowed) {
+      const unavoidable = Math.max(0, (p.cost - plan.burst) * params.emissionMs);
+      const wait = a.retryAfterMs + unavoidable;
+      const onlySlowed = p.slowedFull && wait <= Math.max(plan.maxDelayMs, unavoidable);
+      const counters: Record<string, number | string> = {
+        account: account.id,
+        plan: plan.name,
+        size: account.size,
+        rate: round2(params.limit),
+        periodSec: params.periodMs / 1000,
+        burst: plan.burst,
+        cost: p.cost,
+      };
+      if (onlySlowed) {
+        counters.slowed = slowed.count(account.id);
+        counters.maxSlowed = plan.maxSlowed;
+      } else counters.maxDelayMs = plan.maxDelayMs;
+      const rule = onlySlowed ? 'account-slowed' : 'account-rate';
+      const limits = [p.ipLimit, accountLimit];
+      return deny(rule, Math.ceil(a.retryAfterMs), counters, limits, p.warning);
+    }
+    const route = p.input.route;
+    if (route?.rate === undefined) {
+      return settle(a.delayMs, 'account-rate', [p.ipLimit, accountLimit], p.warning);
+    }
+    p.accountLimit = accountLimit;
+    p.accountDelayMs = a.delayMs;
+    const routeParams: GcraParams = {
+      emissionMs: route.rate.periodMs / route.rate.limit,
+      burst: route.rate.limit,
+      maxDelayMs: p.slowedFull ? 0 : plan.maxDelayMs,
+      limit: route.rate.limit,
+      periodMs: route.rate.periodMs,
+    };
+    const r = gcra('route:', route.name + ':' + account.id, p.now, 1, routeParams);
+    if (r instanceof Promise) return r.then((res) => afterRoute(p, routeParams, res));
+    return afterRoute(p, routeParams, r);
+  }
+
+  function afterRoute(p: Pending, params: GcraParams, r: GcraResult) {
+    const route = p.input.route!;
+    const routeLimit = limitState(
+      'route-' + route.name,
+      params.limit,
+      params.periodMs / 1000,
+      r.remaining,
+      r.resetMs,
+    );
+    const limits = [p.ipLimit, p.accountLimit!, routeLimit];
+    if (!r.allowed) {
+      const counters = {
+        route: route.name,
+        account: p.account.id,
+        routeRate: params.limit,
+        periodSec: params.periodMs / 1000,
+      };
+      return deny('route-rate', Math.ceil(r.retryAfterMs), counters, limits, p.warning);
+    }
+    // Both slots are reserved; holding for the longer delay satisfies both limiters.
+    return r.delayMs > p.accountDelayMs
+      ? settle(r.delayMs, 'route-rate', limits, p.warning)
+      : settle(p.accountDelayMs, 'account-rate', limits, p.warning);
+  }
+
+  return {
+    admit,
+    slowedEnter: (accountId) => slowed.enter(accountId),
+    slowedLeave: (accountId) => slowed.leave(accountId),
+    slowed: (accountId) => slowed.count(accountId),
+    setPolicy(policy) {
+      compiled = compile(policy);
+    },
+    get policy() {
+      return compiled.policy;
+    },
+  };
+}
+
+function compile(policy: Policy): Compiled {
+  const block = policy.ip.block;
+  // The warning threshold is expressed in the block window's period.
+  const warn = (policy.ip.warn.limit * block.periodMs) / policy.ip.warn.periodMs;
+  const defaultPlan = Object.hasOwn(policy.plans, policy.defaultPlan)
+    ? policy.plans[policy.defaultPlan]
+    : undefined;
+  if (defaultPlan === undefined) {
+    throw new SluiceError(
+      'SLUICE_ERR_POLICY_INVALID',
+      `the default plan "${policy.defaultPlan}" is not among the policy's plans`,
+    );
+  }
+  return {
+    policy,
+    ip: { periodMs: block.periodMs, warn, block: block.limit },
+    ipWindowSec: Math.ceil(block.periodMs / 1000),
+    plans: new Map(Object.entries(policy.plans)),
+    defaultPlan,
+  };
+}
+
+function settle(
+  delayMs: number,
+  rule: 'account-rate' | 'route-rate',
+  limits: readonly LimitState[],
+  warning: IpWarning | undefined,
+): Decision {
+  if (delayMs > 0) return { outcome: 'delay', delayMs: Math.ceil(delayMs), rule, limits, warning };
+  return allow(limits, warning);
+}
+
+function allow(limits: readonly LimitState[], warning: IpWarning | undefined): Decision {
+  return { outcome: 'allow', limits, warning };
+}
+
+/** A limit as the RateLimit headers carry it: whole numbers, reset rounded up. */
+function limitState(
+  policy: string,
+  quota: number,
+  windowSec: number,
+  remaining: number,
+  resetMs: number,
+): LimitState {
+  return {
+    policy,
+    quota: Math.floor(quota),
+    windowSec: Math.ceil(windowSec),
+    remaining: Math.floor(remaining),
+    resetSec: Math.ceil(resetMs / 1000),
+  };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,475 @@
+/**
+ * Plain-language explanations of incidents, for support staff and the customers they
+ * talk to: what happened, why (with the numbers at the time), and what to change.
+ *
+ * The numbers come from the incident's counters. The names each rule's explanation
+ * reads are listed in docs/incidents.md; a missing counter only makes a sentence less
+ * specific, and a counter no sentence names is still listed at the end of `why`, so
+ * nothing recorded is hidden from support.
+ */
+import type { Incident, SafeguardRuleId, Subject } from '../store/types.ts';
+import type { RuleId } from './decision.ts';
+
+export interface Explanation {
+  readonly title: string;
+  readonly what: string;
+  readonly why: string;
+  readonly fix: string;
+}
+
+type Counters = Readonly<Record<string, number | string>>;
+
+/** Reads counters, remembering which ones a sentence used. */
+class Facts {
+  readonly #counters: Counters;
+  readonly #used = new Set<string>();
+
+  constructor(counters: Counters) {
+    this.#counters = counters;
+  }
+
+  /** The counter as text, or undefined when it was not recorded. */
+  get(name: string): string | undefined {
+    const v = this.#counters[name];
+    if (v === undefined || v === '') return undefined;
+    this.#used.add(name);
+    return String(v);
+  }
+
+  /** The raw value, without counting it as said. */
+  peek(name: string): number | string | undefined {
+    return this.#counters[name];
+  }
+
+  /** A counter holding milliseconds, as a duration in words. */
+  ms(name: string): string | undefined {
+    const v = this.#counters[name];
+    if (typeof v !== 'number') return undefined;
+    this.#used.add(name);
+    return duration(v);
+  }
+
+  /** A period counter in seconds (`…Sec`); one minute when not recorded. */
+  periodSec(name: string): number {
+    const v = this.#counters[name];
+    if (typeof v !== 'number' || v <= 0) return 60;
+    this.#used.add(name);
+    return v;
+  }
+
+  /** Marks counters the rule's words already say (e.g. `keyStatus` for key-revoked). */
+  said(...names: string[]): void {
+    for (const name of names) this.#used.add(name);
+  }
+
+  /** Counters no sentence used, e.g. "shard 3, region eu". */
+  rest(): string {
+    return Object.entries(this.#counters)
+      .filter(([name]) => !this.#used.has(name))
+      .map(([name, value]) => `${name} ${value}`)
+      .join(', ');
+  }
+}
+
+interface Context {
+  readonly f: Facts;
+  /** Everything known about the caller: "API key K of account A from IP I". */
+  readonly who: string;
+  /** The key and its account, for actions on a key: "API key K of account A". */
+  readonly key: string;
+  readonly ip: string;
+  readonly subject: Subject;
+}
+
+/** "1 minute", "1.5 minutes", "45 seconds", "30 days", "250 ms". */
+export function duration(ms: number): string {
+  const units: [number, string][] = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1_000, 'second'],
+  ];
+  for (const [size, name] of units) {
+    if (ms >= size) {
+      const n = Math.round((ms / size) * 10) / 10;
+      return `${n} ${name}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${Math.round(ms)} ms`;
+}
+
+const ONE: Readonly<Record<number, string>> = { 1: 'second', 60: 'minute', 3600: 'hour' };
+
+/** 60 → "per minute", 10 → "per 10 seconds". */
+function per(sec: number): string {
+  return `per ${ONE[sec] ?? duration(sec * 1000)}`;
+}
+
+/** 60 → "within one minute", 10 → "within 10 seconds". */
+function within(sec: number): string {
+  return ONE[sec] ? `within one ${ONE[sec]}` : `within ${duration(sec * 1000)}`;
+}
+
+function whoOf(s: Subject): string {
+  const parts: string[] = [];
+  if (s.keyId !== undefined) parts.push(`API key ${s.keyId}`);
+  if (s.accountId !== undefined) parts.push(`${parts.length ? 'of ' : ''}account ${s.accountId}`);
+  if (s.ip !== undefined) parts.push(`${parts.length ? 'from ' : ''}IP ${s.ip}`);
+  return parts.length ? parts.join(' ') : 'an unidentified caller';
+}
+
+function keyOf(s: Subject): string {
+  if (s.keyId === undefined) return whoOf(s);
+  return `API key ${s.keyId}${s.accountId === undefined ? '' : ` of account ${s.accountId}`}`;
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+const STATUS_429 = '429 Too Many Requests';
+const PACE =
+  'wait for the Retry-After time after a 429, and do not add concurrency when responses slow down';
+
+/**
+ * The account's budget from the engine's counters: "The account may make 600 requests
+ * per minute (plan standard, size 12, bursts of up to 20); this request costs 5. "
+ */
+function accountBudget(f: Facts): { words: string; rate: string } {
+  const rate = f.get('rate');
+  const sec = f.periodSec('periodSec');
+  const terms = [
+    f.get('plan') && `plan ${f.get('plan')}`,
+    f.get('size') && `size ${f.get('size')}`,
+    f.get('burst') && `bursts of up to ${f.get('burst')}`,
+  ].filter(Boolean);
+  const cost = f.get('cost');
+  f.said('account');
+  const words = rate
+    ? `The account may make ${rate} requests ${per(sec)}${terms.length ? ` (${terms.join(', ')})` : ''}${cost && cost !== '1' ? `; this request costs ${cost}` : ''}. `
+    : '';
+  return { words, rate: rate ? `${rate} ${per(sec)}` : 'the account rate' };
+}
+
+/** "once", "twice", "3 times". */
+function times(n: string | undefined): string {
+  return n === undefined
+    ? 'a limited number of times'
+    : n === '1'
+      ? 'once'
+      : n === '2'
+        ? 'twice'
+        : `${n} times`;
+}
+
+/** " (the queue holds 32)", or nothing when the number was not recorded. */
+function paren(words: string, value: string | undefined): string {
+  return value === undefined ? '' : ` (${words} ${value})`;
+}
+
+/** "4 requests of the account were in progress (its limit is 4)". */
+function busy(f: Facts): string {
+  const inflight = f.get('inflight');
+  const limit = paren('its limit is', f.get('concurrency'));
+  return inflight === undefined
+    ? `The account had as many requests in progress as it may${limit}`
+    : `${inflight} requests of the account were in progress${limit}`;
+}
+
+/**
+ * A safeguard's action in words, from the `action`, `durationMs` and `dryRun` counters.
+ * Without `action`, it is read from the subject only where that is unambiguous: an IP
+ * alone was blocked; a key without an IP was suspended (with a duration) or revoked.
+ */
+function action(c: Context): string {
+  const { keyId, ip } = c.subject;
+  const inferred =
+    keyId === undefined
+      ? ip === undefined
+        ? undefined
+        : 'block-ip'
+      : ip !== undefined
+        ? undefined
+        : typeof c.f.peek('durationMs') === 'number'
+          ? 'suspend'
+          : 'revoke';
+  const act = c.f.get('action') ?? inferred;
+  const dur = c.f.ms('durationMs');
+  const lasting = dur ? ` for ${dur}` : '';
+  const done =
+    act === 'revoke'
+      ? `${c.key} was revoked`
+      : act === 'suspend'
+        ? `${c.key} was suspended${lasting}`
+        : act === 'block-ip'
+          ? `IP ${c.ip} was blocked${lasting}`
+          : `the safeguard acted on ${c.who}`;
+  const dry = c.f.get('dryRun');
+  return dry === 'true' || dry === '1'
+    ? `Dry run, nothing was done: ${done.replace(' was ', ' would have been ')}.`
+    : `${capital(done)}.`;
+}
+
+/** "5000 refused requests within 10 minutes; the safeguard acts at 1000 (2nd offence)." */
+function observed(c: Context, thing: string): string {
+  const n = c.f.get('observations');
+  const threshold = c.f.get('threshold');
+  const window = c.f.ms('windowMs');
+  const offence = c.f.get('offence');
+  const seen = `${n ?? 'repeated'} ${thing}${window ? ` within ${window}` : ''}`;
+  const acts = threshold ? `; the safeguard acts at ${threshold}` : '';
+  return `${seen}${acts}${offence ? ` (${ordinal(Number(offence))} offence)` : ''}.`;
+}
+
+/** 1 → "1st", 2 → "2nd", 11 → "11th". */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen
+    ? 'th'
+    : (({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
+type Explainer = (c: Context) => Omit<Explanation, 'title'>;
+
+const EXPLAIN: Readonly<Record<RuleId | SafeguardRuleId, { title: string; explain: Explainer }>> = {
+  'ip-block': {
+    title: 'Too many requests from one IP address',
+    explain: ({ f, ip }) => {
+      const sent = f.get('ipRequests');
+      const limit = f.get('ipBlock');
+      const warn = f.get('ipWarn');
+      const sec = f.periodSec('windowSec');
+      return {
+        what: `Requests from IP ${ip} were refused with ${STATUS_429}.`,
+        why: `This IP sent ${sent ?? 'more'} requests ${within(sec)}; the limit is ${limit ?? 'lower'} ${per(sec)} per IP.${warn ? ` Warnings start at ${warn} ${per(sec)}.` : ''}`,
+        fix: `Pace requests below ${limit ?? 'the limit'} ${per(sec)} from one address, ${PACE}.`,
+      };
+    },
+  },
+  'account-rate': {
+    title: 'Account over its request rate',
+    explain: ({ f, who }) => {
+      const budget = accountBudget(f);
+      const need = f.ms('delayMs');
+      const max = f.ms('maxDelayMs');
+      return {
+        what: `Requests of ${who} were slowed as far as allowed, then refused with ${STATUS_429}.`,
+        why: `${budget.words}This request would have had to wait${need ? ` ${need}` : ''} to conform, longer than the maximum delay${max ? ` of ${max}` : ''}.`,
+        fix: `Send requests one after another at no more than ${budget.rate}, ${PACE}.`,
+      };
+    },
+  },
+  'account-slowed': {
+    title: 'Too many slowed requests at once',
+    explain: ({ f, who }) => {
+      const budget = accountBudget(f);
+      return {
+        what: `A request of ${who} was refused with ${STATUS_429} because many of its requests were already being slowed.`,
+        why: `${budget.words}${f.get('slowed') ?? 'Too many'} of its requests were being held back to conform at the same time; at most ${f.get('maxSlowed') ?? 'a few'} may be.`,
+        fix: `Slowed responses mean the rate is too high: wait for each response before sending the next, stay under ${budget.rate}, ${PACE}.`,
+      };
+    },
+  },
+  'account-queue': {
+    title: "Account's request queue full",
+    explain: ({ f, who }) => ({
+      what: `A request of ${who} was refused with ${STATUS_429} because the account's queue was full.`,
+      why: `${busy(f)}, and ${f.get('queued') ?? 'as many as allowed'} were waiting${paren('the queue holds', f.get('queue'))}.`,
+      fix: `Send fewer requests at the same time: wait for each response before sending the next, ${PACE}.`,
+    }),
+  },
+  'account-queue-timeout': {
+    title: "Waited too long in the account's queue",
+    explain: ({ f, who }) => ({
+      what: `A request of ${who} waited in the account's queue and was refused with ${STATUS_429} when its time ran out.`,
+      why: `${busy(f)}, and ${f.get('queued') ?? 'others'} were waiting${paren('the queue holds', f.get('queue'))}; a request waits at most ${f.ms('queueTimeoutMs') ?? 'a short time'} for its turn.`,
+      fix: `Send fewer requests at the same time and keep each one small, ${PACE}.`,
+    }),
+  },
+  'route-rate': {
+    title: 'Route rate exceeded',
+    explain: ({ f, who }) => {
+      const route = f.get('route');
+      const limit = f.get('routeRate');
+      const sec = f.periodSec('periodSec');
+      f.said('account');
+      return {
+        what: `Requests of ${who} to ${route ? `the ${route} route` : 'one route'} were refused with ${STATUS_429}.`,
+        why: `This route costs more than other calls and allows ${limit ?? 'fewer'} requests ${per(sec)} per account, on top of the account's own rate.`,
+        fix: `Call ${route ?? 'this route'} less often (at most ${limit ?? 'its limit'} ${per(sec)}), cache its results, and use incremental (modifiedAt) queries where they exist.`,
+      };
+    },
+  },
+  'bulk-export': {
+    title: 'Bulk export allowance used up',
+    explain: ({ f, who }) => {
+      const dataset = f.get('dataset');
+      const allowed = f.get('allowed');
+      const period = f.ms('periodMs');
+      const made = f.get('exports');
+      return {
+        what: `A full export${dataset ? ` of ${dataset}` : ''} by ${who} was refused with ${STATUS_429}.`,
+        why: `Full exports are allowed ${times(allowed)} ${period ? `every ${period}` : 'per period'} per account and dataset${made ? `, and ${made} ${made === '1' ? 'was' : 'were'} already made` : ''}.`,
+        fix: `Sync incrementally: ask only for what changed since your last sync (a modifiedAt filter), and keep full exports for occasional reconciliation.`,
+      };
+    },
+  },
+  'batch-window': {
+    title: 'Batch route outside the off-hours windows',
+    explain: ({ f, who }) => {
+      const route = f.get('route');
+      return {
+        what: `A batch request of ${who}${route ? ` to ${route}` : ''} was refused with ${STATUS_429} because it came outside the off-hours windows.`,
+        why: `Batch routes run only in off-hours windows (${f.get('windows') ?? 'by default weekends and around 2am US Eastern time'}).`,
+        fix: `Schedule batch jobs inside the off-hours windows the gateway publishes, and use incremental queries during the day.`,
+      };
+    },
+  },
+  'non-public': {
+    title: 'API key used on a non-public route',
+    explain: ({ f, who }) => {
+      const route = f.get('route') ?? f.get('path');
+      return {
+        what: `A request of ${who} to the non-public route${route ? ` ${route}` : ''} was refused with 403 Forbidden.`,
+        why: `This route (for example report rendering) serves the web application only; API keys may not automate it, and repeated attempts revoke the key.`,
+        fix: `Stop calling this route from the integration; use the public API endpoints for the same data.`,
+      };
+    },
+  },
+  'key-revoked': {
+    title: 'Revoked API key',
+    explain: ({ f, who }) => {
+      const reason = f.get('reason');
+      f.said('keyStatus');
+      return {
+        what: `A request with ${who} was refused with 403 Forbidden because the key is revoked.`,
+        why: `The key was revoked${reason ? ` (${reason})` : ''}, so it is refused before reaching the API. Requests that keep coming with it get the IP blocked.`,
+        fix: `Stop all requests with this key now. Ask support to reinstate it (quote this reference), or use a new key once the cause is fixed.`,
+      };
+    },
+  },
+  'key-suspended': {
+    title: 'Suspended API key',
+    explain: ({ f, who }) => {
+      const reason = f.get('reason');
+      const until = f.get('suspendedUntil');
+      f.said('keyStatus');
+      return {
+        what: `A request with ${who} was refused with 403 Forbidden because the key is suspended.`,
+        why: `The key is suspended${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''}.`,
+        fix: `Stop sending requests until the suspension ends (see Retry-After), fix what caused it, then resume slowly.`,
+      };
+    },
+  },
+  'key-unknown': {
+    title: 'Unknown API key',
+    explain: ({ who }) => ({
+      what: `A request from ${who} was refused with 401 Unauthorized: its API key is not known.`,
+      why: `The key does not exist or was mistyped, and this gateway refuses requests with unknown keys.`,
+      fix: `Check the key the integration sends. Stop on 401 instead of retrying: repeated failures get the IP blocked.`,
+    }),
+  },
+  'key-missing': {
+    title: 'Missing API key',
+    explain: ({ who }) => ({
+      what: `A request from ${who} was refused with 401 Unauthorized: it carried no API key.`,
+      why: `This gateway requires an API key on every request.`,
+      fix: `Send the API key with every request. Stop on 401 instead of retrying: repeated failures get the IP blocked.`,
+    }),
+  },
+  'ip-blocked': {
+    title: 'IP address blocked',
+    explain: ({ f, ip }) => {
+      const reason = f.get('reason');
+      const until = f.get('blockedUntil');
+      return {
+        what: `Requests from IP ${ip} were refused with 403 Forbidden because the address is blocked.`,
+        why: `A safeguard blocked this address${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''} after it kept sending requests that were refused.`,
+        fix: `Stop all requests from this address, make the integration stop on 401/403 and back off on 429, and contact support quoting this reference.`,
+      };
+    },
+  },
+  'safeguard-auth-failure': {
+    title: 'Safeguard: requests kept coming after authentication failed',
+    explain: (c) => ({
+      what: action(c),
+      why: `${capital(c.who)} kept sending requests after 401/403 answers or with a revoked key: ${observed(c, 'refused requests')}`,
+      fix: `Make the integration stop all requests on 401 or 403 and tell its owner; only fixed credentials should make it resume.`,
+    }),
+  },
+  'safeguard-ignoring-429': {
+    title: 'Safeguard: requests kept coming while refused with 429',
+    explain: (c) => ({
+      what: action(c),
+      why: `${capital(c.who)} did not back off after 429 answers: ${observed(c, 'requests refused with 429')}`,
+      fix: `After a 429, wait at least the Retry-After time, then resume at a lower rate; never retry at once or in parallel.`,
+    }),
+  },
+  'safeguard-malformed-storm': {
+    title: 'Safeguard: a storm of malformed requests',
+    explain: (c) => ({
+      what: action(c),
+      why: `${capital(c.who)} kept sending requests the API refused as malformed (4xx): ${observed(c, 'failed requests')}`,
+      fix: `Do not retry requests that fail with 400, 404 or 422: log the error body and fix the request instead.`,
+    }),
+  },
+  'safeguard-non-public': {
+    title: 'Safeguard: automation of a non-public route',
+    explain: (c) => ({
+      what: action(c),
+      why: `${capital(c.who)} kept calling a non-public route with an API key: ${observed(c, 'attempts')}`,
+      fix: `Remove calls to non-public routes (such as report rendering) from the integration and use the public API; then ask support to reinstate the key.`,
+    }),
+  },
+};
+
+/** Every rule that has an explanation (all of `RULES` and every safeguard rule). */
+export const EXPLAINED_RULES: readonly (RuleId | SafeguardRuleId)[] = Object.keys(EXPLAIN) as (
+  | RuleId
+  | SafeguardRuleId
+)[];
+
+/**
+ * Explains an incident in plain language.
+ *
+ * @example
+ * explainIncident(incident).why;
+ * // 'This IP sent 214 requests within one minute; the limit is 200 per minute per IP.'
+ */
+export function explainIncident(incident: Incident): Explanation {
+  const f = new Facts(incident.counters);
+  const who = whoOf(incident.subject);
+  const entry = EXPLAIN[incident.rule];
+  const text =
+    entry === undefined
+      ? // A rule newer than this file (e.g. read from a newer node's store): say what is known.
+        {
+          what: `Requests of ${who} were refused by the rule ${incident.rule}.`,
+          why: 'No explanation is written for this rule yet.',
+          fix: 'Contact support with this reference.',
+        }
+      : entry.explain({
+          f,
+          who,
+          key: keyOf(incident.subject),
+          ip: incident.subject.ip ?? '(unknown)',
+          subject: incident.subject,
+        });
+  // Counters no sentence named, and the note (e.g. when the next export is allowed),
+  // end `why`, so support sees everything that was recorded.
+  const rest = f.rest();
+  const why = [
+    text.why,
+    rest && `Counters at the time: ${rest}.`,
+    incident.note && capital(incident.note).replace(/\.?$/, '.'),
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return {
+    title: entry?.title ?? `Refused by rule ${incident.rule}`,
+    what: text.what,
+    why,
+    fix: text.fix,
+  };
+}

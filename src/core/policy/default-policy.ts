@@ -1,0 +1,144 @@
+/**
+ * The built-in policy: what sluice does with no policy file, and the defaults every
+ * policy file is merged over. It is kept as YAML, the same form people write, so it
+ * doubles as a commented example and goes through the same validation.
+ */
+import { parse } from 'yaml';
+import { deepFreeze } from './compile-context.ts';
+import { parsePolicyText } from './parse.ts';
+import type { Policy } from './types.ts';
+
+/** The default policy, as a commented policy file. */
+export const DEFAULT_POLICY_YAML = `# sluice built-in policy. Every key is optional in your own file: what you leave
+# out keeps the value below. See docs/policy.md for every setting.
+version: 1
+
+server:
+  listen: 127.0.0.1:8080
+  # upstream: http://127.0.0.1:3000  # no default: \`sluice serve\` needs it (or --demo)
+  data: ./data # embedded database: keys, incidents, audit trail
+  trustedProxies: [] # X-Forwarded-For / Forwarded are honoured only from these
+  upstreamTimeout: 30s # no response headers from the upstream by then: 504
+  unauthenticated: ip-only # no key or an unknown key: per-IP limits only (or: refuse)
+  identityHeaders: # set towards the upstream, stripped from clients
+    account: X-Sluice-Account
+    key: X-Sluice-Key-Id
+
+# Per client IP. Crossing warn is signalled and reported, never refused; block is 429.
+ip:
+  warn: 100/min
+  block: 200/min
+
+# An account's rate is base + perUnit x size (seats, devices...), kept within min..max.
+# Over its rate, a request is slowed (up to maxDelay), not refused.
+defaultPlan: standard
+plans:
+  standard:
+    base: 60/min
+    perUnit: 2/min
+    min: 60/min
+    max: 600/min
+    burst: 20 # requests that pass at once before slowing starts
+    maxDelay: 10s # slowed at most this long; past it, 429
+    maxSlowed: 10 # requests slowed at the same time; one more is 429
+    concurrency: 4 # requests in the upstream at the same time
+    queue: 20 # requests waiting for a slot; one more is 429
+    queueTimeout: 30s # waited this long for a slot: 429
+  enterprise:
+    base: 120/min
+    perUnit: 4/min
+    min: 120/min
+    max: 1200/min
+    burst: 40
+    maxDelay: 10s
+    maxSlowed: 20
+    concurrency: 8
+    queue: 40
+    queueTimeout: 30s
+
+# First match wins. In paths, * is one segment, ** the rest, :name a named segment.
+routes:
+  - name: reports # rendered reports: for people in the app, not for API keys
+    path: /api/reports/**
+    class: non-public
+  - name: export # full downloads, counted per account and dataset
+    path: /api/exports/:dataset
+    class: bulk
+    dataset: ":dataset"
+  - name: search # an expensive search costs more than a GET by id
+    method: GET
+    path: /api/search
+    cost: 5
+  - name: full-listing # a listing without modifiedAfter is a full listing: batch work
+    method: GET
+    path: /api/:collection
+    query: { modifiedAfter: absent }
+    class: batch
+    rate: 30/min
+
+bulk:
+  allow: 1/30d # exports per account and dataset
+
+# Off-hours: batch budgets are multiplied inside these windows (local time, DST-correct).
+offHours:
+  timeZone: America/New_York
+  windows:
+    - { from: "Sat 00:00", to: "Sun 20:00" }
+    - { daily: "01:00-03:00" }
+  batchMultiplier: 4
+  confineBatch: false # true: batch routes are refused outside the windows
+
+# Automatic actions against integrations that keep hammering after being told no.
+safeguards:
+  afterAuthFailure: # keeps calling after 401/403 or with a revoked key
+    threshold: 50
+    window: 1m
+    action: block-ip
+    durations: [1h, 1d, 1w] # each repeat escalates to the next
+    dryRun: false
+  ignoring429: # keeps calling while answered 429
+    threshold: 100
+    window: 1m
+    action: suspend
+    durations: [15m, 1h, 1d]
+    revokeAfter: 3 # the 3rd suspension revokes the key instead
+  malformedStorm: # a storm of malformed (4xx) requests
+    threshold: 200
+    window: 1m
+    action: suspend
+    durations: [15m, 1h, 1d]
+  nonPublicAutomation: # API-key calls to non-public routes (each is refused)
+    threshold: 3
+    window: 1d
+    action: revoke
+
+# Signed (HMAC-SHA256) notifications, e.g.:
+# - url: https://ops.example.com/sluice
+#   secretEnv: SLUICE_WEBHOOK_SECRET
+#   events: [warning, suspension, revocation, block]
+webhooks: []
+
+interactive:
+  cookie: session # callers with this cookie and no API key are people in the app
+`;
+
+let defaultsDoc: Record<string, unknown> | undefined;
+
+/** The default policy as plain data (frozen: shared), the base files are merged over. */
+export function defaultDocument(): Record<string, unknown> {
+  defaultsDoc ??= deepFreeze(parse(DEFAULT_POLICY_YAML) as Record<string, unknown>);
+  return defaultsDoc;
+}
+
+let compiled: Policy | undefined;
+
+/**
+ * The built-in policy, compiled (deeply frozen, so one value is shared).
+ *
+ * @example
+ * defaultPolicy().ip.block; // { limit: 200, periodMs: 60000 }
+ */
+export function defaultPolicy(): Policy {
+  compiled ??= parsePolicyText(DEFAULT_POLICY_YAML, 'built-in default');
+  return compiled;
+}

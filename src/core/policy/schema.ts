@@ -1,0 +1,160 @@
+/**
+ * The JSON Schema of the policy file as people write it (YAML, camelCase keys).
+ * Every mapping is closed (`additionalProperties: false`) so a misspelt key is a
+ * mistake, never silently ignored. Values written in sluice's small languages (rates,
+ * durations, addresses…) use the `kind` keyword, checked by the parsers in units.ts
+ * and values.ts, so the schema and the compiler agree on what is valid.
+ *
+ * Every key is optional here: defaults come from the built-in policy (default-policy.ts).
+ */
+import { type Parsed, parseDuration, parseRate, show } from './units.ts';
+import {
+  parseAddress,
+  parseCookieName,
+  parseDailyRange,
+  parseDataset,
+  parseEnvName,
+  parseHeaderName,
+  parseHttpUrl,
+  parseListen,
+  parseMethods,
+  parseName,
+  parseRoutePath,
+  parseText,
+  parseTimeZone,
+  parseWeekTime,
+} from './values.ts';
+
+const positive = (p: Parsed<number>, what: string): Parsed<number> =>
+  p.ok && p.value <= 0 ? { ok: false, message: `${what} must be more than 0` } : p;
+
+/** The checkers behind `{ kind: NAME }` in the schema. */
+export const KINDS = {
+  rate: (v) => {
+    const p = parseRate(v);
+    return p.ok && p.value.limit <= 0
+      ? { ok: false, message: `${show(v)} lets nothing through: the count must be more than 0` }
+      : p;
+  },
+  rateOrZero: parseRate,
+  duration: (v) => positive(parseDuration(v), 'a duration here'),
+  durationOrZero: parseDuration,
+  listen: parseListen,
+  url: parseHttpUrl,
+  address: parseAddress,
+  timeZone: parseTimeZone,
+  weekTime: parseWeekTime,
+  dailyRange: parseDailyRange,
+  routePath: parseRoutePath,
+  headerName: parseHeaderName,
+  cookieName: parseCookieName,
+  methods: parseMethods,
+  name: parseName,
+  dataset: parseDataset,
+  envName: parseEnvName,
+  text: parseText,
+} satisfies Record<string, (value: unknown) => Parsed<unknown>>;
+
+/** Looks a checker up by the name written in the schema. */
+export function kindChecker(name: string): (value: unknown) => Parsed<unknown> {
+  return (KINDS as Record<string, (value: unknown) => Parsed<unknown>>)[name];
+}
+
+export const ROUTE_CLASSES = ['public', 'non-public', 'bulk', 'batch'] as const;
+export const SAFEGUARD_ACTIONS = ['block-ip', 'suspend', 'revoke'] as const;
+export const WEBHOOK_EVENTS = ['warning', 'suspension', 'revocation', 'block'] as const;
+export const SAFEGUARD_RULES = [
+  'afterAuthFailure',
+  'ignoring429',
+  'malformedStorm',
+  'nonPublicAutomation',
+] as const;
+
+type Schema = Record<string, unknown>;
+
+const kind = (name: keyof typeof KINDS): Schema => ({ kind: name });
+const closed = (properties: Record<string, Schema>, extra: Schema = {}): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+  ...extra,
+});
+const whole = (minimum: number): Schema => ({ type: 'integer', minimum });
+const listOf = (items: Schema, extra: Schema = {}): Schema => ({ type: 'array', items, ...extra });
+
+const plan = closed({
+  base: kind('rate'),
+  perUnit: kind('rateOrZero'),
+  min: kind('rate'),
+  max: kind('rate'),
+  burst: whole(1),
+  maxDelay: kind('durationOrZero'),
+  maxSlowed: whole(0),
+  concurrency: whole(1),
+  queue: whole(0),
+  queueTimeout: kind('duration'),
+});
+
+const route = closed(
+  {
+    name: kind('name'),
+    method: kind('methods'),
+    path: kind('routePath'),
+    query: { type: 'object', additionalProperties: { enum: ['present', 'absent'] } },
+    class: { enum: [...ROUTE_CLASSES] },
+    cost: whole(1),
+    dataset: kind('dataset'),
+    rate: kind('rate'),
+  },
+  { required: ['name', 'path'] },
+);
+
+const safeguard = closed({
+  enabled: { type: 'boolean' },
+  dryRun: { type: 'boolean' },
+  threshold: whole(1),
+  window: kind('duration'),
+  action: { enum: [...SAFEGUARD_ACTIONS] },
+  durations: listOf(kind('duration')),
+  revokeAfter: whole(1),
+});
+
+/** The policy file's schema (draft-07 keywords plus sluice's `kind`). */
+export const POLICY_SCHEMA: Schema = closed({
+  version: { enum: [1] },
+  server: closed({
+    listen: kind('listen'),
+    upstream: kind('url'),
+    data: kind('text'),
+    trustedProxies: listOf(kind('address')),
+    upstreamTimeout: kind('duration'),
+    unauthenticated: { enum: ['ip-only', 'refuse'] },
+    identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
+  }),
+  ip: closed({ warn: kind('rate'), block: kind('rate') }),
+  defaultPlan: kind('name'),
+  plans: { type: 'object', additionalProperties: plan },
+  routes: listOf(route),
+  bulk: closed({ allow: kind('rate') }),
+  offHours: closed({
+    timeZone: kind('timeZone'),
+    windows: listOf(
+      closed({ from: kind('weekTime'), to: kind('weekTime'), daily: kind('dailyRange') }),
+    ),
+    batchMultiplier: { type: 'number', minimum: 1 },
+    confineBatch: { type: 'boolean' },
+  }),
+  safeguards: closed(Object.fromEntries(SAFEGUARD_RULES.map((r) => [r, safeguard]))),
+  webhooks: listOf(
+    closed(
+      {
+        url: kind('url'),
+        secret: kind('text'),
+        secretEnv: kind('envName'),
+        events: listOf({ enum: [...WEBHOOK_EVENTS] }, { minItems: 1 }),
+      },
+      { required: ['url'] },
+    ),
+  ),
+  interactive: closed({ cookie: kind('cookieName') }),
+});

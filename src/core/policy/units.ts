@@ -1,0 +1,177 @@
+/**
+ * Rates (`100/min`, `1/30d`) and durations (`30s`, `2h`, `250ms`, `1h30m`) as people
+ * write them in a policy file, and back. Parsing never throws: it answers a value or
+ * a message in plain words, so the policy compiler can report every mistake at once.
+ */
+import type { Rate } from './types.ts';
+
+/** A parse result: the value, or why the text is not one. */
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly message: string };
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const WEEK = 7 * DAY;
+
+/** Every unit name people may write, in milliseconds. `m` is minutes, never months. */
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: SECOND,
+  sec: SECOND,
+  second: SECOND,
+  seconds: SECOND,
+  m: MINUTE,
+  min: MINUTE,
+  minute: MINUTE,
+  minutes: MINUTE,
+  h: HOUR,
+  hour: HOUR,
+  hours: HOUR,
+  d: DAY,
+  day: DAY,
+  days: DAY,
+  w: WEEK,
+  week: WEEK,
+  weeks: WEEK,
+};
+
+const UNIT_HINT = 'use ms, s, m (or min), h, d or w';
+
+/** Largest unit first: formatting picks the largest one that divides exactly. */
+const DURATION_UNITS: readonly [string, number][] = [
+  ['w', WEEK],
+  ['d', DAY],
+  ['h', HOUR],
+  ['m', MINUTE],
+  ['s', SECOND],
+  ['ms', 1],
+];
+/** Rates say `min`, as in `100/min`, which reads better than `100/m`. */
+const RATE_UNITS: readonly [string, number][] = DURATION_UNITS.map(([u, ms]) => [
+  u === 'm' ? 'min' : u,
+  ms,
+]);
+
+/** Describes any YAML value in a message: strings quoted, collections by kind. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+const DURATION_PART = /(\d+(?:\.\d+)?)\s*([a-z]+)/gy;
+
+/**
+ * Parses a duration: a number and a unit, or several (`1h30m`).
+ *
+ * @example
+ * parseDuration('30s'); // { ok: true, value: 30000 }
+ * parseDuration('2 hours'); // { ok: true, value: 7200000 }
+ */
+export function parseDuration(value: unknown): Parsed<number> {
+  const bad = `${show(value)} is not a duration: write a number and a unit, for example 30s, 15m, 2h or 30d`;
+  if (typeof value !== 'string') return { ok: false, message: bad };
+  const text = value.trim().toLowerCase();
+  if (text === '') return { ok: false, message: bad };
+  let ms = 0;
+  DURATION_PART.lastIndex = 0;
+  let at = 0;
+  for (;;) {
+    const m = DURATION_PART.exec(text);
+    if (m === null) break;
+    const unit = UNIT_MS[m[2]];
+    if (unit === undefined) {
+      return {
+        ok: false,
+        message: `${show(value)} is not a duration: "${m[2]}" is not a unit (${UNIT_HINT})`,
+      };
+    }
+    ms += Number(m[1]) * unit;
+    at = DURATION_PART.lastIndex;
+    while (text[at] === ' ') at++;
+    DURATION_PART.lastIndex = at;
+  }
+  if (at !== text.length || at === 0) return { ok: false, message: bad };
+  return { ok: true, value: Math.round(ms) };
+}
+
+const RATE = /^(\d+(?:\.\d+)?)\s*\/\s*(.+)$/;
+
+/**
+ * Parses a rate `COUNT/PERIOD`; the period is a unit (`min`) or a duration (`30d`).
+ *
+ * @example
+ * parseRate('100/min'); // { ok: true, value: { limit: 100, periodMs: 60000 } }
+ * parseRate('1/30d'); // { ok: true, value: { limit: 1, periodMs: 2592000000 } }
+ */
+export function parseRate(value: unknown): Parsed<Rate> {
+  const bad = `${show(value)} is not a rate: write COUNT/UNIT, for example 100/min`;
+  if (typeof value !== 'string') return { ok: false, message: bad };
+  const m = RATE.exec(value.trim().toLowerCase());
+  if (m === null) return { ok: false, message: bad };
+  const period = m[2].trim();
+  const unitOnly = UNIT_MS[period];
+  let periodMs: number;
+  if (unitOnly !== undefined) {
+    periodMs = unitOnly;
+  } else {
+    const d = parseDuration(period);
+    if (!d.ok) {
+      const word = /^\d*(?:\.\d+)?\s*([a-z]+)$/.exec(period)?.[1];
+      const why = word === undefined ? '' : `: "${word}" is not a unit (${UNIT_HINT})`;
+      return { ok: false, message: why ? `${show(value)} is not a rate${why}` : bad };
+    }
+    periodMs = d.value;
+  }
+  if (periodMs <= 0) return { ok: false, message: `${show(value)} is not a rate: its period is 0` };
+  return { ok: true, value: { limit: Number(m[1]), periodMs } };
+}
+
+function largestUnit(ms: number, units: readonly [string, number][]): [string, number] {
+  for (const [name, size] of units) if (ms % size === 0) return [name, ms / size];
+  return ['ms', ms];
+}
+
+/**
+ * Formats milliseconds with the largest unit that divides them exactly.
+ *
+ * @example
+ * formatDuration(90_000); // '90s'
+ * formatDuration(86_400_000); // '1d'
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  const [unit, count] = largestUnit(Math.round(ms), DURATION_UNITS);
+  return `${count}${unit}`;
+}
+
+/**
+ * Formats a rate the way people write it; `parseRate(formatRate(r))` gives `r` back.
+ * A fractional limit (from normalising `1/2min` to a per-minute period) is written
+ * over a longer period instead: `{ limit: 0.5, periodMs: 60000 }` → `1/2min`.
+ *
+ * @example
+ * formatRate({ limit: 100, periodMs: 60_000 }); // '100/min'
+ * formatRate({ limit: 1, periodMs: 30 * 86_400_000 }); // '1/30d'
+ */
+export function formatRate(rate: Rate): string {
+  let { limit, periodMs } = rate;
+  if (!Number.isInteger(limit)) {
+    for (let k = 2; k <= 1000; k++) {
+      const scaled = limit * k;
+      if (Math.abs(scaled - Math.round(scaled)) < 1e-9) {
+        limit = Math.round(scaled);
+        periodMs *= k;
+        break;
+      }
+    }
+  }
+  const [unit, count] = largestUnit(Math.round(periodMs), RATE_UNITS);
+  const shown = Number.isInteger(limit) ? String(limit) : String(Number(limit.toPrecision(6)));
+  return `${shown}/${count === 1 ? '' : count}${unit}`;
+}

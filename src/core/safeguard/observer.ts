@@ -1,0 +1,234 @@
+/**
+ * The safeguards: count what the gateway observes per subject, and when a subject
+ * crosses a rule's threshold, decide one action (block the IP, suspend or revoke the
+ * key). Pure: time comes from the injected clock, nothing is done here, and memory is
+ * bounded (idle subjects are dropped; past a cap, the least recently seen go first).
+ *
+ * Crossing a threshold fires one action and resets the subject's count, so a flood
+ * yields one action, not one per request. While the subject serves the block or
+ * suspension a rule gave it, that rule ignores it.
+ *
+ * Dry run: a dry-run rule decides exactly as if it were real (counts, escalates,
+ * ignores the subject for the duration it would serve) and marks the action
+ * `dryRun: true`. So the dry run shows the sequence of actions the real rule would
+ * take, and switching it to real does not start offenders over at the first step.
+ */
+
+import type { Subject } from '../../store/types.ts';
+import type { Clock } from '../clock.ts';
+import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
+import { BoundedMap } from './bounded-map.ts';
+import { DEFAULT_HISTORY_MS, escalate, isForgotten, type OffenceRecord } from './escalation.ts';
+import { addOne, newCount, type SlidingCount } from './sliding-count.ts';
+import {
+  type Action,
+  type ObservationKind,
+  RULE_FOR_KIND,
+  RULE_IDS,
+  type SafeguardRuleName,
+} from './types.ts';
+import { reason } from './words.ts';
+
+export interface SafeguardsOptions {
+  readonly policy: SafeguardPolicy;
+  readonly clock: Clock;
+  /** How long offences are remembered after the last one (default 30 days). */
+  readonly historyMs?: number;
+  /** Subjects being counted, per rule (default 10,000); the least recently seen are dropped. */
+  readonly maxSubjects?: number;
+  /** Offenders remembered, per rule (default 10,000); the least recently acted on are dropped. */
+  readonly maxOffenders?: number;
+  /** Buckets per sliding window (default 30: 2-second steps for a 1-minute window). */
+  readonly buckets?: number;
+}
+
+export interface Safeguards {
+  /** Reports one observation; returns the action it triggers, if any (at most one). */
+  observe(kind: ObservationKind, subject: Subject): Action[];
+  /** Swaps the policy (reload). Counts of rules whose window changed, or that were disabled, restart; offences are kept. */
+  setPolicy(policy: SafeguardPolicy): void;
+  /**
+   * Forgets what is being counted and served for a key and/or IP (support reinstated it);
+   * with `offences: true` also its offence history, so the next offence is the first again.
+   */
+  forgive(subject: Subject, options?: { offences?: boolean }): void;
+  /** End of the longest active, real (not dry-run) IP block these safeguards decided, if any. */
+  ipBlockedUntil(ip: string): number | undefined;
+  /** Entries held, over all rules (for metrics and memory tests). */
+  size(): { subjects: number; offenders: number };
+}
+
+interface RuleState {
+  readonly counts: BoundedMap<SlidingCount>;
+  readonly offences: BoundedMap<OffenceRecord>;
+}
+
+interface Target {
+  readonly key: string;
+  readonly type: 'key' | 'ip';
+  readonly subject: Subject;
+  readonly label: string;
+}
+
+const RULE_NAMES = Object.keys(RULE_IDS) as SafeguardRuleName[];
+const keyOf = (keyId: string) => `k:${keyId}`;
+const ipOf = (ip: string) => `i:${ip}`;
+
+/**
+ * Whom a rule acts on: a `block-ip` rule on the IP; a `suspend`/`revoke` rule on the key,
+ * or on the IP (blocked) when the request had no key. Undefined when neither is known.
+ */
+function targetOf(rule: SafeguardRule, s: Subject): Target | undefined {
+  if (rule.action !== 'block-ip' && s.keyId !== undefined) {
+    const subject =
+      s.accountId === undefined ? { keyId: s.keyId } : { keyId: s.keyId, accountId: s.accountId };
+    return { key: keyOf(s.keyId), type: 'key', subject, label: `key ${s.keyId}` };
+  }
+  if (s.ip === undefined) return undefined;
+  return { key: ipOf(s.ip), type: 'ip', subject: { ip: s.ip }, label: `IP ${s.ip}` };
+}
+
+/**
+ * Creates the safeguards for a policy.
+ *
+ * @example
+ * const safeguards = createSafeguards({ policy: policy.safeguards, clock: systemClock });
+ * for (const action of safeguards.observe('rejected-429', { keyId, accountId, ip })) {
+ *   if (!action.dryRun) await suspendOrRevoke(action);
+ *   await recordIncident(action);
+ * }
+ */
+export function createSafeguards(options: SafeguardsOptions): Safeguards {
+  const { clock } = options;
+  const historyMs = options.historyMs ?? DEFAULT_HISTORY_MS;
+  const maxSubjects = options.maxSubjects ?? 10_000;
+  const maxOffenders = options.maxOffenders ?? 10_000;
+  const buckets = options.buckets ?? 30;
+  let policy = options.policy;
+
+  const state = {} as Record<SafeguardRuleName, RuleState>;
+  for (const name of RULE_NAMES) {
+    state[name] = {
+      counts: new BoundedMap<SlidingCount>(maxSubjects),
+      offences: new BoundedMap<OffenceRecord>(maxOffenders),
+    };
+  }
+
+  function observe(kind: ObservationKind, observed: Subject): Action[] {
+    const name = RULE_FOR_KIND[kind];
+    const rule = policy[name];
+    if (!rule.enabled) return [];
+    const target = targetOf(rule, observed);
+    if (target === undefined) return [];
+    const now = clock.now();
+    const { counts, offences } = state[name];
+    counts.sweep((c) => now - c.lastAt >= rule.windowMs);
+    offences.sweep((r) => isForgotten(r, now, historyMs));
+
+    const record = offences.get(target.key);
+    if (record !== undefined && now < record.quietUntil) return [];
+
+    const count = counts.get(target.key) ?? newCount(rule.windowMs, buckets);
+    const total = addOne(count, now);
+    if (total < rule.threshold) {
+      counts.set(target.key, count);
+      return [];
+    }
+    counts.delete(target.key); // one action per crossing: the count starts again
+
+    const offence =
+      record === undefined || isForgotten(record, now, historyMs) ? 1 : record.count + 1;
+    const { kind: action, durationMs } = escalate(rule, target.type, offence);
+    const until = durationMs === undefined ? undefined : now + durationMs;
+    offences.set(target.key, {
+      count: offence,
+      lastAt: now,
+      quietUntil: until ?? now,
+      ipBlockUntil: action === 'block-ip' && !rule.dryRun && until !== undefined ? until : 0,
+    });
+    const counters: Record<string, number> = {
+      observations: total,
+      threshold: rule.threshold,
+      windowMs: rule.windowMs,
+      offence,
+    };
+    if (durationMs !== undefined) counters.durationMs = durationMs;
+    return [
+      Object.freeze({
+        rule: RULE_IDS[name],
+        kind: action,
+        subject: Object.freeze(target.subject),
+        observed: Object.freeze({ ...observed }),
+        at: now,
+        durationMs,
+        until,
+        offence,
+        dryRun: rule.dryRun,
+        reason: reason({
+          kind,
+          count: total,
+          threshold: rule.threshold,
+          windowMs: rule.windowMs,
+          offence,
+          target: target.label,
+          action,
+          durationMs,
+          dryRun: rule.dryRun,
+        }),
+        counters: Object.freeze(counters),
+      }),
+    ];
+  }
+
+  function setPolicy(next: SafeguardPolicy): void {
+    for (const name of RULE_NAMES) {
+      // Bucket sizes derive from the window: counts from another window cannot carry over.
+      if (!next[name].enabled || next[name].windowMs !== policy[name].windowMs) {
+        state[name].counts.clear();
+      }
+    }
+    policy = next;
+  }
+
+  function forgive(subject: Subject, opts: { offences?: boolean } = {}): void {
+    const keys: string[] = [];
+    if (subject.keyId !== undefined) keys.push(keyOf(subject.keyId));
+    if (subject.ip !== undefined) keys.push(ipOf(subject.ip));
+    for (const name of RULE_NAMES) {
+      for (const key of keys) {
+        state[name].counts.delete(key);
+        const record = state[name].offences.get(key);
+        if (record === undefined) continue;
+        if (opts.offences) state[name].offences.delete(key);
+        else {
+          record.quietUntil = record.lastAt;
+          record.ipBlockUntil = 0;
+        }
+      }
+    }
+  }
+
+  function ipBlockedUntil(ip: string): number | undefined {
+    const now = clock.now();
+    let until: number | undefined;
+    for (const name of RULE_NAMES) {
+      const record = state[name].offences.get(ipOf(ip));
+      if (record !== undefined && record.ipBlockUntil > now) {
+        until = Math.max(until ?? 0, record.ipBlockUntil);
+      }
+    }
+    return until;
+  }
+
+  function size(): { subjects: number; offenders: number } {
+    let subjects = 0;
+    let offenders = 0;
+    for (const name of RULE_NAMES) {
+      subjects += state[name].counts.size;
+      offenders += state[name].offences.size;
+    }
+    return { subjects, offenders };
+  }
+
+  return { observe, setPolicy, forgive, ipBlockedUntil, size };
+}

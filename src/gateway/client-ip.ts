@@ -1,0 +1,89 @@
+/**
+ * The client's IP address. `X-Forwarded-For` and `Forwarded` (RFC 7239) are honoured
+ * only when the TCP peer is one of the policy's trusted proxies; from anyone else they
+ * are ignored, so a spoofed header changes nothing.
+ *
+ * Behind a chain of proxies the header is read from the right: each hop that is itself
+ * a trusted proxy is skipped, and the first untrusted address is the client. A hop
+ * that is not an IP address (`unknown`, an obfuscated `_node`) ends the walk at the
+ * last address that was.
+ *
+ * @example
+ * const trusted = trustedProxies(['10.0.0.0/8']);
+ * clientIp('10.0.0.5', { 'x-forwarded-for': '203.0.113.9, 10.0.0.7' }, trusted); // '203.0.113.9'
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+
+export type TrustedProxies = BlockList | undefined;
+
+/** Compiles the policy's list of addresses and CIDRs; undefined when it is empty. */
+export function trustedProxies(entries: readonly string[]): TrustedProxies {
+  if (entries.length === 0) return undefined;
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/');
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(bits), family);
+  }
+  return list;
+}
+
+/** `::ffff:1.2.3.4` (IPv4 on a dual-stack socket) → `1.2.3.4`. */
+export function normalizeIp(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+function isTrusted(list: BlockList, address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Resolves the client IP of one request. */
+export function clientIp(
+  peer: string | undefined,
+  headers: IncomingHttpHeaders,
+  trusted: TrustedProxies,
+): string {
+  let address = normalizeIp(peer ?? '');
+  if (trusted === undefined || !isTrusted(trusted, address)) return address;
+  const forwarded = headers.forwarded;
+  const hops =
+    forwarded !== undefined ? forwardedFor(forwarded) : splitList(headers['x-forwarded-for']);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeIp(hops[i]);
+    if (isIP(hop) === 0) return address;
+    address = hop;
+    if (!isTrusted(trusted, hop)) return hop;
+  }
+  return address;
+}
+
+function splitList(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** The `for=` values of a `Forwarded` header, in order, without ports or brackets. */
+export function forwardedFor(value: string): string[] {
+  const hops: string[] = [];
+  for (const element of value.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
+      let node = pair
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"|"$/g, '');
+      if (node.startsWith('[')) node = node.slice(1, node.indexOf(']'));
+      else if (node.split(':').length === 2) node = node.slice(0, node.indexOf(':'));
+      hops.push(node);
+    }
+  }
+  return hops;
+}

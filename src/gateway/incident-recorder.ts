@@ -1,0 +1,71 @@
+/**
+ * Turns refusals into incidents without touching the disk on the request path: runs
+ * are aggregated in memory (one incident per run of the same rule and subject) and
+ * written to the record store in one transaction per flush interval. A flood of a
+ * million refusals is a handful of rows, and a refusal costs a map lookup.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { RuleId } from '../core/decision.ts';
+import { IncidentRuns } from '../core/incident-runs.ts';
+import { newReference } from '../core/reference.ts';
+import type { Incident, RecordStore, SafeguardRuleId, Subject } from '../store/types.ts';
+
+export interface IncidentRecorder {
+  /** Records one refusal or action; returns the reference of its incident. */
+  record(
+    rule: RuleId | SafeguardRuleId,
+    subject: Subject,
+    counters: Readonly<Record<string, number | string>>,
+    note?: string,
+  ): string;
+  /** Writes what changed since the last flush. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createIncidentRecorder(options: {
+  store: RecordStore;
+  clock: Clock;
+  flushMs: number;
+  gapMs?: number;
+  onError: (error: unknown, lost: readonly Incident[]) => void;
+  /** Each batch written, for the log (one line per incident and flush, not per request). */
+  onFlushed?: (batch: readonly Incident[]) => void;
+}): IncidentRecorder {
+  const runs = new IncidentRuns({ gapMs: options.gapMs ?? 60_000, newReference });
+  let pending: Incident[] = [];
+  let flushing: Promise<void> | undefined;
+
+  async function flush(): Promise<void> {
+    if (flushing) await flushing;
+    const batch = pending.concat(runs.drain());
+    pending = [];
+    if (batch.length === 0) return;
+    flushing = (async () => {
+      try {
+        await options.store.saveIncidents(batch);
+        options.onFlushed?.(batch);
+      } catch (error) {
+        // Keep them for the next flush: nothing recorded is lost while the store is away.
+        pending = batch.concat(pending).slice(-100_000);
+        options.onError(error, batch);
+      }
+    })();
+    await flushing;
+    flushing = undefined;
+  }
+
+  const timer = setInterval(() => void flush(), options.flushMs);
+  timer.unref();
+
+  return {
+    record(rule, subject, counters, note) {
+      return runs.record(rule, subject, options.clock.now(), counters, note);
+    },
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}

@@ -1,0 +1,382 @@
+/**
+ * The request pipeline: identify → refuse revoked or suspended keys → per-IP warn/block
+ * → per-account admission (allow / delay / 429) → per-account concurrency and queue →
+ * proxy → observe. A refusal is answered here and never reaches the upstream.
+ *
+ * The hot path stays synchronous while the limit store answers synchronously (the
+ * memory store does): no promise is created for an allowed request.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hashApiKey } from '../core/api-key.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/decision.ts';
+import type { Engine } from '../core/engine.ts';
+import type { AccountQueues } from '../core/limiter/account-queue.ts';
+import type { Plan, Policy } from '../core/policy/types.ts';
+import type { Subject } from '../store/types.ts';
+import { apiKeyOf } from './api-key-header.ts';
+import { clientIp, type TrustedProxies } from './client-ip.ts';
+import type { IdentityCache } from './identity-cache.ts';
+import type { IncidentRecorder } from './incident-recorder.ts';
+import type { GatewayLogger } from './logger.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { denialProblem, PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
+import { rateLimitHeader, rateLimitPolicyHeader } from './rate-limit-headers.ts';
+import type { UpstreamProxy } from './upstream-proxy.ts';
+
+/** Response header on a request that was held to conform: how long, in milliseconds. */
+export const DELAY_HEADER = 'sluice-delay-ms';
+/** Response header when the per-IP warning threshold is crossed. */
+export const WARNING_HEADER = 'sluice-warning';
+
+export interface PipelineDeps {
+  policy(): Policy;
+  trusted(): TrustedProxies;
+  clock: Clock;
+  engine: Engine;
+  queues: AccountQueues;
+  identities: IdentityCache;
+  incidents: IncidentRecorder;
+  proxy: UpstreamProxy;
+  logger: GatewayLogger;
+  metrics: GatewayMetrics;
+  /** Called for the first IP warning of each window (webhook, …). */
+  onWarning?(warning: IpWarning, subject: Subject): void;
+}
+
+/** One admitted request's place in its account's queue, for shutdown and timeouts. */
+interface Waiter {
+  readonly accountId: string;
+  readonly ticket: number;
+  readonly res: ServerResponse;
+  start(): void;
+}
+
+export interface Pipeline {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Answers every delayed or queued request (503) — used when shutting down. */
+  drainWaiting(): void;
+  /** Requests currently delayed or queued. */
+  waiting(): number;
+}
+
+interface Caller {
+  ip: string;
+  subject: Subject;
+  account: { id: string; size: number; plan: string } | undefined;
+  plan: Plan | undefined;
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const waiters = new Map<number, Waiter>();
+  const delayed = new Set<{ timer: NodeJS.Timeout; res: ServerResponse; cancel(): void }>();
+
+  function limitHeaders(limits: readonly LimitState[], into: Record<string, string>) {
+    if (limits.length === 0) return;
+    into['ratelimit-policy'] = rateLimitPolicyHeader(limits);
+    into.ratelimit = rateLimitHeader(limits);
+  }
+
+  function warningHeaders(
+    caller: Caller,
+    warning: IpWarning | undefined,
+    into: Record<string, string>,
+  ) {
+    if (warning === undefined) return;
+    into[WARNING_HEADER] = `"ip";count=${warning.count};limit=${warning.limit}`;
+    if (warning.report) {
+      deps.metrics.warnings.inc();
+      deps.logger.warn(
+        {
+          event: 'ip-warning',
+          ip: warning.ip,
+          count: warning.count,
+          limit: warning.limit,
+          ...caller.subject,
+        },
+        'IP crossed the warning threshold',
+      );
+      deps.onWarning?.(warning, caller.subject);
+    }
+  }
+
+  /** Answers a refusal: incident, problem+json, headers. Never reaches the upstream. */
+  function refuse(
+    res: ServerResponse,
+    caller: Caller,
+    rule: RuleId,
+    status: number,
+    retryAfterMs: number,
+    counters: Readonly<Record<string, number | string>>,
+    limits: readonly LimitState[] = [],
+    warning?: IpWarning,
+  ) {
+    const reference = deps.incidents.record(rule, caller.subject, counters);
+    const retryAfter = retryAfterMs > 0 ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 0;
+    const headers: Record<string, string> = {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+    };
+    if (retryAfter > 0) headers['retry-after'] = String(retryAfter);
+    limitHeaders(limits, headers);
+    warningHeaders(caller, warning, headers);
+    deps.metrics.refused.inc({ rule });
+    deps.logger.debug({ event: 'refused', rule, reference, ...caller.subject }, 'request refused');
+    res.writeHead(status, headers);
+    res.end(JSON.stringify(denialProblem(rule, status, reference, retryAfter)));
+  }
+
+  function identify(req: IncomingMessage, res: ServerResponse): Caller | undefined {
+    const policy = deps.policy();
+    const ip = clientIp(req.socket.remoteAddress, req.headers, deps.trusted());
+    const key = apiKeyOf(req.headers);
+    const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
+    if (key === undefined) {
+      if (policy.server.unauthenticated === 'refuse') {
+        refuse(res, caller, 'key-missing', 401, 0, {});
+        return undefined;
+      }
+      return caller;
+    }
+    const record = deps.identities.byHash(hashApiKey(key));
+    if (record === undefined) {
+      if (policy.server.unauthenticated === 'refuse') {
+        refuse(res, caller, 'key-unknown', 401, 0, {});
+        return undefined;
+      }
+      return caller;
+    }
+    caller.subject = { accountId: record.accountId, keyId: record.id, ip };
+    if (record.status === 'revoked') {
+      refuse(res, caller, 'key-revoked', 403, 0, {
+        keyStatus: 'revoked',
+        reason: record.reason ?? '',
+      });
+      return undefined;
+    }
+    if (record.status === 'suspended') {
+      const left = (record.suspendedUntil ?? Number.POSITIVE_INFINITY) - deps.clock.now();
+      if (left > 0) {
+        refuse(res, caller, 'key-suspended', 403, Number.isFinite(left) ? left : 0, {
+          keyStatus: 'suspended',
+          reason: record.reason ?? '',
+        });
+        return undefined;
+      }
+    }
+    const account = deps.identities.account(record.accountId);
+    const planName =
+      account !== undefined && account.plan in policy.plans ? account.plan : policy.defaultPlan;
+    caller.account = { id: record.accountId, size: account?.size ?? 0, plan: planName };
+    caller.plan = policy.plans[planName];
+    return caller;
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const caller = identify(req, res);
+    if (caller === undefined) return;
+    const decision = deps.engine.admit({ ip: caller.ip, account: caller.account, cost: 1 });
+    if (decision instanceof Promise) {
+      decision.then(
+        (d) => decide(req, res, caller, d),
+        (error) => {
+          deps.logger.error({ err: error }, 'limit store failed');
+          // Fail open on a store failure: the gateway must not take the API down with it.
+          decide(req, res, caller, { outcome: 'allow', limits: [], warning: undefined });
+        },
+      );
+    } else decide(req, res, caller, decision);
+  }
+
+  function decide(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Decision) {
+    if (d.outcome === 'deny') {
+      const deny = d as Deny;
+      refuse(
+        res,
+        caller,
+        deny.rule,
+        deny.status,
+        deny.retryAfterMs,
+        deny.counters,
+        deny.limits,
+        deny.warning,
+      );
+      return;
+    }
+    const headers: Record<string, string> = {};
+    limitHeaders(d.limits, headers);
+    warningHeaders(caller, d.warning, headers);
+    if (d.outcome === 'delay' && caller.account !== undefined) {
+      const accountId = caller.account.id;
+      headers[DELAY_HEADER] = String(Math.ceil(d.delayMs));
+      deps.metrics.delayed.inc();
+      deps.engine.slowedEnter(accountId);
+      const entry = {
+        res,
+        timer: setTimeout(() => {
+          delayed.delete(entry);
+          res.off('close', onClose);
+          deps.engine.slowedLeave(accountId);
+          admitToQueue(req, res, caller, headers);
+        }, d.delayMs),
+        cancel() {
+          clearTimeout(entry.timer);
+          delayed.delete(entry);
+          deps.engine.slowedLeave(accountId);
+        },
+      };
+      const onClose = () => entry.cancel();
+      res.once('close', onClose);
+      delayed.add(entry);
+      return;
+    }
+    admitToQueue(req, res, caller, headers);
+  }
+
+  function admitToQueue(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    headers: Record<string, string>,
+  ) {
+    const account = caller.account;
+    const plan = caller.plan;
+    if (account === undefined || plan === undefined) {
+      forward(req, res, caller, headers, undefined);
+      return;
+    }
+    const slot = deps.queues.acquire(account.id, plan.concurrency, plan.queue);
+    if (slot.status === 'run') {
+      forward(req, res, caller, headers, account.id);
+      return;
+    }
+    const counters = {
+      inflight: deps.queues.inflight(account.id),
+      queued: deps.queues.queued(account.id),
+      concurrency: plan.concurrency,
+      queue: plan.queue,
+    };
+    if (slot.status === 'full') {
+      refuse(res, caller, 'account-queue', 429, 1000, counters);
+      return;
+    }
+    const ticket = slot.ticket;
+    const timer = setTimeout(() => {
+      if (deps.queues.cancel(account.id, ticket)) {
+        waiters.delete(ticket);
+        refuse(res, caller, 'account-queue-timeout', 429, 1000, counters);
+      }
+    }, plan.queueTimeoutMs);
+    const onClose = () => {
+      if (deps.queues.cancel(account.id, ticket)) {
+        clearTimeout(timer);
+        waiters.delete(ticket);
+      }
+    };
+    res.once('close', onClose);
+    waiters.set(ticket, {
+      accountId: account.id,
+      ticket,
+      res,
+      start() {
+        clearTimeout(timer);
+        res.off('close', onClose);
+        forward(req, res, caller, headers, account.id);
+      },
+    });
+  }
+
+  function releaseSlot(accountId: string) {
+    const next = deps.queues.release(accountId);
+    if (next === undefined) return;
+    const waiter = waiters.get(next);
+    waiters.delete(next);
+    waiter?.start();
+  }
+
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    headers: Record<string, string>,
+    slotOf: string | undefined,
+  ) {
+    const policy = deps.policy();
+    const ids = policy.server.identityHeaders;
+    const set: Record<string, string> = { 'x-forwarded-for': caller.ip };
+    if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
+    if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
+    const host = req.headers.host;
+    if (host !== undefined) set['x-forwarded-host'] = host;
+    deps.metrics.forwarded.inc();
+    deps.proxy.forward(req, res, {
+      set,
+      strip: identityStrip(policy),
+      responseHeaders: headers,
+      done(outcome) {
+        if (slotOf !== undefined) releaseSlot(slotOf);
+        if (outcome.error !== undefined && outcome.error !== 'client-gone') {
+          deps.logger.warn(
+            { event: 'upstream-failure', error: outcome.error, ...caller.subject },
+            'upstream failed',
+          );
+        }
+      },
+    });
+  }
+
+  return {
+    handle,
+    drainWaiting() {
+      for (const entry of [...delayed]) {
+        entry.cancel();
+        answerShuttingDown(entry.res);
+      }
+      for (const waiter of [...waiters.values()]) {
+        deps.queues.cancel(waiter.accountId, waiter.ticket);
+        waiters.delete(waiter.ticket);
+        answerShuttingDown(waiter.res);
+      }
+    },
+    waiting: () => waiters.size + delayed.size,
+  };
+}
+
+/** A request still waiting when the gateway stops is answered, not dropped. */
+function answerShuttingDown(res: ServerResponse) {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(503, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'retry-after': '5',
+    connection: 'close',
+  });
+  res.end(
+    JSON.stringify(
+      plainProblem(
+        'shutting-down',
+        503,
+        'The gateway is restarting; retry this request in a few seconds.',
+      ),
+    ),
+  );
+}
+
+const stripCache = new WeakMap<Policy, ReadonlySet<string>>();
+
+/** Headers a client may not set: sluice sets them for the upstream. */
+export function identityStrip(policy: Policy): ReadonlySet<string> {
+  let set = stripCache.get(policy);
+  if (set === undefined) {
+    const ids = policy.server.identityHeaders;
+    set = new Set([
+      ids.account.toLowerCase(),
+      ids.key.toLowerCase(),
+      'x-forwarded-for',
+      'forwarded',
+      'x-forwarded-host',
+      'x-real-ip',
+    ]);
+    stripCache.set(policy, set);
+  }
+  return set;
+}

@@ -1,0 +1,61 @@
+/**
+ * problem+json answers (RFC 9457). Every refusal carries the reference of its incident,
+ * and a 429's `detail` is exactly the sentence the brief promises, so customers can
+ * quote it to support.
+ */
+import type { RuleId } from '../core/decision.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** The exact `detail` of every usage refusal. */
+export function denialDetail(reference: string): string {
+  return `Your request was denied due to a usage violation. You can track this request with support by referencing ${reference}.`;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [extension: string]: unknown;
+}
+
+/** The problem type URI of a rule: a tag URI, stable and never fetched. */
+export function problemType(name: string): string {
+  return `tag:sluice,2026:problem:${name}`;
+}
+
+/** A refusal by a sluice rule: 429, 401 or 403 with reference and retryAfter. */
+export function denialProblem(
+  rule: RuleId | string,
+  status: number,
+  reference: string,
+  retryAfterSec: number,
+): Problem {
+  return {
+    type: problemType(rule),
+    title: TITLES[status] ?? 'Refused',
+    status,
+    detail: denialDetail(reference),
+    reference,
+    retryAfter: retryAfterSec,
+    rule,
+  };
+}
+
+/** An answer that is not a refusal (upstream down, bad request line…). */
+export function plainProblem(name: string, status: number, detail: string): Problem {
+  return { type: problemType(name), title: TITLES[status] ?? 'Error', status, detail };
+}

@@ -1,0 +1,117 @@
+/**
+ * The record store in memory: for unit tests, and as the second implementation that
+ * pins the contract's semantics (test/contract/record-store.contract.ts) beside SQLite.
+ * Nothing survives the process.
+ *
+ * Semantics shared by every record store:
+ * - every `putAccount` and `putKey` bumps one change sequence; `keyChangesSince(seq)`
+ *   returns the keys changed after `seq` and the current sequence, so a cache that sees
+ *   the sequence move also knows to reread accounts;
+ * - incidents are keyed by their canonical reference; `saveIncidents` replaces whole
+ *   incidents; `listIncidents` lists those active at or after `since` (`endedAt ≥ since`),
+ *   most recently active first;
+ * - `listAudit` lists newest first (by `at`, then by order of appending).
+ * - without `limit`, lists are complete.
+ */
+import { normalizeReference } from '../core/reference.ts';
+import type { Account, ApiKeyRecord, AuditEntry, Incident, RecordStore } from './types.ts';
+
+/**
+ * @example
+ * const store = new MemoryRecordStore();
+ * store.putAccount({ id: 'acme', size: 10, plan: 'standard', createdAt: now });
+ */
+export class MemoryRecordStore implements RecordStore {
+  readonly #accounts = new Map<string, Account>();
+  readonly #keys = new Map<string, { key: ApiKeyRecord; seq: number }>();
+  /** Key id by hash: the gateway looks keys up by hash on every request. */
+  readonly #byHash = new Map<string, string>();
+  readonly #incidents = new Map<string, Incident>();
+  readonly #audit: AuditEntry[] = [];
+  #seq = 0;
+
+  putAccount(account: Account): void {
+    this.#accounts.set(account.id, { ...account });
+    this.#seq++;
+  }
+
+  getAccount(id: string): Account | undefined {
+    return this.#accounts.get(id);
+  }
+
+  listAccounts(): Account[] {
+    return [...this.#accounts.values()].sort((a, b) => compare(a.id, b.id));
+  }
+
+  putKey(key: ApiKeyRecord): void {
+    const old = this.#keys.get(key.id)?.key;
+    if (old !== undefined) this.#byHash.delete(old.hash);
+    this.#keys.set(key.id, { key: { ...key }, seq: ++this.#seq });
+    this.#byHash.set(key.hash, key.id);
+  }
+
+  getKey(id: string): ApiKeyRecord | undefined {
+    return this.#keys.get(id)?.key;
+  }
+
+  findKeyByHash(hash: string): ApiKeyRecord | undefined {
+    const id = this.#byHash.get(hash);
+    return id === undefined ? undefined : this.getKey(id);
+  }
+
+  listKeys(accountId?: string): ApiKeyRecord[] {
+    return [...this.#keys.values()]
+      .map((k) => k.key)
+      .filter((k) => accountId === undefined || k.accountId === accountId)
+      .sort((a, b) => compare(a.accountId, b.accountId) || a.createdAt - b.createdAt);
+  }
+
+  keyChangesSince(seq: number): { seq: number; keys: ApiKeyRecord[] } {
+    const changed = [...this.#keys.values()]
+      .filter((k) => k.seq > seq)
+      .sort((a, b) => a.seq - b.seq);
+    return { seq: Math.max(seq, this.#seq), keys: changed.map((k) => k.key) };
+  }
+
+  saveIncidents(incidents: readonly Incident[]): void {
+    for (const incident of incidents) {
+      const reference = normalizeReference(incident.reference) ?? incident.reference;
+      this.#incidents.set(reference, { ...incident, reference });
+    }
+  }
+
+  getIncident(reference: string): Incident | undefined {
+    const canonical = normalizeReference(reference);
+    return canonical === undefined ? undefined : this.#incidents.get(canonical);
+  }
+
+  listIncidents(options: { limit?: number; since?: number } = {}): Incident[] {
+    const since = options.since ?? Number.NEGATIVE_INFINITY;
+    return [...this.#incidents.values()]
+      .filter((i) => i.endedAt >= since)
+      .sort((a, b) => b.endedAt - a.endedAt || compare(a.reference, b.reference))
+      .slice(0, options.limit);
+  }
+
+  appendAudit(entry: AuditEntry): void {
+    this.#audit.push({ ...entry });
+  }
+
+  listAudit(options: { limit?: number; keyId?: string } = {}): AuditEntry[] {
+    const { keyId } = options;
+    // Newest first; entries with the same time in reverse order of appending.
+    return this.#audit
+      .map((entry, i) => ({ entry, i }))
+      .filter(({ entry }) => keyId === undefined || entry.subject.keyId === keyId)
+      .sort((a, b) => b.entry.at - a.entry.at || b.i - a.i)
+      .map(({ entry }) => entry)
+      .slice(0, options.limit);
+  }
+
+  close(): void {}
+}
+
+/** Plain code-unit order, the same as SQLite's default BINARY collation. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,409 @@
+/**
+ * The record store in an embedded SQLite database (`node:sqlite`): `<dataDir>/sluice.db`.
+ *
+ * The running gateway and a `sluice keys …` process use the same file at once, so:
+ * WAL mode (readers never wait for the writer), a busy timeout (a writer waits for the
+ * other's transaction instead of failing), `BEGIN IMMEDIATE` for every write (takes the
+ * write lock up front, so two writers never deadlock upgrading a read lock), and a
+ * change sequence that a running gateway polls to pick up keys revoked elsewhere.
+ *
+ * Table names carry a version (`keys_v1`): a later schema gets new tables and a copy
+ * step, and an older sluice never misreads a newer layout. Key secrets are never
+ * stored, only their SHA-256. Semantics are those of the contract suite (see
+ * memory-record-store.ts).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SluiceError } from '../core/errors.ts';
+import { normalizeReference } from '../core/reference.ts';
+import type {
+  Account,
+  ApiKeyRecord,
+  AuditEntry,
+  Incident,
+  KeyStatus,
+  RecordStore,
+  Subject,
+} from './types.ts';
+
+/** The database file inside the data directory. */
+export const DB_FILE = 'sluice.db';
+/** How long a write waits for another process's transaction before failing. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta_v1 (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta_v1 (name, value) VALUES ('seq', 0);
+CREATE TABLE IF NOT EXISTS accounts_v1 (
+  id TEXT PRIMARY KEY, size REAL NOT NULL, plan TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS keys_v1 (
+  id TEXT PRIMARY KEY, account_id TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+  suspended_until INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, reason TEXT,
+  seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS keys_v1_seq ON keys_v1 (seq);
+CREATE INDEX IF NOT EXISTS keys_v1_account ON keys_v1 (account_id, created_at);
+CREATE TABLE IF NOT EXISTS incidents_v1 (
+  reference TEXT PRIMARY KEY, rule TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT,
+  started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, count INTEGER NOT NULL,
+  counters TEXT NOT NULL, note TEXT);
+CREATE INDEX IF NOT EXISTS incidents_v1_ended ON incidents_v1 (ended_at);
+CREATE TABLE IF NOT EXISTS audit_v1 (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+  action TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT, reason TEXT NOT NULL, reference TEXT);
+CREATE INDEX IF NOT EXISTS audit_v1_at ON audit_v1 (at, id);
+CREATE INDEX IF NOT EXISTS audit_v1_key ON audit_v1 (key_id, at, id);
+`;
+
+type Row = Record<string, unknown>;
+
+/**
+ * Opens (creating if needed) the record store in `dataDir`.
+ *
+ * @example
+ * const store = openSqliteRecordStore('/var/lib/sluice');
+ * store.findKeyByHash(hashApiKey(key));
+ * store.close();
+ */
+export function openSqliteRecordStore(dataDir: string): SqliteRecordStore {
+  return new SqliteRecordStore(dataDir);
+}
+
+export class SqliteRecordStore implements RecordStore {
+  /** Path of the database file. */
+  readonly file: string;
+  readonly #db: DatabaseSync;
+  readonly #bumpSeq: StatementSync;
+  readonly #readSeq: StatementSync;
+  readonly #putAccount: StatementSync;
+  readonly #getAccount: StatementSync;
+  readonly #listAccounts: StatementSync;
+  readonly #putKey: StatementSync;
+  readonly #getKey: StatementSync;
+  readonly #keyByHash: StatementSync;
+  readonly #listKeys: StatementSync;
+  readonly #listKeysOf: StatementSync;
+  readonly #keysAfter: StatementSync;
+  readonly #putIncident: StatementSync;
+  readonly #getIncident: StatementSync;
+  readonly #listIncidents: StatementSync;
+  readonly #appendAudit: StatementSync;
+  readonly #listAudit: StatementSync;
+  readonly #listAuditOf: StatementSync;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, DB_FILE);
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw openError(dataDir, error);
+    }
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(this.file);
+      this.#db = db;
+      // busy_timeout first: switching to WAL and creating tables may wait for another process.
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.exec('PRAGMA journal_mode = WAL');
+      this.#transaction(() => db?.exec(SCHEMA));
+    } catch (error) {
+      if (db?.isOpen) db.close();
+      throw openError(this.file, error);
+    }
+    this.#bumpSeq = db.prepare(
+      "UPDATE meta_v1 SET value = value + 1 WHERE name = 'seq' RETURNING value",
+    );
+    this.#readSeq = db.prepare("SELECT value FROM meta_v1 WHERE name = 'seq'");
+    this.#putAccount = db.prepare(
+      `INSERT INTO accounts_v1 (id, size, plan, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET size = excluded.size, plan = excluded.plan, created_at = excluded.created_at`,
+    );
+    this.#getAccount = db.prepare('SELECT * FROM accounts_v1 WHERE id = ?');
+    this.#listAccounts = db.prepare('SELECT * FROM accounts_v1 ORDER BY id');
+    this.#putKey = db.prepare(
+      `INSERT INTO keys_v1 (id, account_id, hash, status, suspended_until, created_at, updated_at, reason, seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, hash = excluded.hash,
+         status = excluded.status, suspended_until = excluded.suspended_until,
+         created_at = excluded.created_at, updated_at = excluded.updated_at,
+         reason = excluded.reason, seq = excluded.seq`,
+    );
+    this.#getKey = db.prepare('SELECT * FROM keys_v1 WHERE id = ?');
+    this.#keyByHash = db.prepare('SELECT * FROM keys_v1 WHERE hash = ?');
+    this.#listKeys = db.prepare('SELECT * FROM keys_v1 ORDER BY account_id, created_at, id');
+    this.#listKeysOf = db.prepare(
+      'SELECT * FROM keys_v1 WHERE account_id = ? ORDER BY account_id, created_at, id',
+    );
+    this.#keysAfter = db.prepare('SELECT * FROM keys_v1 WHERE seq > ? ORDER BY seq');
+    this.#putIncident = db.prepare(
+      `INSERT INTO incidents_v1 (reference, rule, account_id, key_id, ip, started_at, ended_at, count, counters, note)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (reference) DO UPDATE SET rule = excluded.rule, account_id = excluded.account_id,
+         key_id = excluded.key_id, ip = excluded.ip, started_at = excluded.started_at,
+         ended_at = excluded.ended_at, count = excluded.count, counters = excluded.counters,
+         note = excluded.note`,
+    );
+    this.#getIncident = db.prepare('SELECT * FROM incidents_v1 WHERE reference = ?');
+    this.#listIncidents = db.prepare(
+      'SELECT * FROM incidents_v1 WHERE ended_at >= ? ORDER BY ended_at DESC, reference LIMIT ?',
+    );
+    this.#appendAudit = db.prepare(
+      `INSERT INTO audit_v1 (at, actor, action, account_id, key_id, ip, reason, reference)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#listAudit = db.prepare('SELECT * FROM audit_v1 ORDER BY at DESC, id DESC LIMIT ?');
+    this.#listAuditOf = db.prepare(
+      'SELECT * FROM audit_v1 WHERE key_id = ? ORDER BY at DESC, id DESC LIMIT ?',
+    );
+  }
+
+  putAccount(account: Account): void {
+    this.#write('save account', () => {
+      this.#bumpSeq.get();
+      this.#putAccount.run(account.id, account.size, account.plan, account.createdAt);
+    });
+  }
+
+  getAccount(id: string): Account | undefined {
+    const row = this.#read('read account', () => this.#getAccount.get(id));
+    return row === undefined ? undefined : toAccount(row);
+  }
+
+  listAccounts(): Account[] {
+    return this.#read('list accounts', () => this.#listAccounts.all()).map(toAccount);
+  }
+
+  putKey(key: ApiKeyRecord): void {
+    this.#write('save key', () => {
+      const { value: seq } = this.#bumpSeq.get() as { value: number };
+      this.#putKey.run(
+        key.id,
+        key.accountId,
+        key.hash,
+        key.status,
+        key.suspendedUntil ?? null,
+        key.createdAt,
+        key.updatedAt,
+        key.reason ?? null,
+        seq,
+      );
+    });
+  }
+
+  getKey(id: string): ApiKeyRecord | undefined {
+    const row = this.#read('read key', () => this.#getKey.get(id));
+    return row === undefined ? undefined : toKey(row);
+  }
+
+  findKeyByHash(hash: string): ApiKeyRecord | undefined {
+    const row = this.#read('find key', () => this.#keyByHash.get(hash));
+    return row === undefined ? undefined : toKey(row);
+  }
+
+  listKeys(accountId?: string): ApiKeyRecord[] {
+    const rows = this.#read('list keys', () =>
+      accountId === undefined ? this.#listKeys.all() : this.#listKeysOf.all(accountId),
+    );
+    return rows.map(toKey);
+  }
+
+  keyChangesSince(seq: number): { seq: number; keys: ApiKeyRecord[] } {
+    // One read transaction: the sequence and the rows come from the same snapshot, so a
+    // change committed in between is neither skipped nor counted before it is seen.
+    return this.#read('read key changes', () => {
+      this.#db.exec('BEGIN');
+      try {
+        const { value } = this.#readSeq.get() as { value: number };
+        const keys = this.#keysAfter.all(seq).map(toKey);
+        return { seq: Math.max(seq, value), keys };
+      } finally {
+        this.#db.exec('COMMIT');
+      }
+    });
+  }
+
+  saveIncidents(incidents: readonly Incident[]): void {
+    if (incidents.length === 0) return;
+    this.#write('save incidents', () => {
+      for (const i of incidents) {
+        this.#putIncident.run(
+          normalizeReference(i.reference) ?? i.reference,
+          i.rule,
+          i.subject.accountId ?? null,
+          i.subject.keyId ?? null,
+          i.subject.ip ?? null,
+          i.startedAt,
+          i.endedAt,
+          i.count,
+          JSON.stringify(i.counters),
+          i.note ?? null,
+        );
+      }
+    });
+  }
+
+  getIncident(reference: string): Incident | undefined {
+    const canonical = normalizeReference(reference);
+    if (canonical === undefined) return undefined;
+    const row = this.#read('read incident', () => this.#getIncident.get(canonical));
+    return row === undefined ? undefined : toIncident(row);
+  }
+
+  listIncidents(options: { limit?: number; since?: number } = {}): Incident[] {
+    const rows = this.#read('list incidents', () =>
+      this.#listIncidents.all(options.since ?? Number.MIN_SAFE_INTEGER, options.limit ?? -1),
+    );
+    return rows.map(toIncident);
+  }
+
+  appendAudit(entry: AuditEntry): void {
+    this.#write('append to the audit trail', () => {
+      const s = entry.subject;
+      this.#appendAudit.run(
+        entry.at,
+        entry.actor,
+        entry.action,
+        s.accountId ?? null,
+        s.keyId ?? null,
+        s.ip ?? null,
+        entry.reason,
+        entry.reference ?? null,
+      );
+    });
+  }
+
+  listAudit(options: { limit?: number; keyId?: string } = {}): AuditEntry[] {
+    const limit = options.limit ?? -1;
+    const rows = this.#read('read the audit trail', () =>
+      options.keyId === undefined
+        ? this.#listAudit.all(limit)
+        : this.#listAuditOf.all(options.keyId, limit),
+    );
+    return rows.map(toAudit);
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  #write(what: string, fn: () => void): void {
+    try {
+      this.#transaction(fn);
+    } catch (error) {
+      throw this.#storeError(what, error);
+    }
+  }
+
+  #read<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw this.#storeError(what, error);
+    }
+  }
+
+  #storeError(what: string, error: unknown): SluiceError {
+    return new SluiceError('SLUICE_ERR_STORE', `${this.file}: cannot ${what}: ${reasonOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function reasonOf(error: unknown): string {
+  const e = error as { errstr?: unknown; message?: unknown };
+  return String(e?.errstr ?? e?.message ?? error);
+}
+
+/** Plain words for why the data directory or database cannot be used. */
+function openError(path: string, error: unknown): SluiceError {
+  const e = error as { code?: string; errcode?: number };
+  const reasons: Record<string, string> = {
+    ENOTDIR: 'not a directory (a part of the path is a file)',
+    EEXIST: 'not a directory (a file has that name)',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'on a read-only file system',
+  };
+  const sqlite: Record<number, string> = {
+    14: 'cannot be opened (check the directory exists and is writable)',
+    26: 'not a SQLite database (is this the right data directory?)',
+    8: 'read-only (check its permissions)',
+    3: 'permission denied',
+    5: 'locked by another process for too long',
+  };
+  const reason =
+    (e?.code !== undefined ? reasons[e.code] : undefined) ??
+    (e?.errcode !== undefined ? sqlite[e.errcode & 0xff] : undefined) ??
+    reasonOf(error);
+  return new SluiceError('SLUICE_ERR_DATA_DIR', `${path}: ${reason}`, {
+    exitCode: 2,
+    cause: error,
+  });
+}
+
+function toAccount(row: Row): Account {
+  return {
+    id: row.id as string,
+    size: row.size as number,
+    plan: row.plan as string,
+    createdAt: row.created_at as number,
+  };
+}
+
+function toKey(row: Row): ApiKeyRecord {
+  return {
+    id: row.id as string,
+    accountId: row.account_id as string,
+    hash: row.hash as string,
+    status: row.status as KeyStatus,
+    suspendedUntil: (row.suspended_until as number | null) ?? undefined,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+    reason: (row.reason as string | null) ?? undefined,
+  };
+}
+
+/** A subject with only the fields that are set, as the caller wrote it. */
+function toSubject(row: Row): Subject {
+  const subject: { accountId?: string; keyId?: string; ip?: string } = {};
+  if (row.account_id !== null) subject.accountId = row.account_id as string;
+  if (row.key_id !== null) subject.keyId = row.key_id as string;
+  if (row.ip !== null) subject.ip = row.ip as string;
+  return subject;
+}
+
+function toIncident(row: Row): Incident {
+  return {
+    reference: row.reference as string,
+    rule: row.rule as Incident['rule'],
+    subject: toSubject(row),
+    startedAt: row.started_at as number,
+    endedAt: row.ended_at as number,
+    count: row.count as number,
+    counters: JSON.parse(row.counters as string),
+    note: (row.note as string | null) ?? undefined,
+  };
+}
+
+function toAudit(row: Row): AuditEntry {
+  return {
+    at: row.at as number,
+    actor: row.actor as string,
+    action: row.action as string,
+    subject: toSubject(row),
+    reason: row.reason as string,
+    reference: (row.reference as string | null) ?? undefined,
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * The record-store contract: every RecordStore (memory, SQLite, Redis) passes these
+ * same tests, so the gateway, the CLI and the admin API can rely on one behaviour.
+ *
+ * @example
+ * runRecordStoreContract('memory', () => new MemoryRecordStore());
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CROCKFORD } from '../../src/core/reference.ts';
+import type {
+  Account,
+  ApiKeyRecord,
+  AuditEntry,
+  Incident,
+  MaybePromise,
+  RecordStore,
+} from '../../src/store/types.ts';
+
+const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
+
+export function key(id: string, accountId: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return {
+    id,
+    accountId,
+    hash: `hash-of-${id}`,
+    status: 'active',
+    suspendedUntil: undefined,
+    createdAt: T0,
+    updatedAt: T0,
+    reason: undefined,
+    ...over,
+  };
+}
+
+export function incident(reference: string, over: Partial<Incident> = {}): Incident {
+  return {
+    reference,
+    rule: 'ip-block',
+    subject: { ip: '203.0.113.9' },
+    startedAt: T0,
+    endedAt: T0 + 1_000,
+    count: 1,
+    counters: { ipRequests: 201, ipBlock: 200 },
+    note: undefined,
+    ...over,
+  };
+}
+
+function audit(at: number, action: string, keyId?: string): AuditEntry {
+  return {
+    at,
+    actor: 'cli:alice',
+    action,
+    subject: keyId === undefined ? { accountId: 'acme' } : { accountId: 'acme', keyId },
+    reason: `because ${action}`,
+    reference: undefined,
+  };
+}
+
+/** Registers the contract tests for one implementation; `newStore` gives an empty store. */
+export function runRecordStoreContract(
+  name: string,
+  newStore: () => MaybePromise<RecordStore>,
+): void {
+  async function open(t: { after(fn: () => unknown): void }): Promise<RecordStore> {
+    const store = await newStore();
+    t.after(() => store.close());
+    return store;
+  }
+
+  test(`${name}: accounts round-trip, update in place, list by id`, async (t) => {
+    const store = await open(t);
+    assert.equal(await store.getAccount('acme'), undefined);
+    const acme: Account = { id: 'acme', size: 12, plan: 'standard', createdAt: T0 };
+    await store.putAccount({ id: 'zeta', size: 0, plan: 'free', createdAt: T0 });
+    await store.putAccount(acme);
+    assert.deepEqual(await store.getAccount('acme'), acme);
+    await store.putAccount({ ...acme, size: 40, plan: 'large' });
+    assert.deepEqual(await store.getAccount('acme'), { ...acme, size: 40, plan: 'large' });
+    assert.deepEqual(
+      (await store.listAccounts()).map((a) => [a.id, a.size]),
+      [
+        ['acme', 40],
+        ['zeta', 0],
+      ],
+    );
+  });
+
+  test(`${name}: keys are found by id and by hash, listed per account`, async (t) => {
+    const store = await open(t);
+    const k1 = key('KEY0000001', 'acme');
+    const k2 = key('KEY0000002', 'acme', { createdAt: T0 + 5 });
+    const k3 = key('KEY0000003', 'beta', {
+      status: 'suspended',
+      suspendedUntil: T0 + 60_000,
+      reason: 'RL-7KQ4-M9XT',
+    });
+    for (const k of [k3, k2, k1]) await store.putKey(k);
+    assert.deepEqual(await store.getKey('KEY0000003'), k3);
+    assert.deepEqual(await store.findKeyByHash('hash-of-KEY0000002'), k2);
+    assert.equal(await store.findKeyByHash('hash-of-nothing'), undefined);
+    assert.equal(await store.getKey('NOPE'), undefined);
+    assert.deepEqual(
+      (await store.listKeys('acme')).map((k) => k.id),
+      ['KEY0000001', 'KEY0000002'],
+    );
+    assert.deepEqual(
+      (await store.listKeys()).map((k) => k.id),
+      ['KEY0000001', 'KEY0000002', 'KEY0000003'],
+    );
+    assert.deepEqual(await store.listKeys('nobody'), []);
+  });
+
+  test(`${name}: every key change bumps the sequence; keyChangesSince returns each changed key once`, async (t) => {
+    const store = await open(t);
+    const empty = await store.keyChangesSince(0);
+    assert.deepEqual(empty.keys, []);
+    await store.putKey(key('KEY0000001', 'acme'));
+    await store.putKey(key('KEY0000002', 'acme'));
+    const first = await store.keyChangesSince(empty.seq);
+    assert.deepEqual(
+      first.keys.map((k) => k.id),
+      ['KEY0000001', 'KEY0000002'],
+    );
+    assert.ok(first.seq > empty.seq);
+
+    // Revoke one: only it is returned, with its new status, and the sequence moves on.
+    await store.putKey(key('KEY0000001', 'acme', { status: 'revoked', reason: 'RL-7KQ4-M9XT' }));
+    const second = await store.keyChangesSince(first.seq);
+    assert.deepEqual(
+      second.keys.map((k) => [k.id, k.status, k.reason]),
+      [['KEY0000001', 'revoked', 'RL-7KQ4-M9XT']],
+    );
+    assert.ok(second.seq > first.seq);
+
+    // Nothing new: same sequence, no keys.
+    assert.deepEqual(await store.keyChangesSince(second.seq), { seq: second.seq, keys: [] });
+
+    // Changed twice since: returned once, latest version, in order of change.
+    await store.putKey(key('KEY0000001', 'acme', { status: 'active' }));
+    await store.putKey(key('KEY0000002', 'acme', { status: 'suspended' }));
+    await store.putKey(key('KEY0000001', 'acme', { status: 'revoked' }));
+    const third = await store.keyChangesSince(second.seq);
+    assert.deepEqual(
+      third.keys.map((k) => [k.id, k.status]),
+      [
+        ['KEY0000002', 'suspended'],
+        ['KEY0000001', 'revoked'],
+      ],
+    );
+  });
+
+  test(`${name}: an account change moves the sequence too, so caches reread accounts`, async (t) => {
+    const store = await open(t);
+    const before = await store.keyChangesSince(0);
+    await store.putAccount({ id: 'acme', size: 3, plan: 'standard', createdAt: T0 });
+    const after = await store.keyChangesSince(before.seq);
+    assert.ok(after.seq > before.seq);
+    assert.deepEqual(after.keys, []);
+  });
+
+  test(`${name}: incidents are upserted by reference and found case-insensitively, with or without dashes`, async (t) => {
+    const store = await open(t);
+    const first = incident('RL-7KQ4-M9XT');
+    const other = incident('RL-0000-0001', {
+      rule: 'bulk-export',
+      subject: { accountId: 'acme', keyId: 'KEY0000001', ip: '198.51.100.7' },
+      counters: { dataset: 'companies', exports: 1, allowed: 1 },
+      note: 'next export allowed 2026-03-31T12:00:00Z',
+    });
+    await store.saveIncidents([first, other]);
+    for (const typed of ['RL-7KQ4-M9XT', 'rl-7kq4-m9xt', 'rl7kq4m9xt', '7KQ4M9XT', '7kq4-m9xt']) {
+      assert.deepEqual(await store.getIncident(typed), first, typed);
+    }
+    // Crockford reading: O is 0, I and L are 1.
+    assert.deepEqual(await store.getIncident('rl-oooo-ooo1'), other);
+    assert.deepEqual(await store.getIncident('RL-0000-000L'), other);
+
+    // The same run, later: one row, updated.
+    const later = { ...first, endedAt: T0 + 30_000, count: 5_000 };
+    await store.saveIncidents([later]);
+    assert.deepEqual(await store.getIncident('RL-7KQ4-M9XT'), later);
+    assert.equal((await store.listIncidents()).length, 2);
+
+    assert.equal(await store.getIncident('RL-ZZZZ-ZZZZ'), undefined);
+    assert.equal(await store.getIncident('RL-7KQ4'), undefined);
+    assert.equal(await store.getIncident('not a code'), undefined);
+  });
+
+  test(`${name}: a batch of incidents is saved whole`, async (t) => {
+    const store = await open(t);
+    await store.saveIncidents([]);
+    const batch = Array.from({ length: 300 }, (_, i) =>
+      incident(`RL-0000-${[15, 10, 5, 0].map((shift) => CROCKFORD[(i >> shift) & 31]).join('')}`, {
+        endedAt: T0 + i,
+        subject: { ip: `10.0.${i >> 8}.${i & 255}` },
+      }),
+    );
+    await store.saveIncidents(batch);
+    assert.equal((await store.listIncidents()).length, 300);
+    assert.deepEqual(await store.getIncident(batch[123].reference), batch[123]);
+  });
+
+  test(`${name}: listIncidents lists the most recently active first, since and limit`, async (t) => {
+    const store = await open(t);
+    await store.saveIncidents([
+      incident('RL-AAAA-0001', { startedAt: T0, endedAt: T0 + 10 }),
+      incident('RL-AAAA-0002', { startedAt: T0 + 1, endedAt: T0 + 30 }),
+      // Started first, still going: it is the most recently active.
+      incident('RL-AAAA-0003', { startedAt: T0 - 100, endedAt: T0 + 50 }),
+    ]);
+    const refs = async (options?: { limit?: number; since?: number }) =>
+      (await store.listIncidents(options)).map((i) => i.reference);
+    assert.deepEqual(await refs(), ['RL-AAAA-0003', 'RL-AAAA-0002', 'RL-AAAA-0001']);
+    assert.deepEqual(await refs({ limit: 2 }), ['RL-AAAA-0003', 'RL-AAAA-0002']);
+    assert.deepEqual(await refs({ since: T0 + 30 }), ['RL-AAAA-0003', 'RL-AAAA-0002']);
+    assert.deepEqual(await refs({ since: T0 + 31, limit: 5 }), ['RL-AAAA-0003']);
+    assert.deepEqual(await refs({ since: T0 + 51 }), []);
+  });
+
+  test(`${name}: the audit trail lists newest first, with limit and per key`, async (t) => {
+    const store = await open(t);
+    await store.appendAudit(audit(T0, 'create', 'KEY0000001'));
+    await store.appendAudit(audit(T0 + 20, 'revoke', 'KEY0000001'));
+    await store.appendAudit(audit(T0 + 10, 'set-account'));
+    // Same time as the revoke, appended after it: listed before it.
+    await store.appendAudit({
+      ...audit(T0 + 20, 'reinstate', 'KEY0000002'),
+      reference: 'RL-7KQ4-M9XT',
+      actor: 'sluice',
+    });
+    const all = await store.listAudit();
+    assert.deepEqual(
+      all.map((e) => e.action),
+      ['reinstate', 'revoke', 'set-account', 'create'],
+    );
+    assert.deepEqual(all[0], {
+      at: T0 + 20,
+      actor: 'sluice',
+      action: 'reinstate',
+      subject: { accountId: 'acme', keyId: 'KEY0000002' },
+      reason: 'because reinstate',
+      reference: 'RL-7KQ4-M9XT',
+    });
+    assert.deepEqual(all[2].subject, { accountId: 'acme' });
+    assert.equal(all[2].reference, undefined);
+    assert.deepEqual(
+      (await store.listAudit({ limit: 2 })).map((e) => e.action),
+      ['reinstate', 'revoke'],
+    );
+    assert.deepEqual(
+      (await store.listAudit({ keyId: 'KEY0000001' })).map((e) => e.action),
+      ['revoke', 'create'],
+    );
+    assert.deepEqual(
+      (await store.listAudit({ keyId: 'KEY0000001', limit: 1 })).map((e) => e.action),
+      ['revoke'],
+    );
+  });
+}

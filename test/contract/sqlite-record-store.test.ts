@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { isSluiceError } from '../../src/core/errors.ts';
+import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
+import { incident, key, runRecordStoreContract } from './record-store.contract.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-sqlite-'));
+  dirs.push(dir);
+  return dir;
+}
+process.on('exit', () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+runRecordStoreContract('sqlite record store', () => openSqliteRecordStore(tempDir()));
+
+test('sqlite: records survive close and reopen', () => {
+  const dir = tempDir();
+  const a = openSqliteRecordStore(dir);
+  a.putAccount({ id: 'acme', size: 7, plan: 'standard', createdAt: 1 });
+  a.putKey(key('KEY0000001', 'acme', { status: 'revoked', reason: 'RL-7KQ4-M9XT' }));
+  a.saveIncidents([incident('RL-7KQ4-M9XT', { count: 42 })]);
+  a.appendAudit({
+    at: 5,
+    actor: 'cli:alice',
+    action: 'revoke',
+    subject: { keyId: 'KEY0000001' },
+    reason: 'x',
+    reference: undefined,
+  });
+  const seq = a.keyChangesSince(0).seq;
+  a.close();
+  a.close(); // closing twice is harmless
+
+  const b = openSqliteRecordStore(dir);
+  try {
+    assert.equal(b.getAccount('acme')?.size, 7);
+    assert.equal(b.getKey('KEY0000001')?.status, 'revoked');
+    assert.equal(b.getIncident('rl7kq4m9xt')?.count, 42);
+    assert.equal(b.listAudit().length, 1);
+    // The sequence continues where it was: a cache that saw `seq` misses nothing.
+    assert.equal(b.keyChangesSince(0).seq, seq);
+    b.putKey(key('KEY0000001', 'acme'));
+    assert.deepEqual(
+      b.keyChangesSince(seq).keys.map((k) => k.status),
+      ['active'],
+    );
+  } finally {
+    b.close();
+  }
+});
+
+test('sqlite: two stores on the same directory see each other’s writes', () => {
+  const dir = tempDir();
+  const gateway = openSqliteRecordStore(dir);
+  const cli = openSqliteRecordStore(dir);
+  try {
+    gateway.putKey(key('KEY0000001', 'acme'));
+    const seen = gateway.keyChangesSince(0).seq;
+    cli.putKey({ ...cli.getKey('KEY0000001')!, status: 'revoked', reason: 'support' });
+    const changes = gateway.keyChangesSince(seen);
+    assert.deepEqual(
+      changes.keys.map((k) => [k.id, k.status]),
+      [['KEY0000001', 'revoked']],
+    );
+    gateway.saveIncidents([incident('RL-7KQ4-M9XT')]);
+    assert.equal(cli.getIncident('7kq4m9xt')?.reference, 'RL-7KQ4-M9XT');
+  } finally {
+    gateway.close();
+    cli.close();
+  }
+});
+
+test('sqlite: two processes writing at once both succeed (WAL and busy timeout)', async () => {
+  const dir = tempDir();
+  const store = openSqliteRecordStore(dir);
+  const moduleUrl = new URL('../../src/store/sqlite-record-store.ts', import.meta.url).href;
+  const script = `
+    import { openSqliteRecordStore } from ${JSON.stringify(moduleUrl)};
+    const s = openSqliteRecordStore(process.argv[1]);
+    for (let i = 0; i < 500; i++) {
+      s.putKey({ id: 'CHILD' + i, accountId: 'child', hash: 'child-' + i, status: 'active',
+        suspendedUntil: undefined, createdAt: i, updatedAt: i, reason: undefined });
+    }
+    s.close();`;
+  try {
+    let childDone = false;
+    const child = promisify(execFile)(
+      process.execPath,
+      ['--no-warnings', '--input-type=module', '-e', script, dir],
+      { timeout: 30_000 },
+    ).finally(() => {
+      childDone = true;
+    });
+    // Keep writing until the child has finished, so the two writers overlap (bounded).
+    let written = 0;
+    while (!childDone && written < 20_000) {
+      store.putKey(key(`PARENT${written}`, 'parent', { hash: `parent-${written}` }));
+      written++;
+      if (written % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await child;
+    assert.equal(store.listKeys('child').length, 500);
+    assert.equal(store.listKeys('parent').length, written);
+    const all = store.keyChangesSince(0);
+    assert.equal(all.keys.length, 500 + written);
+    assert.equal(all.seq, 500 + written);
+  } finally {
+    store.close();
+  }
+});
+
+test('sqlite: WAL mode and versioned table names', () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close();
+  const db = new DatabaseSync(join(dir, 'sluice.db'));
+  try {
+    assert.equal(
+      (db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode,
+      'wal',
+    );
+    const tables = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )
+      .all()
+      .map((r) => r.name);
+    assert.deepEqual(tables, ['accounts_v1', 'audit_v1', 'incidents_v1', 'keys_v1', 'meta_v1']);
+  } finally {
+    db.close();
+  }
+});
+
+test('sqlite: creates a missing data directory, nested', () => {
+  const dir = join(tempDir(), 'a', 'b');
+  const store = openSqliteRecordStore(dir);
+  store.putAccount({ id: 'x', size: 1, plan: 'p', createdAt: 0 });
+  assert.equal(store.file, join(dir, 'sluice.db'));
+  store.close();
+});
+
+function assertDataDirError(fn: () => unknown, path: string, reason: RegExp) {
+  assert.throws(fn, (error) => {
+    assert.ok(isSluiceError(error), String(error));
+    assert.equal(error.code, 'SLUICE_ERR_DATA_DIR');
+    assert.equal(error.exitCode, 2);
+    assert.ok(error.message.startsWith(`${path}: `), error.message);
+    assert.match(error.message, reason);
+    return true;
+  });
+}
+
+test('sqlite: a data directory that is a file is refused in plain words', () => {
+  const file = join(tempDir(), 'not-a-dir');
+  writeFileSync(file, 'x');
+  assertDataDirError(() => openSqliteRecordStore(file), file, /not a directory/);
+  assertDataDirError(
+    () => openSqliteRecordStore(join(file, 'below')),
+    join(file, 'below'),
+    /not a directory/,
+  );
+});
+
+test('sqlite: a sluice.db that is not a database is refused in plain words', () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'sluice.db'), 'this is a text file, not a SQLite database\n'.repeat(20));
+  assertDataDirError(
+    () => openSqliteRecordStore(dir),
+    join(dir, 'sluice.db'),
+    /not a SQLite database/,
+  );
+});
+
+test('sqlite: using a closed store is a store error, not a crash', () => {
+  const store = openSqliteRecordStore(tempDir());
+  store.close();
+  assert.throws(
+    () => store.getKey('x'),
+    (e) => isSluiceError(e) && e.code === 'SLUICE_ERR_STORE' && /cannot read key/.test(e.message),
+  );
+});

@@ -1,0 +1,143 @@
+/**
+ * Starts the real `sluice` command as a child process on a loopback port, for
+ * integration tests. Everything started is stopped by its pid.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+
+export function tempDir(prefix = 'sluice-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a policy file into `dir` and returns its path. */
+export function writePolicy(dir: string, yaml: string, name = 'policy.yaml'): string {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `sluice …` to completion (bounded by `timeoutMs`). */
+export function sluice(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sluice ${args.join(' ')} did not finish in time\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export interface GatewayProcess {
+  url: string;
+  adminUrl: string | undefined;
+  /** Everything the process printed so far. */
+  output(): string;
+  child: ChildProcess;
+  /** Stops the process (SIGTERM, then SIGKILL after 10 s); resolves to its exit code. */
+  stop(): Promise<number>;
+}
+
+/** Starts `sluice serve …` and waits until it prints where it listens. */
+export async function startGateway(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gateway did not start:\n${out}`));
+    }, 15_000);
+    const check = () => {
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited before listening:\n${out}`));
+    });
+  });
+  const admin = /admin API and \/metrics: (http:\/\/[^\s]+)/.exec(out);
+  return {
+    url,
+    adminUrl: admin?.[1],
+    output: () => out,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Creates an API key with the real CLI; returns the key (shown once) and its id. */
+export async function createKey(
+  dataDir: string,
+  account: string,
+  extra: string[] = [],
+): Promise<{ key: string; id: string }> {
+  const result = await sluice([
+    'keys',
+    'create',
+    '--account',
+    account,
+    '--data',
+    dataDir,
+    '--json',
+    ...extra,
+  ]);
+  if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+  const parsed = JSON.parse(result.stdout) as { id: string; key: string };
+  return { key: parsed.key, id: parsed.id };
+}

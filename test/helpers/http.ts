@@ -1,0 +1,60 @@
+/** Small HTTP helpers for integration tests (undici, keep-alive, bounded). */
+import { request } from 'undici';
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  json<T = Record<string, unknown>>(): T;
+  ms: number;
+}
+
+export async function call(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Answer> {
+  const started = performance.now();
+  const res = await request(url, {
+    method: (options.method ?? 'GET') as 'GET',
+    headers: options.headers,
+    body: options.body,
+    headersTimeout: 30_000,
+    bodyTimeout: 30_000,
+  });
+  const body = await res.body.text();
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return {
+    status: res.statusCode,
+    headers,
+    body,
+    json: () => JSON.parse(body),
+    ms: performance.now() - started,
+  };
+}
+
+/** Waits until `check` returns a value (polling every 100 ms), at most `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the current wall-clock minute has at least `ms` left (window tests). */
+export async function awayFromMinuteEdge(ms = 15_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
+}
+
+export function bearer(key: string): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}

@@ -1,0 +1,171 @@
+/**
+ * The data path: streamed bodies both ways, upstream failures as problem+json,
+ * WebSocket upgrades, health endpoints and graceful shutdown.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import { type GatewayProcess, startGateway, tempDir } from '../helpers/gateway-process.ts';
+import { call } from '../helpers/http.ts';
+
+let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let gateway: GatewayProcess;
+
+before(async () => {
+  upstream = await startDemoUpstream({});
+  gateway = await startGateway(['--upstream', upstream.url, '--data', tempDir()]);
+});
+
+after(async () => {
+  await gateway?.stop();
+  await upstream?.close();
+});
+
+test('a 20 MB upload and a 20 MB download pass intact', async () => {
+  const body = randomBytes(20 * 1024 * 1024);
+  const up = await call(`${gateway.url}/_test/upload-digest`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(up.status, 200);
+  assert.deepEqual(up.json(), {
+    bytes: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'),
+  });
+
+  const res = await fetch(`${gateway.url}/_test/download?bytes=${20 * 1024 * 1024}`);
+  assert.equal(res.status, 200);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  assert.equal(bytes.length, 20 * 1024 * 1024);
+  assert.equal(
+    createHash('sha256').update(bytes).digest('hex'),
+    res.headers.get('x-content-sha256'),
+  );
+});
+
+test('methods, paths and query strings are forwarded as sent; hop-by-hop headers are not', async () => {
+  // node:http, not undici: undici refuses to send hop-by-hop headers at all.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest(`${gateway.url}/api/whoami?x=1&y=%20two`, {
+      headers: {
+        'x-custom': 'kept',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        connection: 'x-drop-me, keep-alive',
+        'x-drop-me': 'gone',
+      },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (d) => {
+        text += d;
+      });
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const seen = JSON.parse(raw) as { headers: Record<string, string> };
+  assert.equal(seen.headers['x-custom'], 'kept');
+  assert.equal(seen.headers['x-drop-me'], undefined, 'headers named by Connection are hop-by-hop');
+  assert.equal(seen.headers.te, undefined);
+  assert.equal(seen.headers['keep-alive'], undefined);
+  const echo = await call(`${gateway.url}/_test/echo`, {
+    method: 'POST',
+    body: 'hello',
+    headers: { 'content-type': 'text/plain' },
+  });
+  assert.equal(echo.body, 'hello');
+  const put = await call(`${gateway.url}/_test/echo?q=a%2Fb`, { method: 'PUT', body: 'x' });
+  assert.equal(put.status, 404, 'methods pass through as they are (the upstream has no PUT here)');
+});
+
+test('an unreachable upstream answers 502 problem+json and the gateway keeps running', async () => {
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const down = await startGateway(['--upstream', `http://127.0.0.1:${port}`, '--data', tempDir()]);
+  try {
+    const answer = await call(`${down.url}/api/companies`);
+    assert.equal(answer.status, 502);
+    assert.equal(answer.headers['content-type'], 'application/problem+json');
+    assert.equal(answer.json<{ status: number }>().status, 502);
+    assert.equal((await call(`${down.url}/healthz`)).status, 200);
+  } finally {
+    assert.equal(await down.stop(), 0);
+  }
+});
+
+test('a slow upstream answers 504 problem+json after the upstream timeout', async () => {
+  const dir = tempDir();
+  const { writePolicy } = await import('../helpers/gateway-process.ts');
+  const policy = writePolicy(
+    dir,
+    `server:\n  upstream: ${upstream.url}\n  upstreamTimeout: 300ms\n`,
+  );
+  const slow = await startGateway(['--config', policy, '--data', dir]);
+  try {
+    const answer = await call(`${slow.url}/_test/slow?ms=2000`);
+    assert.equal(answer.status, 504);
+    assert.equal(answer.headers['content-type'], 'application/problem+json');
+  } finally {
+    await slow.stop();
+  }
+});
+
+test('a WebSocket upgrade passes through to the upstream', async () => {
+  const ws = createServer();
+  ws.on('upgrade', (req, socket) => {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-seen-path: ${req.url}\r\n\r\n`,
+    );
+    socket.on('data', (d) => socket.write(d));
+  });
+  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+  const wsGateway = await startGateway([
+    '--upstream',
+    `http://127.0.0.1:${(ws.address() as AddressInfo).port}`,
+    '--data',
+    tempDir(),
+  ]);
+  try {
+    const echoed = await new Promise<{ path: string; data: string }>((resolve, reject) => {
+      const req = httpRequest(`${wsGateway.url}/socket?room=1`, {
+        headers: { connection: 'Upgrade', upgrade: 'websocket' },
+      });
+      req.on('upgrade', (res, socket) => {
+        socket.write('ping');
+        socket.once('data', (d) => {
+          resolve({ path: String(res.headers['x-seen-path']), data: d.toString() });
+          socket.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(echoed, { path: '/socket?room=1', data: 'ping' });
+  } finally {
+    await wsGateway.stop();
+    ws.close();
+  }
+});
+
+test('health and readiness are answered by sluice itself', async () => {
+  assert.equal((await call(`${gateway.url}/healthz`)).status, 200);
+  assert.deepEqual((await call(`${gateway.url}/readyz`)).json(), { status: 'ready' });
+});
+
+test('on SIGTERM, a request in flight finishes and the process exits 0', async () => {
+  const g = await startGateway(['--upstream', upstream.url, '--data', tempDir()]);
+  const inFlight = call(`${g.url}/_test/slow?ms=800`);
+  await new Promise((r) => setTimeout(r, 200));
+  const exit = g.stop();
+  const answer = await inFlight;
+  assert.equal(answer.status, 200);
+  assert.equal(await exit, 0);
+});

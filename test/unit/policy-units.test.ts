@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  formatDuration,
+  formatRate,
+  parseDuration,
+  parseRate,
+} from '../../src/core/policy/units.ts';
+
+const S = 1_000;
+const M = 60 * S;
+const H = 60 * M;
+const D = 24 * H;
+
+test('durations in every unit name the policy accepts', () => {
+  const cases: [string, number][] = [
+    ['250ms', 250],
+    ['30s', 30 * S],
+    ['30 sec', 30 * S],
+    ['1 second', S],
+    ['45seconds', 45 * S],
+    ['15m', 15 * M],
+    ['15min', 15 * M],
+    ['1 minute', M],
+    ['2 minutes', 2 * M],
+    ['2h', 2 * H],
+    ['1 hour', H],
+    ['3hours', 3 * H],
+    ['30d', 30 * D],
+    ['1 day', D],
+    ['2days', 2 * D],
+    ['1w', 7 * D],
+    ['1 week', 7 * D],
+    ['2weeks', 14 * D],
+    ['1h30m', 90 * M],
+    ['1h 30m', 90 * M],
+    ['1.5s', 1_500],
+    ['0s', 0],
+    ['10S', 10 * S],
+  ];
+  for (const [text, ms] of cases)
+    assert.deepEqual(parseDuration(text), { ok: true, value: ms }, text);
+});
+
+test('a duration that is not one says why, quoting what was written', () => {
+  const bad = (v: unknown) => {
+    const p = parseDuration(v);
+    assert.equal(p.ok, false);
+    return p.ok ? '' : p.message;
+  };
+  const hint = 'write a number and a unit, for example 30s, 15m, 2h or 30d';
+  assert.equal(bad('ten seconds'), `"ten seconds" is not a duration: ${hint}`);
+  assert.equal(bad(30), `30 is not a duration: ${hint}`);
+  assert.equal(bad(''), `"" is not a duration: ${hint}`);
+  assert.equal(bad('30'), `"30" is not a duration: ${hint}`);
+  assert.equal(bad('-5s'), `"-5s" is not a duration: ${hint}`);
+  assert.equal(
+    bad('5y'),
+    '"5y" is not a duration: "y" is not a unit (use ms, s, m (or min), h, d or w)',
+  );
+});
+
+test('rates: COUNT/UNIT or COUNT/DURATION', () => {
+  const cases: [string, number, number][] = [
+    ['100/min', 100, M],
+    ['100/m', 100, M],
+    ['100/minute', 100, M],
+    ['5/s', 5, S],
+    ['5/sec', 5, S],
+    ['5/second', 5, S],
+    ['1000/h', 1000, H],
+    ['1000/hour', 1000, H],
+    ['1/30d', 1, 30 * D],
+    ['1/day', 1, D],
+    ['2/w', 2, 7 * D],
+    ['2/week', 2, 7 * D],
+    ['10/250ms', 10, 250],
+    ['0.5/s', 0.5, S],
+    [' 100 / min ', 100, M],
+  ];
+  for (const [text, limit, periodMs] of cases) {
+    assert.deepEqual(parseRate(text), { ok: true, value: { limit, periodMs } }, text);
+  }
+});
+
+test('a rate that is not one says how to write one', () => {
+  const message = (v: unknown) => {
+    const p = parseRate(v);
+    return p.ok ? 'ok' : p.message;
+  };
+  const hint = 'write COUNT/UNIT, for example 100/min';
+  assert.equal(message('100 per minute'), `"100 per minute" is not a rate: ${hint}`);
+  assert.equal(message(100), `100 is not a rate: ${hint}`);
+  assert.equal(message('/min'), `"/min" is not a rate: ${hint}`);
+  assert.equal(message(['100/min']), `a list is not a rate: ${hint}`);
+  assert.equal(message(null), `an empty value is not a rate: ${hint}`);
+  assert.equal(
+    message('1/month'),
+    '"1/month" is not a rate: "month" is not a unit (use ms, s, m (or min), h, d or w)',
+  );
+  assert.equal(message('1/0s'), '"1/0s" is not a rate: its period is 0');
+});
+
+test('formatting picks the largest exact unit', () => {
+  assert.equal(formatDuration(250), '250ms');
+  assert.equal(formatDuration(30 * S), '30s');
+  assert.equal(formatDuration(90 * S), '90s');
+  assert.equal(formatDuration(15 * M), '15m');
+  assert.equal(formatDuration(2 * H), '2h');
+  assert.equal(formatDuration(30 * D), '30d');
+  assert.equal(formatDuration(7 * D), '1w');
+  assert.equal(formatDuration(0), '0s');
+  assert.equal(formatRate({ limit: 100, periodMs: M }), '100/min');
+  assert.equal(formatRate({ limit: 1, periodMs: 30 * D }), '1/30d');
+  assert.equal(formatRate({ limit: 5, periodMs: S }), '5/s');
+  assert.equal(formatRate({ limit: 0.5, periodMs: M }), '1/2min');
+});
+
+test('format then parse gives the same value back', () => {
+  for (const ms of [1, 250, 999, S, 61 * S, 15 * M, 90 * M, H, 36 * H, D, 7 * D, 30 * D, 365 * D]) {
+    assert.deepEqual(parseDuration(formatDuration(ms)), { ok: true, value: ms }, String(ms));
+  }
+  for (const rate of [
+    { limit: 100, periodMs: M },
+    { limit: 1, periodMs: 30 * D },
+    { limit: 7, periodMs: 90 * S },
+    { limit: 0.5, periodMs: M },
+    { limit: 0.25, periodMs: H },
+    { limit: 3000, periodMs: H },
+  ]) {
+    const back = parseRate(formatRate(rate));
+    assert.ok(back.ok);
+    assert.ok(
+      Math.abs(back.value.limit / back.value.periodMs - rate.limit / rate.periodMs) < 1e-15,
+      formatRate(rate),
+    );
+  }
+  for (const text of ['100/min', '1/30d', '5/s', '2/w', '10/250ms']) {
+    const parsed = parseRate(text);
+    assert.ok(parsed.ok);
+    assert.equal(formatRate(parsed.value), text);
+  }
+});

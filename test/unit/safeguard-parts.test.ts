@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { SafeguardRule } from '../../src/core/policy/types.ts';
+import { BoundedMap } from '../../src/core/safeguard/bounded-map.ts';
+import { escalate, FALLBACK_DURATION_MS } from '../../src/core/safeguard/escalation.ts';
+import { addOne, newCount } from '../../src/core/safeguard/sliding-count.ts';
+import { humanDuration, ordinal } from '../../src/core/safeguard/words.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+function rule(over: Partial<SafeguardRule> = {}): SafeguardRule {
+  return {
+    enabled: true,
+    dryRun: false,
+    threshold: 10,
+    windowMs: 60_000,
+    action: 'suspend',
+    durationsMs: [HOUR, DAY],
+    revokeAfter: undefined,
+    ...over,
+  };
+}
+
+test('sliding count: buckets of window/n, old buckets emptied as the window slides', () => {
+  const c = newCount(60_000, 30);
+  assert.equal(c.bucketMs, 2_000);
+  assert.equal(addOne(c, 0), 1);
+  assert.equal(addOne(c, 1_999), 2);
+  assert.equal(addOne(c, 30_000), 3);
+  assert.equal(addOne(c, 59_999), 4);
+  // 60 000 starts bucket 30, which reuses bucket 0's slot: the first two fall out.
+  assert.equal(addOne(c, 60_000), 3);
+  assert.equal(addOne(c, 89_999), 4); // 30 000 is 59 999 ms old: still in
+  assert.equal(addOne(c, 90_000), 4); // now it is a full window old: out, this one in
+  // A long pause empties everything.
+  assert.equal(addOne(c, 10 * 60_000), 1);
+  // A clock that steps back counts into the newest bucket rather than losing it.
+  assert.equal(addOne(c, 5 * 60_000), 2);
+});
+
+test('sliding count: short windows get fewer buckets, never wider than the window', () => {
+  const c = newCount(10, 30);
+  assert.equal(c.n, 10);
+  assert.equal(c.bucketMs, 1);
+  const d = newCount(59_999, 30); // 1999.9 ms rounded down: 30 × 1999 ≤ 59 999
+  assert.ok(d.bucketMs * d.n <= 59_999);
+});
+
+test('bounded map: writes move to the end; the cap drops the oldest; sweep stops at the first live', () => {
+  const m = new BoundedMap<number>(3);
+  m.set('a', 1);
+  m.set('b', 2);
+  m.set('c', 3);
+  m.set('a', 4); // a is now the newest
+  m.set('d', 5); // drops b
+  assert.deepEqual([...m.values()], [3, 4, 5]);
+  assert.equal(m.get('b'), undefined);
+  m.sweep((v) => v !== 4); // drops c (3), stops at a (4) even though d would match
+  assert.deepEqual([...m.values()], [4, 5]);
+  assert.throws(() => new BoundedMap(0), RangeError);
+});
+
+test('escalate: durations by offence, last one repeats; revokeAfter on keys only', () => {
+  const r = rule({ revokeAfter: 3 });
+  assert.deepEqual(escalate(r, 'key', 1), { kind: 'suspend', durationMs: HOUR });
+  assert.deepEqual(escalate(r, 'key', 2), { kind: 'suspend', durationMs: DAY });
+  assert.deepEqual(escalate(r, 'key', 3), { kind: 'revoke', durationMs: undefined });
+  assert.deepEqual(escalate(r, 'ip', 3), { kind: 'block-ip', durationMs: DAY });
+  assert.deepEqual(escalate(rule(), 'key', 9), { kind: 'suspend', durationMs: DAY });
+  assert.deepEqual(escalate(rule({ action: 'revoke', durationsMs: [] }), 'key', 1), {
+    kind: 'revoke',
+    durationMs: undefined,
+  });
+  assert.deepEqual(escalate(rule({ action: 'revoke', durationsMs: [] }), 'ip', 1), {
+    kind: 'block-ip',
+    durationMs: FALLBACK_DURATION_MS,
+  });
+});
+
+test('words: durations in the largest exact unit, ordinals', () => {
+  assert.equal(humanDuration(60_000), '1 minute');
+  assert.equal(humanDuration(90_000), '90 seconds');
+  assert.equal(humanDuration(7 * DAY), '1 week');
+  assert.equal(humanDuration(2 * DAY), '2 days');
+  assert.equal(humanDuration(1_500), '1500 ms');
+  assert.deepEqual([1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(ordinal), [
+    '1st',
+    '2nd',
+    '3rd',
+    '4th',
+    '11th',
+    '12th',
+    '13th',
+    '21st',
+    '22nd',
+    '101st',
+    '111th',
+  ]);
+});
