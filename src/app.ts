@@ -17,6 +17,9 @@ import { createEngine } from './core/engine.ts';
 import { SluiceError } from './core/errors.ts';
 import { AccountQueues } from './core/limiter/account-queue.ts';
 import type { Policy } from './core/policy/types.ts';
+import { publishPolicy } from './core/publish-policy.ts';
+import { compileRoutes } from './core/routes/route-matcher.ts';
+import { createSafeguards } from './core/safeguard/index.ts';
 import { trustedProxies } from './gateway/client-ip.ts';
 import { createGatewayServer, sendJson } from './gateway/http-server.ts';
 import { createIdentityCache } from './gateway/identity-cache.ts';
@@ -24,8 +27,10 @@ import { createIncidentRecorder } from './gateway/incident-recorder.ts';
 import { createLogger, type GatewayLogger } from './gateway/logger.ts';
 import { createMetrics } from './gateway/metrics.ts';
 import { createPipeline, identityStrip } from './gateway/pipeline.ts';
+import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
 import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
+import { createWebhookNotifier, type WebhookNotifier } from './notify/index.ts';
 import { MemoryLimitStore } from './store/memory-limit-store.ts';
 import type { LimitStore, RecordStore } from './store/types.ts';
 
@@ -43,6 +48,8 @@ export interface AppOptions {
   keyPollMs?: number;
   /** How long in-flight requests may take to finish on close (ms). */
   shutdownGraceMs?: number;
+  /** Webhook delivery; by default built from the policy's webhooks. */
+  notifier?: WebhookNotifier;
 }
 
 export interface App {
@@ -101,6 +108,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
       }
     },
   });
+  let routes = compileRoutes(policy.routes);
+  const notifier =
+    options.notifier ?? createWebhookNotifier({ webhooks: policy.webhooks, clock, logger });
+  const safeguards = createSafeguards({ policy: policy.safeguards, clock });
+  const enforcer = createSafeguardEnforcer({
+    safeguards,
+    recordStore,
+    identities,
+    incidents,
+    notifier,
+    metrics,
+    logger,
+    clock,
+  });
   const proxy = createUpstreamProxy({
     url: upstream,
     headersTimeoutMs: policy.server.upstreamTimeoutMs,
@@ -116,6 +137,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
     proxy,
     logger,
     metrics,
+    limitStore,
+    routes: () => routes,
+    ipBlock: identities.ipBlock,
+    observe: enforcer.observe,
+    onWarning(warning, subject) {
+      notifier.notify({
+        type: 'warning',
+        at: clock.now(),
+        subject,
+        rule: 'ip-warning',
+        detail: `IP ${warning.ip} sent ${warning.count} requests within one minute; the warning threshold is ${warning.limit}.`,
+        counters: { count: warning.count, limit: warning.limit },
+      });
+    },
   });
   metrics.observeWaiting(pipeline.waiting);
 
@@ -135,6 +170,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       const url = req.url ?? '/';
       if (url === '/healthz') {
         sendJson(res, 200, { status: 'ok' });
+        return true;
+      }
+      if (url === '/.well-known/sluice') {
+        sendJson(res, 200, publishPolicy(policy, clock.now()));
         return true;
       }
       if (url === '/readyz') {
@@ -203,6 +242,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     await admin?.close();
     identities.close();
     await incidents.close();
+    await notifier.flush(5_000);
+    notifier.close();
     await proxy.close();
     await limitStore.close();
     await recordStore.close();
@@ -214,6 +255,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
       policy = next;
       trusted = trustedProxies(next.server.trustedProxies);
       engine.setPolicy(next);
+      safeguards.setPolicy(next.safeguards);
+      routes = compileRoutes(next.routes);
     },
     close,
   };

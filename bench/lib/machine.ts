@@ -23,6 +23,8 @@ export interface Machine {
   readonly wrk: string;
   /** Versions of the Node peers' libraries, from node_modules. */
   readonly packages: Readonly<Record<string, string>>;
+  /** The sluice source measured: commit, and files under src/ changed since it. */
+  readonly source: { readonly commit: string; readonly changedFiles: number };
 }
 
 function has(cmd: string, args: string[]): boolean {
@@ -57,6 +59,19 @@ function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? '';
 }
 
+/** The commit of the work tree, and how many files under src/ differ from it (read-only git). */
+function describeSource(): Machine['source'] {
+  const head = runBounded('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, timeoutMs: 5000 });
+  const status = runBounded('git', ['status', '--porcelain', '--', 'src'], {
+    cwd: ROOT,
+    timeoutMs: 5000,
+  });
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : 'unknown',
+    changedFiles: status.status === 0 ? status.stdout.split('\n').filter(Boolean).length : 0,
+  };
+}
+
 export function describeMachine(): Machine {
   let cpu = 'unknown';
   try {
@@ -80,5 +95,6 @@ export function describeMachine(): Machine {
         packageVersion(n),
       ]),
     ),
+    source: describeSource(),
   };
 }

@@ -180,6 +180,8 @@ export function markdownSection(results: Results): string {
         .join(', ') +
       '.',
     '',
+    `sluice source: commit ${m.source.commit}${m.source.changedFiles ? ` with ${m.source.changedFiles} files under src/ changed since (work in progress)` : ''}.`,
+    '',
     '### Overhead (limits never reached), medians over the rounds',
     '',
     `"errors" = non-2xx answers + socket errors; "others' cores" = CPU taken by other processes ` +

@@ -103,6 +103,7 @@ function results(): Results {
       nginx: '1.22',
       wrk: 'wrk 4',
       packages: {},
+      source: { commit: 'abc1234', changedFiles: 3 },
     },
     targets,
     scenarios: { rejectionCost: {}, isolation: {}, skipped: { sluice: 'not available' } },
@@ -116,6 +117,7 @@ test('the Markdown section has the table, the pending note and the chart, betwee
   assert.match(md, /\| 16,000 \|/);
   assert.match(md, /sluice.*not available — serve not built/);
   assert.match(md, /chart\.svg/);
+  assert.match(md, /commit abc1234 with 3 files under src\/ changed/);
 });
 
 test('replaceBetweenMarkers swaps only the section, or appends it', () => {

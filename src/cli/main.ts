@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: 'look up an incident by its reference code',
     load: () => import('./incident.ts'),
   },
+  ips: { summary: 'list, block and unblock client IP addresses', load: () => import('./ips.ts') },
 };
 
 export type CliRun = (args: string[], io: CliIo) => Promise<number>;

@@ -5,13 +5,16 @@
  * running gateway within one poll interval and survives restarts because it lives in
  * the store, not here.
  */
-import type { Account, ApiKeyRecord, RecordStore } from '../store/types.ts';
+import type { Account, ApiKeyRecord, IpBlock, RecordStore } from '../store/types.ts';
 
 export interface IdentityCache {
   byHash(hash: string): ApiKeyRecord | undefined;
   account(id: string): Account | undefined;
   /** Applies a change made by this process at once (no wait for the poll). */
   putKey(key: ApiKeyRecord): void;
+  /** The block of an IP address (it may have expired: compare `until` with now). */
+  ipBlock(ip: string): IpBlock | undefined;
+  putIpBlock(block: IpBlock): void;
   /** Reads changes from the store now. */
   refresh(): Promise<void>;
   close(): void;
@@ -23,6 +26,7 @@ export async function createIdentityCache(
 ): Promise<IdentityCache> {
   const keys = new Map<string, ApiKeyRecord>();
   const accounts = new Map<string, Account>();
+  let ipBlocks = new Map<string, IpBlock>();
   let seq = 0;
 
   async function loadAccounts() {
@@ -35,8 +39,9 @@ export async function createIdentityCache(
     if (changes.seq === seq) return;
     for (const k of changes.keys) keys.set(k.hash, k);
     seq = changes.seq;
-    // Account size and plan change rarely; the same sequence tells when to reread them.
+    // Accounts and IP blocks change rarely; the same sequence tells when to reread them.
     await loadAccounts();
+    ipBlocks = new Map((await store.listIpBlocks()).map((b) => [b.ip, b]));
   }
 
   await refresh();
@@ -52,10 +57,44 @@ export async function createIdentityCache(
   }, options.pollMs);
   timer.unref();
 
+  // A key created a moment ago (by the CLI, another node) is not in the cache until the
+  // next poll; a miss asks the store once, and remembers a miss for one poll interval so
+  // a flood of made-up keys costs a map lookup, not a database read each.
+  const misses = new Map<string, number>();
+  const MAX_MISSES = 10_000;
+  function lookupMiss(hash: string): ApiKeyRecord | undefined {
+    const now = performance.now();
+    const missedAt = misses.get(hash);
+    if (missedAt !== undefined && now - missedAt < options.pollMs) return undefined;
+    const found = store.findKeyByHash(hash);
+    if (found instanceof Promise) {
+      found.then((k) => (k === undefined ? undefined : remember(k)), options.onError);
+      return undefined;
+    }
+    if (found === undefined) {
+      if (misses.size >= MAX_MISSES) misses.clear();
+      misses.set(hash, now);
+      return undefined;
+    }
+    return remember(found);
+  }
+  function remember(key: ApiKeyRecord): ApiKeyRecord {
+    keys.set(key.hash, key);
+    if (!accounts.has(key.accountId)) {
+      const account = store.getAccount(key.accountId);
+      if (account instanceof Promise)
+        account.then((a) => a && accounts.set(a.id, a), options.onError);
+      else if (account !== undefined) accounts.set(account.id, account);
+    }
+    return key;
+  }
+
   return {
-    byHash: (hash) => keys.get(hash),
+    byHash: (hash) => keys.get(hash) ?? lookupMiss(hash),
     account: (id) => accounts.get(id),
     putKey: (key) => keys.set(key.hash, key),
+    ipBlock: (ip) => (ipBlocks.size === 0 ? undefined : ipBlocks.get(ip)),
+    putIpBlock: (block) => ipBlocks.set(block.ip, block),
     refresh,
     close: () => clearInterval(timer),
   };

@@ -12,8 +12,12 @@ import type { Clock } from '../core/clock.ts';
 import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/decision.ts';
 import type { Engine } from '../core/engine.ts';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
-import type { Plan, Policy } from '../core/policy/types.ts';
-import type { Subject } from '../store/types.ts';
+import type { Plan, Policy, Rate } from '../core/policy/types.ts';
+import { batchVerdict, bulkParams, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
+import type { RouteMatch, RouteMatcher } from '../core/routes/route-matcher.ts';
+import { datasetOf } from '../core/routes/route-matcher.ts';
+import type { ObservationKind } from '../core/safeguard/index.ts';
+import type { GcraResult, LimitStore, Subject } from '../store/types.ts';
 import { apiKeyOf } from './api-key-header.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import type { IdentityCache } from './identity-cache.ts';
@@ -40,9 +44,20 @@ export interface PipelineDeps {
   proxy: UpstreamProxy;
   logger: GatewayLogger;
   metrics: GatewayMetrics;
+  limitStore: LimitStore;
+  routes(): RouteMatcher;
+  /** An active block of this IP (by a safeguard or support), if any. */
+  ipBlock(
+    ip: string,
+  ): { until: number | undefined; reason: string; reference: string | undefined } | undefined;
+  /** Reports behaviour to the safeguards. */
+  observe(kind: ObservationKind, subject: Subject): void;
   /** Called for the first IP warning of each window (webhook, …). */
   onWarning?(warning: IpWarning, subject: Subject): void;
 }
+
+/** Upstream answers that mean the request itself was malformed (a storm of them is a safeguard rule). */
+const MALFORMED = new Set([400, 404, 405, 406, 411, 413, 414, 415, 422, 431]);
 
 /** One admitted request's place in its account's queue, for shutdown and timeouts. */
 interface Waiter {
@@ -110,8 +125,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     counters: Readonly<Record<string, number | string>>,
     limits: readonly LimitState[] = [],
     warning?: IpWarning,
+    note?: string,
   ) {
-    const reference = deps.incidents.record(rule, caller.subject, counters);
+    const reference = deps.incidents.record(rule, caller.subject, counters, note);
     const retryAfter = retryAfterMs > 0 ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 0;
     const headers: Record<string, string> = {
       'content-type': PROBLEM_CONTENT_TYPE,
@@ -124,6 +140,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     deps.logger.debug({ event: 'refused', rule, reference, ...caller.subject }, 'request refused');
     res.writeHead(status, headers);
     res.end(JSON.stringify(denialProblem(rule, status, reference, retryAfter)));
+    if (status === 429) deps.observe('rejected-429', caller.subject);
+    else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
+    else if (rule === 'non-public' && caller.subject.keyId !== undefined) {
+      deps.observe('non-public-attempt', caller.subject);
+    }
   }
 
   function identify(req: IncomingMessage, res: ServerResponse): Caller | undefined {
@@ -131,6 +152,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const ip = clientIp(req.socket.remoteAddress, req.headers, deps.trusted());
     const key = apiKeyOf(req.headers);
     const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
+    const block = deps.ipBlock(ip);
+    if (block !== undefined) {
+      const left = block.until === undefined ? 0 : block.until - deps.clock.now();
+      if (block.until === undefined || left > 0) {
+        refuse(res, caller, 'ip-blocked', 403, left, {
+          reason: block.reason,
+          blockedUntil:
+            block.until === undefined ? 'until lifted' : new Date(block.until).toISOString(),
+        });
+        return undefined;
+      }
+    }
     if (key === undefined) {
       if (policy.server.unauthenticated === 'refuse') {
         refuse(res, caller, 'key-missing', 401, 0, {});
@@ -175,20 +208,60 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const caller = identify(req, res);
     if (caller === undefined) return;
-    const decision = deps.engine.admit({ ip: caller.ip, account: caller.account, cost: 1 });
+    const policy = deps.policy();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const match = deps.routes()(req.method ?? 'GET', path, q < 0 ? '' : url.slice(q + 1));
+    let cost = 1;
+    let routeRate: { name: string; rate: Rate } | undefined;
+    if (match !== undefined) {
+      const route = match.route;
+      cost = route.cost;
+      if (route.class === 'non-public') {
+        // Interactive callers (a session, no key) pass; automation with a key does not.
+        if (caller.subject.keyId !== undefined || !hasCookie(req, policy.interactive.cookie)) {
+          refuse(res, caller, 'non-public', 403, 0, { route: route.name, path });
+          return;
+        }
+      }
+      let multiplier = 1;
+      if (route.class === 'batch') {
+        const verdict = batchVerdict(policy.offHours, route.name, deps.clock.now());
+        if (!verdict.allowed) {
+          refuse(res, caller, 'batch-window', 429, verdict.retryAfterMs, verdict.counters);
+          return;
+        }
+        multiplier = verdict.multiplier;
+      }
+      if (route.rate !== undefined)
+        routeRate = { name: route.name, rate: scaleRate(route.rate, multiplier) };
+    }
+    const decision = deps.engine.admit({
+      ip: caller.ip,
+      account: caller.account,
+      cost,
+      route: routeRate,
+    });
     if (decision instanceof Promise) {
       decision.then(
-        (d) => decide(req, res, caller, d),
+        (d) => decide(req, res, caller, d, match),
         (error) => {
           deps.logger.error({ err: error }, 'limit store failed');
           // Fail open on a store failure: the gateway must not take the API down with it.
-          decide(req, res, caller, { outcome: 'allow', limits: [], warning: undefined });
+          decide(req, res, caller, { outcome: 'allow', limits: [], warning: undefined }, match);
         },
       );
-    } else decide(req, res, caller, decision);
+    } else decide(req, res, caller, decision, match);
   }
 
-  function decide(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Decision) {
+  function decide(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    d: Decision,
+    match: RouteMatch | undefined,
+  ) {
     if (d.outcome === 'deny') {
       const deny = d as Deny;
       refuse(
@@ -203,6 +276,44 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       );
       return;
     }
+    if (match?.route.class === 'bulk') {
+      // Checked last, so a request refused for its rate does not spend the month's export.
+      const dataset = datasetOf(match);
+      const owner = caller.account?.id ?? `ip:${caller.ip}`;
+      const result = deps.limitStore.gcra(
+        `bulk:${owner}:${dataset}`,
+        deps.clock.now(),
+        1,
+        bulkParams(deps.policy()),
+      );
+      const after = (r: GcraResult) => {
+        if (r.allowed) return proceed(req, res, caller, d);
+        const refusal = bulkRefusal(deps.policy(), dataset, deps.clock.now(), r.retryAfterMs);
+        refuse(
+          res,
+          caller,
+          'bulk-export',
+          429,
+          r.retryAfterMs,
+          refusal.counters,
+          d.limits,
+          d.warning,
+          refusal.note,
+        );
+      };
+      if (result instanceof Promise) {
+        result.then(after, (error) => {
+          deps.logger.error({ err: error }, 'limit store failed');
+          proceed(req, res, caller, d);
+        });
+      } else after(result);
+      return;
+    }
+    proceed(req, res, caller, d);
+  }
+
+  function proceed(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Decision) {
+    if (d.outcome === 'deny') return;
     const headers: Record<string, string> = {};
     limitHeaders(d.limits, headers);
     warningHeaders(caller, d.warning, headers);
@@ -315,6 +426,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       responseHeaders: headers,
       done(outcome) {
         if (slotOf !== undefined) releaseSlot(slotOf);
+        if (outcome.status === 401 || outcome.status === 403)
+          deps.observe('auth-failure', caller.subject);
+        else if (MALFORMED.has(outcome.status)) deps.observe('malformed-4xx', caller.subject);
         if (outcome.error !== undefined && outcome.error !== 'client-gone') {
           deps.logger.warn(
             { event: 'upstream-failure', error: outcome.error, ...caller.subject },
@@ -340,6 +454,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     waiting: () => waiters.size + delayed.size,
   };
+}
+
+/** Whether the request carries the named cookie (an interactive session). */
+function hasCookie(req: IncomingMessage, name: string): boolean {
+  const cookie = req.headers.cookie;
+  if (cookie === undefined) return false;
+  for (const part of cookie.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name && part.slice(eq + 1).trim().length > 0)
+      return true;
+  }
+  return false;
 }
 
 /** A request still waiting when the gateway stops is answered, not dropped. */

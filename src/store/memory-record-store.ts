@@ -4,9 +4,12 @@
  * Nothing survives the process.
  *
  * Semantics shared by every record store:
- * - every `putAccount` and `putKey` bumps one change sequence; `keyChangesSince(seq)`
- *   returns the keys changed after `seq` and the current sequence, so a cache that sees
- *   the sequence move also knows to reread accounts;
+ * - every `putAccount`, `putKey`, `putIpBlock` and `deleteIpBlock` that lifts a block
+ *   bumps one change sequence; `keyChangesSince(seq)` returns the keys changed after
+ *   `seq` and the current sequence, so a cache that sees the sequence move also knows to
+ *   reread accounts and IP blocks;
+ * - IP blocks are keyed by the IP string as given (callers canonicalise it); expired
+ *   blocks stay until deleted; `listIpBlocks` orders by IP;
  * - incidents are keyed by their canonical reference; `saveIncidents` replaces whole
  *   incidents; `listIncidents` lists those active at or after `since` (`endedAt ≥ since`),
  *   most recently active first;
@@ -14,7 +17,7 @@
  * - without `limit`, lists are complete.
  */
 import { normalizeReference } from '../core/reference.ts';
-import type { Account, ApiKeyRecord, AuditEntry, Incident, RecordStore } from './types.ts';
+import type { Account, ApiKeyRecord, AuditEntry, Incident, IpBlock, RecordStore } from './types.ts';
 
 /**
  * @example
@@ -26,6 +29,7 @@ export class MemoryRecordStore implements RecordStore {
   readonly #keys = new Map<string, { key: ApiKeyRecord; seq: number }>();
   /** Key id by hash: the gateway looks keys up by hash on every request. */
   readonly #byHash = new Map<string, string>();
+  readonly #ipBlocks = new Map<string, IpBlock>();
   readonly #incidents = new Map<string, Incident>();
   readonly #audit: AuditEntry[] = [];
   #seq = 0;
@@ -71,6 +75,21 @@ export class MemoryRecordStore implements RecordStore {
       .filter((k) => k.seq > seq)
       .sort((a, b) => a.seq - b.seq);
     return { seq: Math.max(seq, this.#seq), keys: changed.map((k) => k.key) };
+  }
+
+  putIpBlock(block: IpBlock): void {
+    this.#ipBlocks.set(block.ip, { ...block });
+    this.#seq++;
+  }
+
+  deleteIpBlock(ip: string): boolean {
+    if (!this.#ipBlocks.delete(ip)) return false;
+    this.#seq++;
+    return true;
+  }
+
+  listIpBlocks(): IpBlock[] {
+    return [...this.#ipBlocks.values()].sort((a, b) => compare(a.ip, b.ip));
   }
 
   saveIncidents(incidents: readonly Incident[]): void {

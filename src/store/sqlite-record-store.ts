@@ -5,7 +5,8 @@
  * WAL mode (readers never wait for the writer), a busy timeout (a writer waits for the
  * other's transaction instead of failing), `BEGIN IMMEDIATE` for every write (takes the
  * write lock up front, so two writers never deadlock upgrading a read lock), and a
- * change sequence that a running gateway polls to pick up keys revoked elsewhere.
+ * change sequence that a running gateway polls to pick up keys revoked and IPs blocked
+ * elsewhere.
  *
  * Table names carry a version (`keys_v1`): a later schema gets new tables and a copy
  * step, and an older sluice never misreads a newer layout. Key secrets are never
@@ -22,6 +23,7 @@ import type {
   ApiKeyRecord,
   AuditEntry,
   Incident,
+  IpBlock,
   KeyStatus,
   RecordStore,
   Subject,
@@ -43,6 +45,9 @@ CREATE TABLE IF NOT EXISTS keys_v1 (
   seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS keys_v1_seq ON keys_v1 (seq);
 CREATE INDEX IF NOT EXISTS keys_v1_account ON keys_v1 (account_id, created_at);
+CREATE TABLE IF NOT EXISTS ip_blocks_v1 (
+  ip TEXT PRIMARY KEY, blocked_until INTEGER, created_at INTEGER NOT NULL, reason TEXT NOT NULL,
+  reference TEXT, actor TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS incidents_v1 (
   reference TEXT PRIMARY KEY, rule TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT,
   started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -84,6 +89,9 @@ export class SqliteRecordStore implements RecordStore {
   readonly #listKeys: StatementSync;
   readonly #listKeysOf: StatementSync;
   readonly #keysAfter: StatementSync;
+  readonly #putIpBlock: StatementSync;
+  readonly #deleteIpBlock: StatementSync;
+  readonly #listIpBlocks: StatementSync;
   readonly #putIncident: StatementSync;
   readonly #getIncident: StatementSync;
   readonly #listIncidents: StatementSync;
@@ -135,6 +143,15 @@ export class SqliteRecordStore implements RecordStore {
       'SELECT * FROM keys_v1 WHERE account_id = ? ORDER BY account_id, created_at, id',
     );
     this.#keysAfter = db.prepare('SELECT * FROM keys_v1 WHERE seq > ? ORDER BY seq');
+    this.#putIpBlock = db.prepare(
+      `INSERT INTO ip_blocks_v1 (ip, blocked_until, created_at, reason, reference, actor)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (ip) DO UPDATE SET blocked_until = excluded.blocked_until,
+         created_at = excluded.created_at, reason = excluded.reason,
+         reference = excluded.reference, actor = excluded.actor`,
+    );
+    this.#deleteIpBlock = db.prepare('DELETE FROM ip_blocks_v1 WHERE ip = ?');
+    this.#listIpBlocks = db.prepare('SELECT * FROM ip_blocks_v1 ORDER BY ip');
     this.#putIncident = db.prepare(
       `INSERT INTO incidents_v1 (reference, rule, account_id, key_id, ip, started_at, ended_at, count, counters, note)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -222,6 +239,34 @@ export class SqliteRecordStore implements RecordStore {
     });
   }
 
+  putIpBlock(block: IpBlock): void {
+    this.#write('save IP block', () => {
+      // Blocks carry no sequence of their own: a cache rereads them all when it moves.
+      this.#bumpSeq.get();
+      this.#putIpBlock.run(
+        block.ip,
+        block.until ?? null,
+        block.createdAt,
+        block.reason,
+        block.reference ?? null,
+        block.actor,
+      );
+    });
+  }
+
+  deleteIpBlock(ip: string): boolean {
+    return this.#write('lift IP block', () => {
+      // Lifting nothing changes nothing: caches are not sent to reread for it.
+      if (this.#deleteIpBlock.run(ip).changes === 0) return false;
+      this.#bumpSeq.get();
+      return true;
+    });
+  }
+
+  listIpBlocks(): IpBlock[] {
+    return this.#read('list IP blocks', () => this.#listIpBlocks.all()).map(toIpBlock);
+  }
+
   saveIncidents(incidents: readonly Incident[]): void {
     if (incidents.length === 0) return;
     this.#write('save incidents', () => {
@@ -298,9 +343,9 @@ export class SqliteRecordStore implements RecordStore {
     }
   }
 
-  #write(what: string, fn: () => void): void {
+  #write<T>(what: string, fn: () => T): T {
     try {
-      this.#transaction(fn);
+      return this.#transaction(fn);
     } catch (error) {
       throw this.#storeError(what, error);
     }
@@ -372,6 +417,17 @@ function toKey(row: Row): ApiKeyRecord {
     createdAt: row.created_at as number,
     updatedAt: row.updated_at as number,
     reason: (row.reason as string | null) ?? undefined,
+  };
+}
+
+function toIpBlock(row: Row): IpBlock {
+  return {
+    ip: row.ip as string,
+    until: (row.blocked_until as number | null) ?? undefined,
+    createdAt: row.created_at as number,
+    reason: row.reason as string,
+    reference: (row.reference as string | null) ?? undefined,
+    actor: row.actor as string,
   };
 }
 

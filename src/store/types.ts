@@ -6,7 +6,7 @@
  *   applies the pure maths of src/core/limiter atomically per key; a memory store may
  *   answer synchronously, a Redis store answers with a promise (Lua script).
  * - `RecordStore` holds what must survive restarts: accounts, API keys (hashes only),
- *   incidents and the audit trail.
+ *   IP blocks, incidents and the audit trail.
  */
 import type { RuleId } from '../core/decision.ts';
 
@@ -148,6 +148,28 @@ export interface AuditEntry {
   readonly reference: string | undefined;
 }
 
+/**
+ * An IP address refused by the gateway, by a safeguard (escalating 1h, 1d, 1w…) or by
+ * an operator (`sluice ips block`). A block past its `until` is expired: it no longer
+ * refuses anything but stays listed until lifted or replaced.
+ *
+ * @example
+ * const block: IpBlock = { ip: '203.0.113.9', until: now + 3_600_000, createdAt: now,
+ *   reason: 'kept sending after 429', reference: 'RL-7KQ4-M9XT', actor: 'sluice' };
+ */
+export interface IpBlock {
+  /** One address as the gateway sees it: IPv4 dotted, IPv6 in its canonical (RFC 5952) form. */
+  readonly ip: string;
+  /** When the block ends (ms since the epoch); undefined: until lifted. */
+  readonly until: number | undefined;
+  readonly createdAt: number;
+  readonly reason: string;
+  /** The incident that caused it, if any. */
+  readonly reference: string | undefined;
+  /** `sluice` for a safeguard, else who did it (e.g. `cli:alice`). */
+  readonly actor: string;
+}
+
 export interface RecordStore {
   putAccount(account: Account): MaybePromise<void>;
   getAccount(id: string): MaybePromise<Account | undefined>;
@@ -157,8 +179,19 @@ export interface RecordStore {
   getKey(id: string): MaybePromise<ApiKeyRecord | undefined>;
   findKeyByHash(hash: string): MaybePromise<ApiKeyRecord | undefined>;
   listKeys(accountId?: string): MaybePromise<ApiKeyRecord[]>;
-  /** Keys changed after `seq`, with the newest sequence number (for caches on other processes). */
+  /**
+   * Keys changed after `seq`, with the newest sequence number (for caches on other
+   * processes). Account and IP block changes move the same sequence without returning
+   * anything here: a cache that sees it move rereads accounts and IP blocks.
+   */
   keyChangesSince(seq: number): MaybePromise<{ seq: number; keys: ApiKeyRecord[] }>;
+
+  /** Inserts or replaces the block of `block.ip`; moves the change sequence. */
+  putIpBlock(block: IpBlock): MaybePromise<void>;
+  /** Lifts the block of `ip`; false (and the sequence unmoved) when there was none. */
+  deleteIpBlock(ip: string): MaybePromise<boolean>;
+  /** Every block, expired ones included, ordered by IP. */
+  listIpBlocks(): MaybePromise<IpBlock[]>;
 
   /** Inserts or updates incidents (by reference) in one transaction. */
   saveIncidents(incidents: readonly Incident[]): MaybePromise<void>;

@@ -2,6 +2,10 @@
  * The record-store contract: every RecordStore (memory, SQLite, Redis) passes these
  * same tests, so the gateway, the CLI and the admin API can rely on one behaviour.
  *
+ * Stores whose records outlive one instance (a SQLite file, Redis) also pass
+ * `runSharedRecordStoreContract`: a reopened or second instance on the same place sees
+ * the same records and the same change sequence.
+ *
  * @example
  * runRecordStoreContract('memory', () => new MemoryRecordStore());
  */
@@ -13,6 +17,7 @@ import type {
   ApiKeyRecord,
   AuditEntry,
   Incident,
+  IpBlock,
   MaybePromise,
   RecordStore,
 } from '../../src/store/types.ts';
@@ -43,6 +48,18 @@ export function incident(reference: string, over: Partial<Incident> = {}): Incid
     count: 1,
     counters: { ipRequests: 201, ipBlock: 200 },
     note: undefined,
+    ...over,
+  };
+}
+
+export function ipBlock(ip: string, over: Partial<IpBlock> = {}): IpBlock {
+  return {
+    ip,
+    until: T0 + 3_600_000,
+    createdAt: T0,
+    reason: 'kept sending while answered 429',
+    reference: 'RL-7KQ4-M9XT',
+    actor: 'sluice',
     ...over,
   };
 }
@@ -257,5 +274,129 @@ export function runRecordStoreContract(
       (await store.listAudit({ keyId: 'KEY0000001', limit: 1 })).map((e) => e.action),
       ['revoke'],
     );
+  });
+
+  test(`${name}: IP blocks are put, listed by IP (expired ones too) and deleted`, async (t) => {
+    const store = await open(t);
+    assert.deepEqual(await store.listIpBlocks(), []);
+    const v4 = ipBlock('203.0.113.9');
+    const v6 = ipBlock('2001:db8::7', {
+      until: undefined,
+      reference: undefined,
+      reason: 'ticket 42',
+      actor: 'cli:alice',
+    });
+    // Expired: the store keeps it (only a clock can tell it is over, and stores have none).
+    const expired = ipBlock('198.51.100.7', { until: T0 - 1 });
+    for (const b of [v4, v6, expired]) await store.putIpBlock(b);
+    assert.deepEqual(await store.listIpBlocks(), [expired, v6, v4]);
+
+    assert.equal(await store.deleteIpBlock('203.0.113.9'), true);
+    assert.deepEqual(await store.listIpBlocks(), [expired, v6]);
+    assert.equal(await store.deleteIpBlock('203.0.113.9'), false, 'already lifted');
+    assert.equal(await store.deleteIpBlock('192.0.2.1'), false, 'never blocked');
+    assert.deepEqual(await store.listIpBlocks(), [expired, v6]);
+  });
+
+  test(`${name}: putting a block for a blocked IP replaces it whole`, async (t) => {
+    const store = await open(t);
+    await store.putIpBlock(ipBlock('203.0.113.9'));
+    const second = ipBlock('203.0.113.9', {
+      until: undefined,
+      createdAt: T0 + 60_000,
+      reason: 'third offence',
+      reference: undefined,
+      actor: 'cli:bob',
+    });
+    await store.putIpBlock(second);
+    assert.deepEqual(await store.listIpBlocks(), [second]);
+    const third = ipBlock('203.0.113.9', { until: T0 + 86_400_000, reference: 'RL-0000-0001' });
+    await store.putIpBlock(third);
+    assert.deepEqual(await store.listIpBlocks(), [third]);
+  });
+
+  test(`${name}: blocking and lifting an IP move the change sequence; lifting nothing does not`, async (t) => {
+    const store = await open(t);
+    const start = await store.keyChangesSince(0);
+    await store.putIpBlock(ipBlock('203.0.113.9'));
+    const blocked = await store.keyChangesSince(start.seq);
+    assert.ok(blocked.seq > start.seq, 'a block moves the sequence');
+    assert.deepEqual(blocked.keys, [], 'a block is not a key change');
+
+    await store.putIpBlock(ipBlock('203.0.113.9', { until: undefined }));
+    const replaced = await store.keyChangesSince(blocked.seq);
+    assert.ok(replaced.seq > blocked.seq, 'replacing a block moves the sequence');
+
+    assert.equal(await store.deleteIpBlock('192.0.2.1'), false);
+    assert.deepEqual(await store.keyChangesSince(replaced.seq), { seq: replaced.seq, keys: [] });
+
+    assert.equal(await store.deleteIpBlock('203.0.113.9'), true);
+    const lifted = await store.keyChangesSince(replaced.seq);
+    assert.ok(lifted.seq > replaced.seq, 'lifting moves the sequence');
+    assert.deepEqual(lifted.keys, []);
+  });
+}
+
+/**
+ * For stores shared by several instances (processes, nodes): `newPlace` makes a fresh
+ * empty place (a directory, a key prefix) and returns how to open an instance on it.
+ *
+ * @example
+ * runSharedRecordStoreContract('sqlite', () => {
+ *   const dir = tempDir();
+ *   return () => openSqliteRecordStore(dir);
+ * });
+ */
+export function runSharedRecordStoreContract(
+  name: string,
+  newPlace: () => () => MaybePromise<RecordStore>,
+): void {
+  test(`${name}: IP blocks and the sequence survive close and reopen`, async () => {
+    const openHere = newPlace();
+    const a = await openHere();
+    const kept = [ipBlock('203.0.113.9'), ipBlock('2001:db8::7', { until: undefined })];
+    let seq: number;
+    try {
+      for (const b of kept) await a.putIpBlock(b);
+      await a.putIpBlock(ipBlock('192.0.2.1'));
+      assert.equal(await a.deleteIpBlock('192.0.2.1'), true);
+      seq = (await a.keyChangesSince(0)).seq;
+    } finally {
+      await a.close();
+    }
+    const b = await openHere();
+    try {
+      assert.deepEqual(await b.listIpBlocks(), [kept[1], kept[0]]);
+      // The sequence continues where it was: a cache that saw `seq` misses no lift.
+      assert.equal((await b.keyChangesSince(0)).seq, seq);
+      assert.equal(await b.deleteIpBlock('203.0.113.9'), true);
+      assert.ok((await b.keyChangesSince(seq)).seq > seq);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test(`${name}: a block put or lifted by one instance reaches another through the sequence`, async () => {
+    const openHere = newPlace();
+    const gateway = await openHere();
+    const cli = await openHere();
+    try {
+      const seen = (await gateway.keyChangesSince(0)).seq;
+      const block = ipBlock('203.0.113.9', { actor: 'cli:alice', reference: undefined });
+      await cli.putIpBlock(block);
+      const afterBlock = await gateway.keyChangesSince(seen);
+      assert.ok(afterBlock.seq > seen, 'the gateway sees the sequence move');
+      assert.deepEqual(await gateway.listIpBlocks(), [block]);
+
+      assert.equal(await cli.deleteIpBlock('203.0.113.9'), true);
+      const afterLift = await gateway.keyChangesSince(afterBlock.seq);
+      assert.ok(afterLift.seq > afterBlock.seq, 'and again when the block is lifted');
+      assert.deepEqual(await gateway.listIpBlocks(), []);
+      // Lifted elsewhere: lifting it here again finds nothing.
+      assert.equal(await gateway.deleteIpBlock('203.0.113.9'), false);
+    } finally {
+      await gateway.close();
+      await cli.close();
+    }
   });
 }

@@ -8,7 +8,12 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { isSluiceError } from '../../src/core/errors.ts';
 import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
-import { incident, key, runRecordStoreContract } from './record-store.contract.ts';
+import {
+  incident,
+  key,
+  runRecordStoreContract,
+  runSharedRecordStoreContract,
+} from './record-store.contract.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -21,6 +26,10 @@ process.on('exit', () => {
 });
 
 runRecordStoreContract('sqlite record store', () => openSqliteRecordStore(tempDir()));
+runSharedRecordStoreContract('sqlite record store', () => {
+  const dir = tempDir();
+  return () => openSqliteRecordStore(dir);
+});
 
 test('sqlite: records survive close and reopen', () => {
   const dir = tempDir();
@@ -133,7 +142,14 @@ test('sqlite: WAL mode and versioned table names', () => {
       )
       .all()
       .map((r) => r.name);
-    assert.deepEqual(tables, ['accounts_v1', 'audit_v1', 'incidents_v1', 'keys_v1', 'meta_v1']);
+    assert.deepEqual(tables, [
+      'accounts_v1',
+      'audit_v1',
+      'incidents_v1',
+      'ip_blocks_v1',
+      'keys_v1',
+      'meta_v1',
+    ]);
   } finally {
     db.close();
   }

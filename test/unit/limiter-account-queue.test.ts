@@ -42,7 +42,11 @@ test('a newcomer never overtakes a waiter, even right after a release', () => {
   assert.equal(waiting.status, 'queued');
   // The waiter is handed the slot; a new request must queue behind it.
   assert.equal(q.release('a'), waiting.status === 'queued' ? waiting.ticket : -1);
-  assert.equal(q.acquire('a', 1, 5).status, 'queued');
+  const behind = q.acquire('a', 1, 5);
+  assert.equal(behind.status, 'queued');
+  // Even with a slot free (the limit was raised by a policy reload), it waits its turn.
+  assert.equal(q.acquire('a', 3, 5).status, 'queued');
+  assert.equal(q.release('a'), behind.status === 'queued' ? behind.ticket : -1);
 });
 
 test('cancel removes a waiter, frees its place, and reports whether it was still waiting', () => {

@@ -1,0 +1,274 @@
+/**
+ * `sluice ips …`: IP addresses the gateway refuses. Safeguards block an IP on their own
+ * (escalating 1h, 1d, 1w); an operator lists those blocks, adds one, or lifts one here.
+ * Blocks live in the gateway's database, so they survive restarts, and a running
+ * gateway picks up a change within its poll interval. Every change is written to the
+ * audit trail as `cli:<user>`.
+ */
+import { isIP } from 'node:net';
+import { systemClock } from '../core/clock.ts';
+import { SluiceError } from '../core/errors.ts';
+import { formatDuration, parseDuration } from '../core/policy/units.ts';
+import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
+import type { IpBlock } from '../store/types.ts';
+import { parseCli } from './common.ts';
+import type { CliIo } from './io.ts';
+import { openRecordsFromArgs, table } from './keys.ts';
+
+const HELP = `usage: sluice ips <command> [options] [--config FILE] [--data DIR]
+
+commands:
+  list                  list blocked IPs: until when (or expired), why, reference, by whom
+  block IP [--for DURATION] [--reason TEXT]
+                        refuse every request from IP, for DURATION (30m, 1d, 1w…) or until lifted
+  unblock IP [--reason TEXT]
+                        lift the block of IP (a safeguard's or an operator's)
+
+options:
+  --config FILE   policy file; its server.data names the database (default: built-in policy)
+  --data DIR      directory of the database, overriding the policy
+  --json          machine-readable output
+`;
+
+const OPTIONS = {
+  for: { type: 'string' },
+  reason: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Options each command accepts, besides --config, --data, --json and --help. */
+const ACCEPTS: Record<string, readonly string[]> = {
+  list: [],
+  block: ['for', 'reason'],
+  unblock: ['reason'],
+};
+
+function usage(message: string): SluiceError {
+  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
+}
+
+/** `::ffff:102:304`, the canonical spelling of an IPv4-mapped address, as hex groups. */
+const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
+/**
+ * One IP address as the gateway sees a client's (IPv4 dotted, IPv6 in its RFC 5952
+ * form, IPv4-mapped IPv6 as IPv4), so a block matches however the operator typed it;
+ * undefined when the text is not one address.
+ *
+ * @example
+ * canonicalIp('2001:0DB8::0001'); // '2001:db8::1'
+ * canonicalIp('::ffff:203.0.113.9'); // '203.0.113.9'
+ * canonicalIp('203.0.113.0/24'); // undefined
+ */
+export function canonicalIp(text: string): string | undefined {
+  const family = isIP(text);
+  if (family === 4) return text;
+  // A zone (`fe80::1%eth0`) names an interface of one machine, never a client's address.
+  if (family !== 6 || text.includes('%')) return undefined;
+  // The URL parser writes IPv6 hosts in the RFC 5952 form, as sockets report them.
+  const v6 = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  const mapped = MAPPED_V4.exec(v6);
+  if (mapped === null) return v6;
+  const [hi, lo] = [Number.parseInt(mapped[1], 16), Number.parseInt(mapped[2], 16)];
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+}
+
+function checkIp(command: string, text: string | undefined): string {
+  if (text === undefined) throw usage(`"sluice ips ${command}" takes one IP address`);
+  const ip = canonicalIp(text.trim());
+  if (ip !== undefined) return ip;
+  const why = text.includes('/')
+    ? 'blocks are per address; ranges are not supported'
+    : text.includes('%')
+      ? 'write it without the zone (%…)'
+      : 'write one IPv4 or IPv6 address, for example 203.0.113.9 or 2001:db8::7';
+  throw usage(`"${text}" is not an IP address: ${why}`);
+}
+
+/** Longer than this is "until lifted" in all but name (and past what a Date can hold). */
+const MAX_FOR_MS = 100 * 366 * 86_400_000;
+
+/** `--for`: a positive duration, or undefined for a block until lifted. */
+function parseFor(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const parsed = parseDuration(text);
+  if (!parsed.ok) throw usage(`--for: ${parsed.message}`);
+  if (parsed.value <= 0) throw usage(`--for must be longer than 0, got "${text}"`);
+  if (parsed.value > MAX_FOR_MS) {
+    throw usage(
+      `--for must be at most 100 years, got "${text}"; leave --for out to block until lifted`,
+    );
+  }
+  return parsed.value;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The UNTIL column: when it ends, "until lifted", or that it is over. */
+function untilText(block: IpBlock, now: number): string {
+  if (block.until === undefined) return 'until lifted';
+  return block.until <= now ? `expired ${iso(block.until)}` : iso(block.until);
+}
+
+/** For a sentence: "until lifted", "until <ISO>", "until <ISO> (expired)". */
+function wasText(block: IpBlock, now: number): string {
+  if (block.until === undefined) return 'until lifted';
+  return `until ${iso(block.until)}${block.until <= now ? ' (expired)' : ''}`;
+}
+
+/** A block for machines: explicit nulls (JSON drops undefined) and whether it is over. */
+function blockJson(block: IpBlock, now: number) {
+  return {
+    ip: block.ip,
+    until: block.until ?? null,
+    expired: block.until !== undefined && block.until <= now,
+    createdAt: block.createdAt,
+    reason: block.reason,
+    reference: block.reference ?? null,
+    actor: block.actor,
+  };
+}
+
+/** `sluice ips …`; returns the exit status. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCli(args, OPTIONS);
+  const [command, ...rest] = positionals;
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (command === undefined || !Object.hasOwn(ACCEPTS, command)) {
+    io.stderr.write(
+      command === undefined ? HELP : `sluice ips: unknown command "${command}"\n\n${HELP}`,
+    );
+    return 2;
+  }
+  for (const name of ['for', 'reason'] as const) {
+    if (values[name] !== undefined && !ACCEPTS[command].includes(name)) {
+      throw usage(`--${name} does not apply to "sluice ips ${command}"`);
+    }
+  }
+  const wantsIp = command !== 'list';
+  if (rest.length > (wantsIp ? 1 : 0)) throw usage(`unexpected argument "${rest.at(-1)}"`);
+  // Check the arguments before opening anything.
+  const ip = wantsIp ? checkIp(command, rest[0]) : '';
+  const forMs = parseFor(values.for);
+
+  const { store } = openRecordsFromArgs(values, io);
+  try {
+    const ctx: Context = {
+      store,
+      io,
+      json: values.json === true,
+      now: systemClock.now(),
+      actor: `cli:${io.env.USER || 'unknown'}`,
+    };
+    switch (command) {
+      case 'list':
+        return list(ctx);
+      case 'block':
+        return block(ctx, ip, forMs, values.reason);
+      default:
+        return unblock(ctx, ip, values.reason);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+interface Context {
+  readonly store: SqliteRecordStore;
+  readonly io: CliIo;
+  readonly json: boolean;
+  readonly now: number;
+  readonly actor: string;
+}
+
+function list(ctx: Context) {
+  const blocks = ctx.store.listIpBlocks();
+  if (ctx.json) {
+    ctx.io.stdout.write(`${JSON.stringify(blocks.map((b) => blockJson(b, ctx.now)))}\n`);
+    return 0;
+  }
+  if (blocks.length === 0) {
+    ctx.io.stdout.write('no blocked IPs\n');
+    return 0;
+  }
+  const rows = blocks.map((b) => [
+    b.ip,
+    untilText(b, ctx.now),
+    b.reference ?? '',
+    b.actor,
+    b.reason,
+  ]);
+  ctx.io.stdout.write(table(['ip', 'until', 'reference', 'by', 'reason'], rows));
+  return 0;
+}
+
+function block(ctx: Context, ip: string, forMs: number | undefined, reason: string | undefined) {
+  const old = ctx.store.listIpBlocks().find((b) => b.ip === ip);
+  const why = reason?.trim() || `blocked by ${ctx.actor}`;
+  const next: IpBlock = {
+    ip,
+    until: forMs === undefined ? undefined : ctx.now + forMs,
+    createdAt: ctx.now,
+    reason: why,
+    reference: undefined,
+    actor: ctx.actor,
+  };
+  const until = next.until === undefined ? 'until lifted' : `until ${iso(next.until)}`;
+  ctx.store.putIpBlock(next);
+  ctx.store.appendAudit({
+    at: ctx.now,
+    actor: ctx.actor,
+    action: 'block-ip',
+    subject: { ip },
+    // The audit entry has no field for the end; the reason carries it.
+    reason: `${why} (${until})`,
+    reference: undefined,
+  });
+  if (ctx.json) {
+    ctx.io.stdout.write(`${JSON.stringify(blockJson(next, ctx.now))}\n`);
+    return 0;
+  }
+  const was = old === undefined ? '' : ` (replaces a block ${wasText(old, ctx.now)})`;
+  const length = forMs === undefined ? '' : ` (${formatDuration(forMs)})`;
+  ctx.io.stdout.write(
+    `Blocked IP ${ip} ${until}${length}: ${why}${was}\n` +
+      'A running gateway applies this within its poll interval.\n',
+  );
+  return 0;
+}
+
+function unblock(ctx: Context, ip: string, reason: string | undefined) {
+  const blocks = ctx.store.listIpBlocks();
+  // A block written in another spelling (an address taken from a forwarding header as
+  // sent) is still found by the address it names.
+  const old = blocks.find((b) => b.ip === ip) ?? blocks.find((b) => canonicalIp(b.ip) === ip);
+  // Read and delete are two steps: a block lifted in between is reported as not blocked.
+  if (old === undefined || !ctx.store.deleteIpBlock(old.ip)) {
+    if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: null })}\n`);
+    else ctx.io.stdout.write(`IP ${ip} is not blocked; nothing changed\n`);
+    return 0;
+  }
+  const why = reason?.trim() || `unblocked by ${ctx.actor}`;
+  ctx.store.appendAudit({
+    at: ctx.now,
+    actor: ctx.actor,
+    action: 'unblock-ip',
+    subject: { ip },
+    reason: why,
+    // The incident that caused the block, so the trail links the lift to it.
+    reference: old.reference,
+  });
+  if (ctx.json) {
+    ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: blockJson(old, ctx.now) })}\n`);
+  } else {
+    const what = old.reference === undefined ? '' : ` for ${old.reference}`;
+    ctx.io.stdout.write(
+      `Unblocked IP ${ip} (was blocked ${wasText(old, ctx.now)}${what} by ${old.actor}): ${why}\n` +
+        'A running gateway applies this within its poll interval.\n',
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,79 @@
+/**
+ * The effective policy in machine-readable form, published at `/.well-known/sluice` so
+ * that clients (the cooperative SDK first) can pace themselves: per-IP thresholds, each
+ * plan's budget formula and queue, route classes and costs, the bulk allowance, and the
+ * off-hours windows with the current and next window as absolute instants.
+ * Nothing secret is in it: no webhook, no trusted proxy, no admin setting.
+ */
+
+import type { Policy, Rate } from './policy/types.ts';
+import { formatDuration, formatRate } from './policy/units.ts';
+import { describeWindows, offHoursAt } from './schedule/index.ts';
+
+function rate(r: Rate) {
+  return { limit: r.limit, periodSec: r.periodMs / 1000, text: formatRate(r) };
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** Builds the document for `now` (the windows are relative to it). */
+export function publishPolicy(policy: Policy, now: number) {
+  const state = offHoursAt(policy.offHours, now);
+  return {
+    version: 1,
+    generatedAt: iso(now),
+    headers: {
+      rateLimit: 'draft-ietf-httpapi-ratelimit-headers-10 (RateLimit, RateLimit-Policy)',
+      delayed: 'Sluice-Delay-Ms',
+      warning: 'Sluice-Warning',
+    },
+    ip: { warn: rate(policy.ip.warn), block: rate(policy.ip.block) },
+    defaultPlan: policy.defaultPlan,
+    plans: Object.fromEntries(
+      Object.values(policy.plans).map((p) => [
+        p.name,
+        {
+          rate: {
+            base: rate(p.base),
+            perUnit: rate(p.perUnit),
+            min: rate(p.min),
+            max: rate(p.max),
+          },
+          formula: 'clamp(base + perUnit x account size, min, max)',
+          burst: p.burst,
+          maxDelaySec: p.maxDelayMs / 1000,
+          maxSlowed: p.maxSlowed,
+          concurrency: p.concurrency,
+          queue: p.queue,
+          queueTimeoutSec: p.queueTimeoutMs / 1000,
+        },
+      ]),
+    ),
+    routes: policy.routes.map((r) => ({
+      name: r.name,
+      methods: r.methods,
+      path: r.path,
+      query: r.query,
+      class: r.class,
+      cost: r.cost,
+      rate: r.rate === undefined ? null : rate(r.rate),
+      ...(r.class === 'bulk' ? { dataset: r.dataset } : {}),
+    })),
+    bulk: { allow: rate(policy.bulk.allow), period: formatDuration(policy.bulk.allow.periodMs) },
+    offHours: {
+      timeZone: policy.offHours.timeZone,
+      windows: describeWindows(policy.offHours),
+      batchMultiplier: policy.offHours.batchMultiplier,
+      confineBatch: policy.offHours.confineBatch,
+      inWindow: state.inWindow,
+      current:
+        state.current === undefined
+          ? null
+          : { start: iso(state.current.start), end: iso(state.current.end) },
+      next:
+        state.next === undefined
+          ? null
+          : { start: iso(state.next.start), end: iso(state.next.end) },
+    },
+  };
+}

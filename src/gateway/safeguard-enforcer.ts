@@ -1,0 +1,121 @@
+/**
+ * Carries out what the safeguard rules decide: blocks an IP, suspends or revokes a key.
+ * Each action — and each dry-run action, which changes nothing — becomes an incident
+ * with a reference, an audit entry (actor `sluice`), a metric, a log line and, for real
+ * actions, a signed webhook to the operator. Key and IP changes go to the record store,
+ * so they survive restarts and reach every gateway process.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
+import type { WebhookNotifier } from '../notify/index.ts';
+import type { RecordStore, Subject } from '../store/types.ts';
+import type { IdentityCache } from './identity-cache.ts';
+import type { IncidentRecorder } from './incident-recorder.ts';
+import type { GatewayLogger } from './logger.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+export interface EnforcerDeps {
+  safeguards: Safeguards;
+  recordStore: RecordStore;
+  identities: IdentityCache;
+  incidents: IncidentRecorder;
+  notifier: WebhookNotifier;
+  metrics: GatewayMetrics;
+  logger: GatewayLogger;
+  clock: Clock;
+}
+
+const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation' } as const;
+
+export function createSafeguardEnforcer(deps: EnforcerDeps): {
+  observe(kind: ObservationKind, subject: Subject): void;
+} {
+  async function apply(action: Action): Promise<void> {
+    const iso = action.until === undefined ? undefined : new Date(action.until).toISOString();
+    const reference = deps.incidents.record(
+      action.rule,
+      action.observed,
+      {
+        ...action.counters,
+        action: action.kind,
+        dryRun: action.dryRun ? 'yes' : 'no',
+        ...(iso === undefined ? {} : { until: iso }),
+      },
+      action.dryRun ? `dry run: ${action.reason}` : action.reason,
+    );
+    deps.metrics.safeguardActions.inc({
+      rule: action.rule,
+      action: action.kind,
+      dry_run: String(action.dryRun),
+    });
+    deps.logger.warn(
+      {
+        event: 'safeguard',
+        rule: action.rule,
+        action: action.kind,
+        dryRun: action.dryRun,
+        reference,
+        until: iso,
+        ...action.subject,
+      },
+      action.dryRun ? `safeguard would ${action.kind} (dry run)` : `safeguard: ${action.kind}`,
+    );
+    await deps.recordStore.appendAudit({
+      at: action.at,
+      actor: 'sluice',
+      action: action.dryRun ? `dry-run ${action.kind}` : action.kind,
+      subject: action.subject,
+      reason: action.reason,
+      reference,
+    });
+    if (action.dryRun) return;
+    if (action.kind === 'block-ip' && action.subject.ip !== undefined) {
+      const block = {
+        ip: action.subject.ip,
+        until: action.until,
+        createdAt: action.at,
+        reason: action.reason,
+        reference,
+        actor: 'sluice',
+      };
+      deps.identities.putIpBlock(block);
+      await deps.recordStore.putIpBlock(block);
+    } else if (action.subject.keyId !== undefined) {
+      const key = await deps.recordStore.getKey(action.subject.keyId);
+      if (key === undefined || key.status === 'revoked') return;
+      const next = {
+        ...key,
+        status: action.kind === 'revoke' ? ('revoked' as const) : ('suspended' as const),
+        suspendedUntil: action.kind === 'revoke' ? undefined : action.until,
+        updatedAt: action.at,
+        reason: `${reference}: ${action.reason}`,
+      };
+      deps.identities.putKey(next);
+      await deps.recordStore.putKey(next);
+    }
+    deps.notifier.notify({
+      type: EVENT[action.kind],
+      at: action.at,
+      reference,
+      subject: action.observed,
+      rule: action.rule,
+      detail: action.reason,
+      until: action.until,
+      counters: action.counters,
+    });
+  }
+
+  return {
+    observe(kind, subject) {
+      const actions = deps.safeguards.observe(kind, subject);
+      for (const action of actions) {
+        apply(action).catch((error) =>
+          deps.logger.error(
+            { err: error, rule: action.rule },
+            'carrying out a safeguard action failed',
+          ),
+        );
+      }
+    },
+  };
+}

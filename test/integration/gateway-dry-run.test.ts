@@ -1,0 +1,63 @@
+/** A safeguard in dry-run records what it would do, and does not do it. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
+import {
+  createKey,
+  type GatewayProcess,
+  startGateway,
+  tempDir,
+  writePolicy,
+} from '../helpers/gateway-process.ts';
+import { bearer, call, eventually } from '../helpers/http.ts';
+
+let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let gateway: GatewayProcess;
+let dataDir: string;
+
+before(async () => {
+  upstream = await startDemoUpstream({});
+  dataDir = tempDir();
+  const policy = writePolicy(
+    dataDir,
+    `
+server: { upstream: "${upstream.url}" }
+plans:
+  standard: { base: 60/min, perUnit: 0/min, min: 60/min, max: 60/min, burst: 1, maxDelay: 0s, maxSlowed: 1, concurrency: 10, queue: 10 }
+safeguards:
+  ignoring429: { threshold: 3, window: 1m, action: suspend, durations: [1h], dryRun: true }
+`,
+  );
+  gateway = await startGateway(['--config', policy, '--data', dataDir]);
+});
+
+after(async () => {
+  await gateway?.stop();
+  await upstream?.close();
+});
+
+test('a dry-run rule records an incident and an audit entry, and the key keeps working', async () => {
+  const { key, id } = await createKey(dataDir, 'acct-dry');
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++)
+    statuses.push(
+      (await call(`${gateway.url}/api/companies?limit=1`, { headers: bearer(key) })).status,
+    );
+  assert.deepEqual(statuses, [200, 429, 429, 429, 429, 429, 429, 429], 'never suspended: no 403');
+  const store = openSqliteRecordStore(dataDir);
+  try {
+    const entry = await eventually(async () =>
+      (await store.listAudit({ keyId: id })).find((a) => a.action === 'dry-run suspend'),
+    );
+    assert.equal(entry.actor, 'sluice');
+    assert.equal((await store.getKey(id))?.status, 'active');
+    const incident = await eventually(async () =>
+      entry.reference ? await store.getIncident(entry.reference) : undefined,
+    );
+    assert.equal(incident.rule, 'safeguard-ignoring-429');
+    assert.equal(incident.counters.dryRun, 'yes');
+  } finally {
+    await store.close();
+  }
+});
