@@ -5,10 +5,10 @@
  * gateway picks up a change within its poll interval. Every change is written to the
  * audit trail as `cli:<user>`.
  */
-import { isIP } from 'node:net';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
+import { canonicalIp } from '../gateway/client-ip.ts';
 import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { IpBlock } from '../store/types.ts';
 import { parseCli } from './common.ts';
@@ -48,30 +48,6 @@ function usage(message: string): SluiceError {
 }
 
 /** `::ffff:102:304`, the canonical spelling of an IPv4-mapped address, as hex groups. */
-const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
-
-/**
- * One IP address as the gateway sees a client's (IPv4 dotted, IPv6 in its RFC 5952
- * form, IPv4-mapped IPv6 as IPv4), so a block matches however the operator typed it;
- * undefined when the text is not one address.
- *
- * @example
- * canonicalIp('2001:0DB8::0001'); // '2001:db8::1'
- * canonicalIp('::ffff:203.0.113.9'); // '203.0.113.9'
- * canonicalIp('203.0.113.0/24'); // undefined
- */
-export function canonicalIp(text: string): string | undefined {
-  const family = isIP(text);
-  if (family === 4) return text;
-  // A zone (`fe80::1%eth0`) names an interface of one machine, never a client's address.
-  if (family !== 6 || text.includes('%')) return undefined;
-  // The URL parser writes IPv6 hosts in the RFC 5952 form, as sockets report them.
-  const v6 = new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  const mapped = MAPPED_V4.exec(v6);
-  if (mapped === null) return v6;
-  const [hi, lo] = [Number.parseInt(mapped[1], 16), Number.parseInt(mapped[2], 16)];
-  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
-}
 
 function checkIp(command: string, text: string | undefined): string {
   if (text === undefined) throw usage(`"sluice ips ${command}" takes one IP address`);

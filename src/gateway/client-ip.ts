@@ -35,6 +35,33 @@ export function normalizeIp(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
+/** IPv4-mapped IPv6 as the URL parser writes it (`::ffff:c000:201`). */
+const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
+/**
+ * One IP address as the gateway sees a client's (IPv4 dotted, IPv6 in its RFC 5952
+ * form, IPv4-mapped IPv6 as IPv4), so limits and blocks match however the address was
+ * written — by a proxy's header or by an operator; undefined when the text is not one
+ * address.
+ *
+ * @example
+ * canonicalIp('2001:0DB8::0001'); // '2001:db8::1'
+ * canonicalIp('::ffff:203.0.113.9'); // '203.0.113.9'
+ * canonicalIp('203.0.113.0/24'); // undefined
+ */
+export function canonicalIp(text: string): string | undefined {
+  const family = isIP(text);
+  if (family === 4) return text;
+  // A zone (`fe80::1%eth0`) names an interface of one machine, never a client's address.
+  if (family !== 6 || text.includes('%')) return undefined;
+  // The URL parser writes IPv6 hosts in the RFC 5952 form, as sockets report them.
+  const v6 = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  const mapped = MAPPED_V4.exec(v6);
+  if (mapped === null) return v6;
+  const [hi, lo] = [Number.parseInt(mapped[1], 16), Number.parseInt(mapped[2], 16)];
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+}
+
 function isTrusted(list: BlockList, address: string): boolean {
   const family = isIP(address);
   return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
@@ -52,8 +79,10 @@ export function clientIp(
   const hops =
     forwarded !== undefined ? forwardedFor(forwarded) : splitList(headers['x-forwarded-for']);
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = normalizeIp(hops[i]);
-    if (isIP(hop) === 0) return address;
+    // Header text is anyone's spelling: canonical, so `2001:DB8::1` and `2001:db8::1`
+    // are one client for limits and blocks.
+    const hop = canonicalIp(hops[i]);
+    if (hop === undefined) return address;
     address = hop;
     if (!isTrusted(trusted, hop)) return hop;
   }

@@ -190,6 +190,27 @@ test('every block and unblock is in the audit trail as cli:<user>, with the IP a
   }
 });
 
+test('ips unblock finds a block stored in another spelling of the address', async () => {
+  const store = openSqliteRecordStore(data);
+  try {
+    // As a header-supplied address might have been stored, not as a socket reports it.
+    store.putIpBlock({
+      ip: '2001:DB8:0:0::42',
+      until: undefined,
+      createdAt: Date.now(),
+      reason: 'x',
+      reference: undefined,
+      actor: 'sluice',
+    });
+    const r = await ips('unblock', '2001:db8::42', '--data', data);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Unblocked IP 2001:db8::42 /m);
+    assert.ok(!store.listIpBlocks().some((b) => b.ip.includes('42')), 'the row is gone');
+  } finally {
+    store.close();
+  }
+});
+
 test('bad arguments are refused with exit 2 and plain words, before the database is opened', async (t) => {
   const empty = tempDir('sluice-ips-bad-');
   t.after(() => rmSync(empty, { recursive: true, force: true }));

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  canonicalIp,
+  clientIp,
+  forwardedFor,
+  trustedProxies,
+} from '../../src/gateway/client-ip.ts';
+
+const trusted = trustedProxies(['10.0.0.0/8', '127.0.0.1']);
+
+test('headers from an untrusted peer are ignored', () => {
+  assert.equal(clientIp('203.0.113.5', { 'x-forwarded-for': '1.2.3.4' }, trusted), '203.0.113.5');
+  assert.equal(clientIp('203.0.113.5', { 'x-forwarded-for': '1.2.3.4' }, undefined), '203.0.113.5');
+});
+
+test('a chain of trusted proxies is skipped from the right', () => {
+  assert.equal(
+    clientIp('10.0.0.5', { 'x-forwarded-for': '198.51.100.1, 203.0.113.9, 10.0.0.7' }, trusted),
+    '203.0.113.9',
+  );
+  assert.equal(
+    clientIp('::ffff:127.0.0.1', { 'x-forwarded-for': '203.0.113.9' }, trusted),
+    '203.0.113.9',
+  );
+  assert.equal(
+    clientIp('10.0.0.5', { 'x-forwarded-for': '10.0.0.9' }, trusted),
+    '10.0.0.9',
+    'all trusted: the leftmost',
+  );
+});
+
+test('garbage in the chain stops the walk at the last real address', () => {
+  assert.equal(
+    clientIp('10.0.0.5', { 'x-forwarded-for': 'unknown, 203.0.113.9' }, trusted),
+    '203.0.113.9',
+  );
+  assert.equal(clientIp('10.0.0.5', { 'x-forwarded-for': 'not-an-ip' }, trusted), '10.0.0.5');
+});
+
+test('Forwarded (RFC 7239) is read, with ports, quotes and brackets', () => {
+  assert.deepEqual(
+    forwardedFor('for=192.0.2.43:47011, for="[2001:db8:cafe::17]:4711";proto=https, for=_hidden'),
+    ['192.0.2.43', '2001:db8:cafe::17', '_hidden'],
+  );
+  assert.equal(
+    clientIp('127.0.0.1', { forwarded: 'for="[2001:DB8:CAFE::17]"' }, trusted),
+    '2001:db8:cafe::17',
+  );
+});
+
+test('addresses are canonical however they were written', () => {
+  assert.equal(canonicalIp('2001:0DB8::0001'), '2001:db8::1');
+  assert.equal(canonicalIp('::ffff:203.0.113.9'), '203.0.113.9');
+  assert.equal(canonicalIp('203.0.113.0/24'), undefined);
+  assert.equal(canonicalIp('fe80::1%eth0'), undefined);
+});
