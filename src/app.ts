@@ -137,7 +137,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     proxy,
     logger,
     metrics,
-    limitStore,
+    bulkLedger: recordStore,
     routes: () => routes,
     ipBlock: identities.ipBlock,
     observe: enforcer.observe,

@@ -13,11 +13,11 @@ import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/deci
 import type { Engine } from '../core/engine.ts';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
 import type { Plan, Policy, Rate } from '../core/policy/types.ts';
-import { batchVerdict, bulkParams, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
+import { batchVerdict, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
 import type { RouteMatch, RouteMatcher } from '../core/routes/route-matcher.ts';
 import { datasetOf } from '../core/routes/route-matcher.ts';
 import type { ObservationKind } from '../core/safeguard/index.ts';
-import type { GcraResult, LimitStore, Subject } from '../store/types.ts';
+import type { BulkExportVerdict, RecordStore, Subject } from '../store/types.ts';
 import { apiKeyOf } from './api-key-header.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import type { IdentityCache } from './identity-cache.ts';
@@ -44,7 +44,8 @@ export interface PipelineDeps {
   proxy: UpstreamProxy;
   logger: GatewayLogger;
   metrics: GatewayMetrics;
-  limitStore: LimitStore;
+  /** Bulk export allowances (durable). */
+  bulkLedger: Pick<RecordStore, 'takeBulkExport'>;
   routes(): RouteMatcher;
   /** An active block of this IP (by a safeguard or support), if any. */
   ipBlock(
@@ -277,36 +278,41 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     if (match?.route.class === 'bulk') {
-      // Checked last, so a request refused for its rate does not spend the month's export.
+      // Checked last, so a request refused for its rate does not spend the month's
+      // export; kept in the record store, so the allowance survives restarts.
       const dataset = datasetOf(match);
       const owner = caller.account?.id ?? `ip:${caller.ip}`;
-      const result = deps.limitStore.gcra(
-        `bulk:${owner}:${dataset}`,
-        deps.clock.now(),
-        1,
-        bulkParams(deps.policy()),
-      );
-      const after = (r: GcraResult) => {
-        if (r.allowed) return proceed(req, res, caller, d);
-        const refusal = bulkRefusal(deps.policy(), dataset, deps.clock.now(), r.retryAfterMs);
+      const { allow } = deps.policy().bulk;
+      const now = deps.clock.now();
+      let verdict: ReturnType<RecordStore['takeBulkExport']>;
+      try {
+        verdict = deps.bulkLedger.takeBulkExport(owner, dataset, now, allow.limit, allow.periodMs);
+      } catch (error) {
+        verdict = Promise.reject(error);
+      }
+      const after = (v: BulkExportVerdict) => {
+        if (v.allowed) return proceed(req, res, caller, d);
+        const retryAfterMs = v.nextAllowedAt === undefined ? 0 : v.nextAllowedAt - now;
+        const refusal = bulkRefusal(deps.policy(), dataset, now, retryAfterMs, v.used);
         refuse(
           res,
           caller,
           'bulk-export',
           429,
-          r.retryAfterMs,
+          retryAfterMs,
           refusal.counters,
           d.limits,
           d.warning,
           refusal.note,
         );
       };
-      if (result instanceof Promise) {
-        result.then(after, (error) => {
-          deps.logger.error({ err: error }, 'limit store failed');
-          proceed(req, res, caller, d);
+      if (verdict instanceof Promise) {
+        verdict.then(after, (error) => {
+          // The ledger is unreachable: an export is no emergency, so it waits.
+          deps.logger.error({ err: error }, 'bulk export ledger failed');
+          refuse(res, caller, 'bulk-export', 429, 60_000, { dataset, ledger: 'unavailable' });
         });
-      } else after(result);
+      } else after(verdict);
       return;
     }
     proceed(req, res, caller, d);

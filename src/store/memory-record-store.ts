@@ -14,10 +14,22 @@
  *   incidents; `listIncidents` lists those active at or after `since` (`endedAt ≥ since`),
  *   most recently active first;
  * - `listAudit` lists newest first (by `at`, then by order of appending).
+ * - `takeBulkExport` keeps a sliding log per (owner, dataset): exports with
+ *   `at > now - periodMs` count, at most `limit` of them are recorded, a refusal records
+ *   nothing, and exports at or before `now - periodMs` are forgotten when that pair is
+ *   next asked about (so the log holds at most `limit` entries per pair).
  * - without `limit`, lists are complete.
  */
 import { normalizeReference } from '../core/reference.ts';
-import type { Account, ApiKeyRecord, AuditEntry, Incident, IpBlock, RecordStore } from './types.ts';
+import type {
+  Account,
+  ApiKeyRecord,
+  AuditEntry,
+  BulkExportVerdict,
+  Incident,
+  IpBlock,
+  RecordStore,
+} from './types.ts';
 
 /**
  * @example
@@ -32,6 +44,8 @@ export class MemoryRecordStore implements RecordStore {
   readonly #ipBlocks = new Map<string, IpBlock>();
   readonly #incidents = new Map<string, Incident>();
   readonly #audit: AuditEntry[] = [];
+  /** Export times by owner, then dataset, oldest first (nested: no separator to escape). */
+  readonly #bulk = new Map<string, Map<string, number[]>>();
   #seq = 0;
 
   putAccount(account: Account): void {
@@ -125,6 +139,36 @@ export class MemoryRecordStore implements RecordStore {
       .sort((a, b) => b.entry.at - a.entry.at || b.i - a.i)
       .map(({ entry }) => entry)
       .slice(0, options.limit);
+  }
+
+  takeBulkExport(
+    owner: string,
+    dataset: string,
+    now: number,
+    limit: number,
+    periodMs: number,
+  ): BulkExportVerdict {
+    const datasets = this.#bulk.get(owner) ?? new Map<string, number[]>();
+    // Only exports still in the window are kept: the rest never count again.
+    const counted = (datasets.get(dataset) ?? []).filter((at) => at > now - periodMs);
+    const used = counted.length;
+    const allowed = used < limit;
+    if (allowed) {
+      // Callers' clocks need not agree: keep the log oldest first whatever `now` is.
+      counted.splice(counted.findLastIndex((at) => at <= now) + 1, 0, now);
+    }
+    if (counted.length > 0) datasets.set(dataset, counted);
+    else datasets.delete(dataset);
+    if (datasets.size > 0) this.#bulk.set(owner, datasets);
+    else this.#bulk.delete(owner);
+    if (allowed) return { allowed, used, nextAllowedAt: undefined };
+    // The next export fits once `used - limit + 1` of them have left the window.
+    const oldestToLeave = counted[used - Math.ceil(limit)];
+    return {
+      allowed,
+      used,
+      nextAllowedAt: oldestToLeave === undefined ? undefined : oldestToLeave + periodMs,
+    };
   }
 
   close(): void {}

@@ -6,7 +6,8 @@
  * other's transaction instead of failing), `BEGIN IMMEDIATE` for every write (takes the
  * write lock up front, so two writers never deadlock upgrading a read lock), and a
  * change sequence that a running gateway polls to pick up keys revoked and IPs blocked
- * elsewhere.
+ * elsewhere. The bulk-export ledger lives here too, not in the limit store: a monthly
+ * allowance must outlive restarts and be one allowance for every process on the file.
  *
  * Table names carry a version (`keys_v1`): a later schema gets new tables and a copy
  * step, and an older sluice never misreads a newer layout. Key secrets are never
@@ -22,6 +23,7 @@ import type {
   Account,
   ApiKeyRecord,
   AuditEntry,
+  BulkExportVerdict,
   Incident,
   IpBlock,
   KeyStatus,
@@ -58,6 +60,9 @@ CREATE TABLE IF NOT EXISTS audit_v1 (
   action TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT, reason TEXT NOT NULL, reference TEXT);
 CREATE INDEX IF NOT EXISTS audit_v1_at ON audit_v1 (at, id);
 CREATE INDEX IF NOT EXISTS audit_v1_key ON audit_v1 (key_id, at, id);
+CREATE TABLE IF NOT EXISTS bulk_exports_v1 (
+  owner TEXT NOT NULL, dataset TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS bulk_exports_v1_owner ON bulk_exports_v1 (owner, dataset, at);
 `;
 
 type Row = Record<string, unknown>;
@@ -98,6 +103,9 @@ export class SqliteRecordStore implements RecordStore {
   readonly #appendAudit: StatementSync;
   readonly #listAudit: StatementSync;
   readonly #listAuditOf: StatementSync;
+  readonly #pruneBulk: StatementSync;
+  readonly #countedBulk: StatementSync;
+  readonly #recordBulk: StatementSync;
 
   constructor(dataDir: string) {
     this.file = join(dataDir, DB_FILE);
@@ -171,6 +179,15 @@ export class SqliteRecordStore implements RecordStore {
     this.#listAudit = db.prepare('SELECT * FROM audit_v1 ORDER BY at DESC, id DESC LIMIT ?');
     this.#listAuditOf = db.prepare(
       'SELECT * FROM audit_v1 WHERE key_id = ? ORDER BY at DESC, id DESC LIMIT ?',
+    );
+    this.#pruneBulk = db.prepare(
+      'DELETE FROM bulk_exports_v1 WHERE owner = ? AND dataset = ? AND at <= ?',
+    );
+    this.#countedBulk = db.prepare(
+      'SELECT at FROM bulk_exports_v1 WHERE owner = ? AND dataset = ? ORDER BY at',
+    );
+    this.#recordBulk = db.prepare(
+      'INSERT INTO bulk_exports_v1 (owner, dataset, at) VALUES (?, ?, ?)',
     );
   }
 
@@ -325,6 +342,35 @@ export class SqliteRecordStore implements RecordStore {
         : this.#listAuditOf.all(options.keyId, limit),
     );
     return rows.map(toAudit);
+  }
+
+  takeBulkExport(
+    owner: string,
+    dataset: string,
+    now: number,
+    limit: number,
+    periodMs: number,
+  ): BulkExportVerdict {
+    // One write transaction from count to insert: another process cannot count the same
+    // last export in between (BEGIN IMMEDIATE makes it wait for the lock instead).
+    return this.#write('take a bulk export', () => {
+      // Exports that left the window never count again; deleting them keeps at most
+      // `limit` rows per owner and dataset, and what remains is exactly what counts.
+      this.#pruneBulk.run(owner, dataset, now - periodMs);
+      const counted = this.#countedBulk.all(owner, dataset) as { at: number }[];
+      const used = counted.length;
+      if (used < limit) {
+        this.#recordBulk.run(owner, dataset, now);
+        return { allowed: true, used, nextAllowedAt: undefined };
+      }
+      // The next export fits once `used - limit + 1` of them have left the window.
+      const oldestToLeave = counted[used - Math.ceil(limit)]?.at;
+      return {
+        allowed: false,
+        used,
+        nextAllowedAt: oldestToLeave === undefined ? undefined : oldestToLeave + periodMs,
+      };
+    });
   }
 
   close(): void {

@@ -6,7 +6,7 @@
  *   applies the pure maths of src/core/limiter atomically per key; a memory store may
  *   answer synchronously, a Redis store answers with a promise (Lua script).
  * - `RecordStore` holds what must survive restarts: accounts, API keys (hashes only),
- *   IP blocks, incidents and the audit trail.
+ *   IP blocks, incidents, the audit trail and the bulk-export ledger.
  */
 import type { RuleId } from '../core/decision.ts';
 
@@ -170,6 +170,22 @@ export interface IpBlock {
   readonly actor: string;
 }
 
+/**
+ * The answer of `RecordStore.takeBulkExport`.
+ *
+ * @example
+ * const v = store.takeBulkExport('acme', 'companies', now, 1, 30 * 86_400_000);
+ * // first time: { allowed: true, used: 0, nextAllowedAt: undefined }
+ * // again:      { allowed: false, used: 1, nextAllowedAt: now + 30 * 86_400_000 }
+ */
+export interface BulkExportVerdict {
+  readonly allowed: boolean;
+  /** Exports counted in the period before this one (this one not included). */
+  readonly used: number;
+  /** When the next export is allowed if refused (ms since the epoch), else undefined. */
+  readonly nextAllowedAt: number | undefined;
+}
+
 export interface RecordStore {
   putAccount(account: Account): MaybePromise<void>;
   getAccount(id: string): MaybePromise<Account | undefined>;
@@ -201,6 +217,22 @@ export interface RecordStore {
 
   appendAudit(entry: AuditEntry): MaybePromise<void>;
   listAudit(options?: { limit?: number; keyId?: string }): MaybePromise<AuditEntry[]>;
+
+  /**
+   * Takes one bulk export of `dataset` for `owner` (an account id, or `ip:<address>`),
+   * atomically across every process sharing the store. A sliding log: the exports of
+   * (owner, dataset) with `at > now - periodMs` count; with fewer than `limit` of them this
+   * one is recorded at `now` and allowed, else it is refused and not recorded, and
+   * `nextAllowedAt` is when enough counted exports leave the window (undefined when
+   * `limit < 1`: none ever is allowed). Exports that left the window are deleted.
+   */
+  takeBulkExport(
+    owner: string,
+    dataset: string,
+    now: number,
+    limit: number,
+    periodMs: number,
+  ): MaybePromise<BulkExportVerdict>;
 
   close(): MaybePromise<void>;
 }

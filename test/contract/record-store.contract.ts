@@ -23,6 +23,8 @@ import type {
 } from '../../src/store/types.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
+/** The default bulk allowance: one export per 30 days. */
+const MONTH = 30 * 86_400_000;
 
 export function key(id: string, accountId: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
   return {
@@ -335,6 +337,119 @@ export function runRecordStoreContract(
     assert.ok(lifted.seq > replaced.seq, 'lifting moves the sequence');
     assert.deepEqual(lifted.keys, []);
   });
+
+  test(`${name}: the first bulk export is allowed, the next refused until a period after it`, async (t) => {
+    const store = await open(t);
+    assert.deepEqual(await store.takeBulkExport('acme', 'companies', T0, 1, MONTH), {
+      allowed: true,
+      used: 0,
+      nextAllowedAt: undefined,
+    });
+    const refused = { allowed: false, used: 1, nextAllowedAt: T0 + MONTH };
+    assert.deepEqual(await store.takeBulkExport('acme', 'companies', T0 + 1, 1, MONTH), refused);
+    // A refusal is not recorded: asking again a day later does not push the date back.
+    assert.deepEqual(
+      await store.takeBulkExport('acme', 'companies', T0 + 86_400_000, 1, MONTH),
+      refused,
+    );
+    assert.deepEqual(
+      await store.takeBulkExport('acme', 'companies', T0 + MONTH - 1, 1, MONTH),
+      refused,
+    );
+    // At `nextAllowedAt` exactly, the first export has left the window.
+    assert.deepEqual(await store.takeBulkExport('acme', 'companies', T0 + MONTH, 1, MONTH), {
+      allowed: true,
+      used: 0,
+      nextAllowedAt: undefined,
+    });
+    assert.deepEqual(await store.takeBulkExport('acme', 'companies', T0 + MONTH, 1, MONTH), {
+      allowed: false,
+      used: 1,
+      nextAllowedAt: T0 + 2 * MONTH,
+    });
+  });
+
+  test(`${name}: bulk exports of other datasets and other owners are counted apart`, async (t) => {
+    const store = await open(t);
+    const take = async (owner: string, dataset: string, now: number) =>
+      (await store.takeBulkExport(owner, dataset, now, 1, MONTH)).allowed;
+    assert.equal(await take('acme', 'companies', T0), true);
+    assert.equal(await take('acme', 'devices', T0 + 1), true);
+    assert.equal(await take('beta', 'companies', T0 + 2), true);
+    assert.equal(await take('ip:203.0.113.9', 'companies', T0 + 3), true);
+    // Names that would collide if joined naively ("a:b" + "c" and "a" + "b:c") stay apart.
+    assert.equal(await take('a:b', 'c', T0), true);
+    assert.equal(await take('a', 'b:c', T0), true);
+    for (const [owner, dataset] of [
+      ['acme', 'companies'],
+      ['acme', 'devices'],
+      ['beta', 'companies'],
+      ['ip:203.0.113.9', 'companies'],
+      ['a:b', 'c'],
+      ['a', 'b:c'],
+    ]) {
+      assert.equal(await take(owner, dataset, T0 + 10), false, `${owner} ${dataset}`);
+    }
+    const devices = await store.takeBulkExport('acme', 'devices', T0 + 10, 1, MONTH);
+    assert.equal(devices.nextAllowedAt, T0 + 1 + MONTH);
+  });
+
+  test(`${name}: with a limit of 2 per period, the oldest export leaving the window frees one`, async (t) => {
+    const store = await open(t);
+    const take = (now: number, limit = 2) =>
+      store.takeBulkExport('acme', 'logs', now, limit, MONTH);
+    assert.deepEqual(await take(T0), { allowed: true, used: 0, nextAllowedAt: undefined });
+    assert.deepEqual(await take(T0 + 10), { allowed: true, used: 1, nextAllowedAt: undefined });
+    assert.deepEqual(await take(T0 + 20), { allowed: false, used: 2, nextAllowedAt: T0 + MONTH });
+    // The first one leaves: one slot, taken; now the second one is the oldest.
+    assert.deepEqual(await take(T0 + MONTH), { allowed: true, used: 1, nextAllowedAt: undefined });
+    assert.deepEqual(await take(T0 + MONTH + 1), {
+      allowed: false,
+      used: 2,
+      nextAllowedAt: T0 + 10 + MONTH,
+    });
+    // Two in the same millisecond both count.
+    assert.deepEqual(await take(T0 + 3 * MONTH), {
+      allowed: true,
+      used: 0,
+      nextAllowedAt: undefined,
+    });
+    assert.deepEqual(await take(T0 + 3 * MONTH), {
+      allowed: true,
+      used: 1,
+      nextAllowedAt: undefined,
+    });
+    assert.deepEqual(await take(T0 + 3 * MONTH + 5), {
+      allowed: false,
+      used: 2,
+      nextAllowedAt: T0 + 4 * MONTH,
+    });
+  });
+
+  test(`${name}: a lowered bulk limit waits until enough exports have left the window`, async (t) => {
+    const store = await open(t);
+    const take = (now: number, limit: number) =>
+      store.takeBulkExport('acme', 'jobs', now, limit, MONTH);
+    for (const at of [T0, T0 + 10, T0 + 20]) assert.equal((await take(at, 3)).allowed, true);
+    // Three counted, one allowed: two must leave before one more fits, so the third oldest.
+    assert.deepEqual(await take(T0 + 30, 1), {
+      allowed: false,
+      used: 3,
+      nextAllowedAt: T0 + 20 + MONTH,
+    });
+    assert.deepEqual(await take(T0 + 20 + MONTH - 1, 1), {
+      allowed: false,
+      used: 1,
+      nextAllowedAt: T0 + 20 + MONTH,
+    });
+    assert.equal((await take(T0 + 20 + MONTH, 1)).allowed, true);
+    // A limit below 1 never allows, so there is no date to give.
+    assert.deepEqual(await store.takeBulkExport('beta', 'jobs', T0, 0, MONTH), {
+      allowed: false,
+      used: 0,
+      nextAllowedAt: undefined,
+    });
+  });
 }
 
 /**
@@ -397,6 +512,51 @@ export function runSharedRecordStoreContract(
     } finally {
       await gateway.close();
       await cli.close();
+    }
+  });
+
+  test(`${name}: a bulk export taken before a restart still counts after it`, async () => {
+    const openHere = newPlace();
+    const a = await openHere();
+    try {
+      assert.equal((await a.takeBulkExport('acme', 'companies', T0, 1, MONTH)).allowed, true);
+    } finally {
+      await a.close();
+    }
+    const b = await openHere();
+    try {
+      assert.deepEqual(await b.takeBulkExport('acme', 'companies', T0 + 1_000, 1, MONTH), {
+        allowed: false,
+        used: 1,
+        nextAllowedAt: T0 + MONTH,
+      });
+      assert.equal((await b.takeBulkExport('acme', 'devices', T0 + 1_000, 1, MONTH)).allowed, true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test(`${name}: instances on one place share one bulk allowance`, async () => {
+    const openHere = newPlace();
+    const one = await openHere();
+    const two = await openHere();
+    try {
+      assert.equal((await one.takeBulkExport('acme', 'logs', T0, 2, MONTH)).allowed, true);
+      assert.deepEqual(await two.takeBulkExport('acme', 'logs', T0 + 5, 2, MONTH), {
+        allowed: true,
+        used: 1,
+        nextAllowedAt: undefined,
+      });
+      assert.deepEqual(await one.takeBulkExport('acme', 'logs', T0 + 9, 2, MONTH), {
+        allowed: false,
+        used: 2,
+        nextAllowedAt: T0 + MONTH,
+      });
+      assert.equal((await two.takeBulkExport('acme', 'logs', T0 + MONTH, 2, MONTH)).allowed, true);
+      assert.equal((await one.takeBulkExport('acme', 'logs', T0 + MONTH, 2, MONTH)).allowed, false);
+    } finally {
+      await one.close();
+      await two.close();
     }
   });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -127,6 +127,138 @@ test('sqlite: two processes writing at once both succeed (WAL and busy timeout)'
   }
 });
 
+test('sqlite: the bulk-export ledger keeps only exports still in their window', () => {
+  const dir = tempDir();
+  const store = openSqliteRecordStore(dir);
+  const month = 30 * 86_400_000;
+  try {
+    // Two years of monthly exports of two datasets, and one refused attempt a day.
+    for (let day = 0; day < 730; day++) {
+      const now = day * 86_400_000;
+      for (const dataset of ['companies', 'devices']) {
+        store.takeBulkExport('acme', dataset, now, 2, month);
+      }
+    }
+  } finally {
+    store.close();
+  }
+  const db = new DatabaseSync(join(dir, 'sluice.db'));
+  try {
+    const rows = db
+      .prepare('SELECT dataset, COUNT(*) AS n FROM bulk_exports_v1 GROUP BY dataset ORDER BY 1')
+      .all()
+      .map((r) => [r.dataset, r.n]);
+    assert.deepEqual(rows, [
+      ['companies', 2],
+      ['devices', 2],
+    ]);
+  } finally {
+    db.close();
+  }
+});
+
+test('sqlite: a bulk export waits for another process’s write and counts what it wrote', async () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close(); // the schema exists before the child opens the file
+  const moduleUrl = new URL('../../src/store/sqlite-record-store.ts', import.meta.url).href;
+  const month = 30 * 86_400_000;
+  // Another process (here: a raw connection) holds the write lock while it records the
+  // last export. A take that counted before getting the lock would see none and take it
+  // too; an atomic one waits for the lock, then counts that export and refuses.
+  const other = new DatabaseSync(join(dir, 'sluice.db'));
+  // The child opens its store (which writes) first, then takes once the lock is held.
+  const script = `
+    import { existsSync, writeFileSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { openSqliteRecordStore } from ${JSON.stringify(moduleUrl)};
+    const s = openSqliteRecordStore(process.argv[1]);
+    writeFileSync(join(process.argv[1], 'opened'), '');
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(process.argv[1], 'locked')) && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+    const verdict = s.takeBulkExport('acme', 'companies', 2_000, 1, ${month});
+    s.close();
+    process.stdout.write(JSON.stringify(verdict));`;
+  try {
+    const child = promisify(execFile)(
+      process.execPath,
+      ['--no-warnings', '--input-type=module', '-e', script, dir],
+      { timeout: 30_000 },
+    );
+    for (let waited = 0; !existsSync(join(dir, 'opened')) && waited < 20_000; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    other.exec('BEGIN IMMEDIATE');
+    writeFileSync(join(dir, 'locked'), '');
+    // Give the child time to reach the lock (well inside its 5 s busy timeout).
+    await new Promise((r) => setTimeout(r, 200));
+    other
+      .prepare('INSERT INTO bulk_exports_v1 (owner, dataset, at) VALUES (?, ?, ?)')
+      .run('acme', 'companies', 1_000);
+    other.exec('COMMIT');
+    assert.deepEqual(JSON.parse((await child).stdout), {
+      allowed: false,
+      used: 1,
+      nextAllowedAt: 1_000 + month,
+    });
+  } finally {
+    if (other.isTransaction) other.exec('ROLLBACK');
+    other.close();
+  }
+});
+
+test('sqlite: processes crowding the same bulk exports never take more than the limit', async () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close(); // the schema exists before the race
+  const moduleUrl = new URL('../../src/store/sqlite-record-store.ts', import.meta.url).href;
+  const pairs = 300;
+  const children = 4;
+  // After one start signal, every child takes exports of one account until refused, then
+  // moves to the next: all of them crowd the same account, whichever is fastest. Each
+  // prints the accounts it was allowed, once per export.
+  const script = `
+    import { existsSync, writeFileSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { openSqliteRecordStore } from ${JSON.stringify(moduleUrl)};
+    const [dir, name] = process.argv.slice(1);
+    const s = openSqliteRecordStore(dir);
+    writeFileSync(join(dir, 'ready-' + name), '');
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(dir, 'go')) && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+    const allowed = [];
+    for (let i = 0, calls = 0; i < ${pairs} && calls < ${10 * pairs}; calls++) {
+      if (s.takeBulkExport('acct' + i, 'companies', 1_000_000 + i, 2, 86_400_000).allowed) {
+        allowed.push(i);
+      } else i++;
+    }
+    s.close();
+    process.stdout.write(JSON.stringify(allowed));`;
+  const runs = Array.from({ length: children }, (_, n) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--no-warnings', '--input-type=module', '-e', script, dir, String(n)],
+      { timeout: 30_000 },
+    ),
+  );
+  const ready = () =>
+    Array.from({ length: children }, (_, n) => join(dir, `ready-${n}`)).every(existsSync);
+  for (let waited = 0; !ready() && waited < 20_000; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  writeFileSync(join(dir, 'go'), '');
+  const taken = new Array<number>(pairs).fill(0);
+  const perChild = [];
+  for (const run of runs) {
+    const allowed = JSON.parse((await run).stdout) as number[];
+    perChild.push(allowed.length);
+    for (const i of allowed) taken[i]++;
+  }
+  assert.deepEqual(taken, new Array(pairs).fill(2), `allowed per child: ${perChild}`);
+});
+
 test('sqlite: WAL mode and versioned table names', () => {
   const dir = tempDir();
   openSqliteRecordStore(dir).close();
@@ -145,6 +277,7 @@ test('sqlite: WAL mode and versioned table names', () => {
     assert.deepEqual(tables, [
       'accounts_v1',
       'audit_v1',
+      'bulk_exports_v1',
       'incidents_v1',
       'ip_blocks_v1',
       'keys_v1',

@@ -23,6 +23,7 @@ const SECRET = 'webhook-test-secret-0123456789';
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
 let gateway: GatewayProcess;
 let dataDir: string;
+let policyFile: string;
 const received: { headers: IncomingMessage['headers']; body: string; valid: boolean }[] = [];
 let receiver: ReturnType<typeof createServer>;
 
@@ -52,7 +53,7 @@ before(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   dataDir = tempDir();
-  const policy = writePolicy(
+  policyFile = writePolicy(
     dataDir,
     `
 server:
@@ -80,7 +81,7 @@ webhooks:
     events: [warning, suspension, revocation, block]
 `,
   );
-  gateway = await startGateway(['--config', policy, '--data', dataDir]);
+  gateway = await startGateway(['--config', policyFile, '--data', dataDir]);
 });
 
 after(async () => {

@@ -2,11 +2,10 @@
  * What a route's class adds to admission, as pure functions of the policy and `now`:
  * - `batch` routes: their own rate is multiplied inside off-hours windows, and the
  *   policy may confine them to the windows (outside: refused until the next one opens);
- * - `bulk` routes: N exports per period per account and dataset, kept as a GCRA with a
- *   burst of N and no delay, so a refusal knows exactly when the next export is allowed.
+ * - `bulk` routes: N exports per period per account and dataset (a sliding log in the
+ *   record store); a refusal says exactly when the next export is allowed.
  */
 
-import type { GcraParams } from '../../store/types.ts';
 import type { OffHoursPolicy, Policy, Rate } from '../policy/types.ts';
 import { batchMultiplierAt, describeWindows, offHoursAt } from '../schedule/index.ts';
 
@@ -47,18 +46,13 @@ export function scaleRate(rate: Rate, multiplier: number): Rate {
   return multiplier === 1 ? rate : { limit: rate.limit * multiplier, periodMs: rate.periodMs };
 }
 
-/** GCRA parameters of the bulk allowance: `allow.limit` exports per `allow.periodMs`. */
-export function bulkParams(policy: Policy): GcraParams {
-  const { limit, periodMs } = policy.bulk.allow;
-  return { emissionMs: periodMs / limit, burst: limit, maxDelayMs: 0, limit, periodMs };
-}
-
 /** Counters and note of a refused export, for the incident and its explanation. */
 export function bulkRefusal(
   policy: Policy,
   dataset: string,
   now: number,
   retryAfterMs: number,
+  used: number,
 ): { counters: Record<string, number | string>; note: string } {
   const next = new Date(now + retryAfterMs).toISOString();
   return {
@@ -66,6 +60,7 @@ export function bulkRefusal(
       dataset,
       allowed: policy.bulk.allow.limit,
       periodMs: policy.bulk.allow.periodMs,
+      exports: used,
       nextAllowedAt: next,
     },
     note: `next export of ${dataset} allowed ${next}`,
