@@ -99,12 +99,31 @@ export async function buildApp(options: AppOptions): Promise<App> {
         { err: error, incidents: lost.length },
         'writing incidents failed; kept for the next try',
       ),
+    onNew: (i) =>
+      logger.info(
+        {
+          event: 'refused',
+          reference: i.reference,
+          rule: i.rule,
+          ...i.subject,
+          counters: i.counters,
+        },
+        'request refused: new incident',
+      ),
     onFlushed: (batch) => {
       for (const i of batch) {
-        logger.info(
-          { event: 'incident', reference: i.reference, rule: i.rule, count: i.count, ...i.subject },
-          'requests refused',
-        );
+        if (i.count > 1) {
+          logger.info(
+            {
+              event: 'incident',
+              reference: i.reference,
+              rule: i.rule,
+              count: i.count,
+              ...i.subject,
+            },
+            'requests refused (incident updated)',
+          );
+        }
       }
     },
   });

@@ -104,15 +104,37 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw error;
   }
 
-  io.stdout.write(`sluice is listening on ${urls.url} in front of ${policy.server.upstream}\n`);
-  io.stdout.write(`policy: ${policy.source}; data: ${policy.server.dataDir}\n`);
-  if (urls.adminUrl !== undefined) io.stdout.write(`admin API and /metrics: ${urls.adminUrl}\n`);
+  // One write, so whoever reads the first line (a supervisor, a test) has all of it.
+  let banner = `sluice is listening on ${urls.url} in front of ${policy.server.upstream}\n`;
+  banner += `policy: ${policy.source}; data: ${policy.server.dataDir}\n`;
+  if (urls.adminUrl !== undefined) banner += `admin API and /metrics: ${urls.adminUrl}\n`;
   if (demoKey !== undefined) {
-    io.stdout.write(
+    banner +=
       `\nDemo API key (shown once): ${demoKey}\nTry it:\n  curl -i -H "Authorization: Bearer ${demoKey}" ${urls.url}/api/companies?limit=2\n` +
-        `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX\n\n`,
-    );
+      `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX\n\n`;
   }
+  io.stdout.write(banner);
+
+  // SIGHUP rereads the policy file and swaps it in atomically; a file with mistakes is
+  // reported and the running policy kept. Listen address and upstream stay as started.
+  const reload = () => {
+    try {
+      let next = withServerOverrides(policyFromArgs(values), {
+        listen: values.listen,
+        upstream: values.upstream,
+      });
+      if (demo !== undefined) next = withServerOverrides(next, { upstream: demo.url });
+      app.setPolicy(next);
+      logger.info({ event: 'policy-reloaded', source: next.source }, 'policy reloaded');
+    } catch (error) {
+      const problems = (error as { problems?: unknown }).problems;
+      logger.error(
+        { event: 'policy-reload-failed', error: (error as Error).message, problems },
+        'policy reload failed; the running policy is kept',
+      );
+    }
+  };
+  process.on('SIGHUP', reload);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -122,6 +144,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  process.off('SIGHUP', reload);
   await app.close();
   await demo?.close();
   logger.flush();

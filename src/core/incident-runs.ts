@@ -61,6 +61,7 @@ export class IncidentRuns {
   /** The most recently used run, which is already last in `#open`. */
   #latest: Run | undefined;
   #lastNow = Number.NEGATIVE_INFINITY;
+  #createdLast = false;
 
   constructor(options: IncidentRunsOptions) {
     this.#gapMs = options.gapMs ?? DEFAULT_GAP_MS;
@@ -84,6 +85,7 @@ export class IncidentRuns {
       if (now > run.endedAt) run.endedAt = now;
       if (note !== undefined) run.note = note;
       run.dirty = true;
+      this.#createdLast = false;
       // Move to the back of the LRU order, unless it is there already: in a flood of one
       // subject that skips a Map delete and insert on every refusal.
       if (run !== this.#latest) {
@@ -94,6 +96,7 @@ export class IncidentRuns {
       return run.reference;
     }
     if (run !== undefined) this.#letGo(run);
+    this.#createdLast = true;
     const fresh: Run = {
       key,
       reference: this.#newReference(),
@@ -139,6 +142,11 @@ export class IncidentRuns {
   get(reference: string): Incident | undefined {
     const run = this.#byReference.get(reference);
     return run === undefined ? undefined : snapshot(run);
+  }
+
+  /** Whether the last `record` call opened a new incident (its first request). */
+  get createdLast(): boolean {
+    return this.#createdLast;
   }
 
   /** Runs held in memory (open runs, plus those waiting for their last drain). */

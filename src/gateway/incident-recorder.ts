@@ -29,6 +29,13 @@ export function createIncidentRecorder(options: {
   flushMs: number;
   gapMs?: number;
   onError: (error: unknown, lost: readonly Incident[]) => void;
+  /** The first refusal of each new incident, for the log (a flood logs one line, not a million). */
+  onNew?: (incident: {
+    reference: string;
+    rule: string;
+    subject: Subject;
+    counters: Readonly<Record<string, number | string>>;
+  }) => void;
   /** Each batch written, for the log (one line per incident and flush, not per request). */
   onFlushed?: (batch: readonly Incident[]) => void;
 }): IncidentRecorder {
@@ -60,7 +67,11 @@ export function createIncidentRecorder(options: {
 
   return {
     record(rule, subject, counters, note) {
-      return runs.record(rule, subject, options.clock.now(), counters, note);
+      const reference = runs.record(rule, subject, options.clock.now(), counters, note);
+      if (options.onNew !== undefined && runs.createdLast) {
+        options.onNew({ reference, rule, subject, counters });
+      }
+      return reference;
     },
     flush,
     async close() {

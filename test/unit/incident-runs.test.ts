@@ -181,3 +181,14 @@ test('1,000,000 refusals of one subject in one run: one incident, one row, and t
   assert.equal(drained[0].endedAt - drained[0].startedAt, n - 1);
   assert.ok(ns < 2_000, `record took ${ns} ns per call`);
 });
+
+test('createdLast tells whether a record opened a new incident', () => {
+  let n = 0;
+  const runs = new IncidentRuns({ gapMs: 1000, newReference: () => `RL-0000-000${n++}` });
+  runs.record('ip-block', { ip: '1.2.3.4' }, 0, {});
+  assert.equal(runs.createdLast, true);
+  runs.record('ip-block', { ip: '1.2.3.4' }, 10, {});
+  assert.equal(runs.createdLast, false);
+  runs.record('ip-block', { ip: '1.2.3.4' }, 5000, {});
+  assert.equal(runs.createdLast, true, 'after the gap, a new incident');
+});

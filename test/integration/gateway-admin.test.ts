@@ -1,0 +1,123 @@
+/**
+ * The admin listener: a token compared in constant time, Prometheus metrics, incident
+ * lookup and key reinstatement for support; and a policy reload on SIGHUP.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import {
+  createKey,
+  type GatewayProcess,
+  sluice,
+  startGateway,
+  tempDir,
+  writePolicy,
+} from '../helpers/gateway-process.ts';
+import { bearer, call, eventually } from '../helpers/http.ts';
+
+const TOKEN = 'admin-token-for-tests-0123456789';
+let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let gateway: GatewayProcess;
+let dataDir: string;
+let policyFile: string;
+
+before(async () => {
+  upstream = await startDemoUpstream({});
+  dataDir = tempDir();
+  policyFile = writePolicy(
+    dataDir,
+    `server:\n  upstream: ${upstream.url}\nip: { warn: 100/min, block: 200/min }\n`,
+  );
+  gateway = await startGateway(
+    ['--config', policyFile, '--data', dataDir, '--admin', '127.0.0.1:0'],
+    {
+      env: { SLUICE_ADMIN_TOKEN: TOKEN },
+    },
+  );
+});
+
+after(async () => {
+  await gateway?.stop();
+  await upstream?.close();
+});
+
+const admin = (path: string, init: { method?: string; body?: string; token?: string } = {}) =>
+  call(`${gateway.adminUrl}${path}`, {
+    method: init.method,
+    body: init.body,
+    headers: {
+      ...(init.token === '' ? {} : { authorization: `Bearer ${init.token ?? TOKEN}` }),
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+  });
+
+test('the admin API needs the token', async () => {
+  assert.ok(gateway.adminUrl, 'the admin listener is announced');
+  assert.equal((await admin('/metrics', { token: '' })).status, 401);
+  assert.equal((await admin('/metrics', { token: 'wrong' })).status, 401);
+  assert.equal((await admin('/metrics', { token: `${TOKEN}x` })).status, 401);
+  assert.equal((await admin('/healthz', { token: '' })).status, 200);
+});
+
+test('support looks an incident up and reinstates the key; metrics count what happened', async () => {
+  const { key, id } = await createKey(dataDir, 'acct-support');
+  await sluice(['keys', 'revoke', id, '--data', dataDir]);
+  const refused = await eventually(async () => {
+    const a = await call(`${gateway.url}/api/whoami`, { headers: bearer(key) });
+    return a.status === 403 ? a : undefined;
+  });
+  const reference = refused.json<{ reference: string }>().reference;
+  const found = await eventually(async () => {
+    const a = await admin(`/admin/incidents/${reference.toLowerCase()}`);
+    return a.status === 200 ? a : undefined;
+  });
+  const body = found.json<{
+    incident: { rule: string; subject: { keyId: string } };
+    explanation: { fix: string };
+  }>();
+  assert.equal(body.incident.rule, 'key-revoked');
+  assert.equal(body.incident.subject.keyId, id);
+  assert.ok(body.explanation.fix.length > 0);
+  assert.ok(!found.body.includes(key), 'never the secret');
+  assert.equal((await admin('/admin/incidents/RL-0000-0000')).status, 404);
+
+  const reinstated = await admin(`/admin/keys/${id}/reinstate`, {
+    method: 'POST',
+    body: JSON.stringify({ reason: 'ticket 7' }),
+  });
+  assert.equal(reinstated.status, 200);
+  assert.equal(
+    (await call(`${gateway.url}/api/whoami`, { headers: bearer(key) })).status,
+    200,
+    'at once on this node',
+  );
+  const audit = (await admin(`/admin/audit?key=${id}`)).json<{
+    audit: { action: string; reason: string }[];
+  }>();
+  assert.equal(audit.audit[0].action, 'reinstate');
+  assert.equal(audit.audit[0].reason, 'ticket 7');
+
+  const metrics = (await admin('/metrics')).body;
+  assert.match(metrics, /sluice_refused_total\{rule="key-revoked"\} [1-9]/);
+  assert.match(metrics, /sluice_forwarded_total [1-9]/);
+});
+
+test('SIGHUP reloads the policy; a broken file keeps the running one', async () => {
+  const before = await call(`${gateway.url}/api/companies?limit=1`);
+  assert.match(before.headers['ratelimit-policy'], /"ip";q=200;w=60/);
+  writeFileSync(
+    policyFile,
+    `server:\n  upstream: ${upstream.url}\nip: { warn: 10/min, block: 300/min }\n`,
+  );
+  gateway.child.kill('SIGHUP');
+  await eventually(async () => {
+    const a = await call(`${gateway.url}/api/companies?limit=1`);
+    return /"ip";q=300;w=60/.test(a.headers['ratelimit-policy']) ? a : undefined;
+  });
+  writeFileSync(policyFile, 'ip: { warn: nonsense }\n');
+  gateway.child.kill('SIGHUP');
+  await eventually(async () => (/policy reload failed/.test(gateway.output()) ? true : undefined));
+  const still = await call(`${gateway.url}/api/companies?limit=1`);
+  assert.match(still.headers['ratelimit-policy'], /"ip";q=300;w=60/);
+});
