@@ -3,11 +3,15 @@
  * `--data DIR`, so `sluice keys …` and `sluice incident …` reach the same database
  * as the running gateway.
  */
-import { parseArgs } from 'node:util';
-import { SluiceError } from '../core/errors.ts';
+
+import { resolve } from 'node:path';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { isSluiceError, SluiceError } from '../core/errors.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import type { Policy } from '../core/policy/types.ts';
 import { loadPolicy } from '../policy-file.ts';
+import { openSqliteRecordStore, type SqliteRecordStore } from '../store/sqlite-record-store.ts';
+import type { CliIo } from './io.ts';
 
 export const COMMON_OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -15,7 +19,7 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+type Options = ParseArgsOptionsConfig;
 
 /**
  * `parseArgs` with sluice's common options, turning its exceptions into a usage error
@@ -40,4 +44,87 @@ export function policyFromArgs(values: { config?: unknown; data?: unknown }): Po
   return typeof values.data === 'string'
     ? withServerOverrides(policy, { dataDir: values.data })
     : policy;
+}
+
+/** A wrong command line: exit status 2 and one plain sentence. */
+export function usage(message: string): SluiceError {
+  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
+}
+
+/**
+ * `sluice <group> <command> …` (keys, ips): parses the options, answers `--help`, refuses
+ * an unknown command (usage, exit 2) and an option the command does not take.
+ * Returns the exit status when nothing is left to do.
+ */
+export function parseSubcommand<O extends Options>(
+  group: string,
+  args: string[],
+  io: CliIo,
+  spec: { options: O; help: string; accepts: Readonly<Record<string, readonly string[]>> },
+) {
+  const { values, positionals } = parseCli(args, spec.options);
+  const [command, ...rest] = positionals;
+  if ((values as { help?: boolean }).help) {
+    io.stdout.write(spec.help);
+    return 0;
+  }
+  if (command === undefined || !Object.hasOwn(spec.accepts, command)) {
+    io.stderr.write(
+      command === undefined
+        ? spec.help
+        : `sluice ${group}: unknown command "${command}"\n\n${spec.help}`,
+    );
+    return 2;
+  }
+  for (const name of Object.keys(spec.options)) {
+    if (
+      (values as Record<string, unknown>)[name] !== undefined &&
+      name !== 'json' &&
+      !spec.accepts[command].includes(name)
+    ) {
+      throw usage(`--${name} does not apply to "sluice ${group} ${command}"`);
+    }
+  }
+  return { command, rest, values };
+}
+
+/**
+ * The gateway's record store as `--config` / `--data` name it (the same rules as
+ * `sluice serve`), with the policy for checking plan names.
+ *
+ * @example
+ * const { store } = openRecordsFromArgs(values, io);
+ * try { … } finally { store.close(); }
+ */
+export function openRecordsFromArgs(
+  values: { config?: unknown; data?: unknown },
+  io: CliIo,
+): { store: SqliteRecordStore; policy: Policy } {
+  let policy: Policy;
+  try {
+    policy = policyFromArgs(values);
+  } catch (error) {
+    if (isSluiceError(error)) throw error;
+    throw new SluiceError(
+      'SLUICE_ERR_POLICY_UNREADABLE',
+      `cannot load the policy to find the data directory: ${(error as Error).message}`,
+      { exitCode: 2, cause: error },
+    );
+  }
+  return { store: openSqliteRecordStore(resolve(io.cwd, policy.server.dataDir)), policy };
+}
+
+/**
+ * Lays rows out in columns under upper-case headers.
+ *
+ * @example
+ * table(['id', 'status'], [['7KQ4M9XT2B', 'active']]);
+ */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [headers.map((h) => h.toUpperCase()), ...rows];
+  const widths = headers.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  return all
+    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '))
+    .map((line) => `${line.trimEnd()}\n`)
+    .join('');
 }

@@ -9,9 +9,8 @@ import { duration, explainIncident } from '../core/explain.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import { normalizeReference } from '../core/reference.ts';
 import type { Incident, Subject } from '../store/types.ts';
-import { parseCli } from './common.ts';
+import { openRecordsFromArgs, parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
-import { openRecordsFromArgs, table } from './keys.ts';
 
 const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
        sluice incident --list [--limit N] [--json]
@@ -25,10 +24,6 @@ const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
 `;
 
 const DEFAULT_LIMIT = 20;
-
-function usage(message: string): SluiceError {
-  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
-}
 
 /** A run is ongoing while a further refusal would still join it. */
 function statusOf(incident: Incident, now: number): 'ongoing' | 'ended' {

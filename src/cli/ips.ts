@@ -6,14 +6,12 @@
  * audit trail as `cli:<user>`.
  */
 import { systemClock } from '../core/clock.ts';
-import { SluiceError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { IpBlock } from '../store/types.ts';
-import { parseCli } from './common.ts';
+import { openRecordsFromArgs, parseSubcommand, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
-import { openRecordsFromArgs, table } from './keys.ts';
 
 const HELP = `usage: sluice ips <command> [options] [--config FILE] [--data DIR]
 
@@ -42,10 +40,6 @@ const ACCEPTS: Record<string, readonly string[]> = {
   block: ['for', 'reason'],
   unblock: ['reason'],
 };
-
-function usage(message: string): SluiceError {
-  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
-}
 
 /** `::ffff:102:304`, the canonical spelling of an IPv4-mapped address, as hex groups. */
 
@@ -107,23 +101,13 @@ function blockJson(block: IpBlock, now: number) {
 
 /** `sluice ips …`; returns the exit status. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCli(args, OPTIONS);
-  const [command, ...rest] = positionals;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  if (command === undefined || !Object.hasOwn(ACCEPTS, command)) {
-    io.stderr.write(
-      command === undefined ? HELP : `sluice ips: unknown command "${command}"\n\n${HELP}`,
-    );
-    return 2;
-  }
-  for (const name of ['for', 'reason'] as const) {
-    if (values[name] !== undefined && !ACCEPTS[command].includes(name)) {
-      throw usage(`--${name} does not apply to "sluice ips ${command}"`);
-    }
-  }
+  const parsed = parseSubcommand('ips', args, io, {
+    options: OPTIONS,
+    help: HELP,
+    accepts: ACCEPTS,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { command, rest, values } = parsed;
   const wantsIp = command !== 'list';
   if (rest.length > (wantsIp ? 1 : 0)) throw usage(`unexpected argument "${rest.at(-1)}"`);
   // Check the arguments before opening anything.

@@ -1,16 +1,10 @@
-/**
- * `sluice keys …`: accounts and API keys in the gateway's database. Works while the
- * gateway runs (same file, WAL mode): a running gateway picks up a revocation within
- * its poll interval. Every change is written to the audit trail as `cli:<user>`.
- */
-import { resolve } from 'node:path';
 import { generateApiKey, normalizeKeyId } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
-import { isSluiceError, SluiceError } from '../core/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { Policy } from '../core/policy/types.ts';
-import { openSqliteRecordStore, type SqliteRecordStore } from '../store/sqlite-record-store.ts';
+import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { Account, ApiKeyRecord, KeyStatus } from '../store/types.ts';
-import { parseCli, policyFromArgs } from './common.ts';
+import { openRecordsFromArgs, parseSubcommand, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
 
 const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR]
@@ -54,51 +48,6 @@ const ACCOUNT_ID = /^[\w.:@-]{1,128}$/;
 /** Size of a new account when `--size` is not given. */
 const DEFAULT_SIZE = 1;
 
-function usage(message: string): SluiceError {
-  return new SluiceError('SLUICE_ERR_CLI_USAGE', message, { exitCode: 2 });
-}
-
-/**
- * The gateway's record store as `--config` / `--data` name it (the same rules as
- * `sluice serve`), with the policy for checking plan names.
- *
- * @example
- * const { store } = openRecordsFromArgs(values, io);
- * try { … } finally { store.close(); }
- */
-export function openRecordsFromArgs(
-  values: { config?: unknown; data?: unknown },
-  io: CliIo,
-): { store: SqliteRecordStore; policy: Policy } {
-  let policy: Policy;
-  try {
-    policy = policyFromArgs(values);
-  } catch (error) {
-    if (isSluiceError(error)) throw error;
-    throw new SluiceError(
-      'SLUICE_ERR_POLICY_UNREADABLE',
-      `cannot load the policy to find the data directory: ${(error as Error).message}`,
-      { exitCode: 2, cause: error },
-    );
-  }
-  return { store: openSqliteRecordStore(resolve(io.cwd, policy.server.dataDir)), policy };
-}
-
-/**
- * Lays rows out in columns under upper-case headers.
- *
- * @example
- * table(['id', 'status'], [['7KQ4M9XT2B', 'active']]);
- */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const all = [headers.map((h) => h.toUpperCase()), ...rows];
-  const widths = headers.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  return all
-    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '))
-    .map((line) => `${line.trimEnd()}\n`)
-    .join('');
-}
-
 function parseSize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -139,23 +88,13 @@ function statusText(key: ApiKeyRecord): string {
 
 /** `sluice keys …`; returns the exit status. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCli(args, OPTIONS);
-  const [command, ...rest] = positionals;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  if (command === undefined || !Object.hasOwn(ACCEPTS, command)) {
-    io.stderr.write(
-      command === undefined ? HELP : `sluice keys: unknown command "${command}"\n\n${HELP}`,
-    );
-    return 2;
-  }
-  for (const name of ['account', 'size', 'plan', 'reason'] as const) {
-    if (values[name] !== undefined && !ACCEPTS[command].includes(name)) {
-      throw usage(`--${name} does not apply to "sluice keys ${command}"`);
-    }
-  }
+  const parsed = parseSubcommand('keys', args, io, {
+    options: OPTIONS,
+    help: HELP,
+    accepts: ACCEPTS,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { command, rest, values } = parsed;
   const wantsArg = ['revoke', 'reinstate', 'set-account'].includes(command);
   if (rest.length !== (wantsArg ? 1 : 0)) {
     throw usage(

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+/** The installed command's launcher (it re-runs itself on the pinned Node when needed). */
+const BIN = join(ROOT, 'bin', 'sluice.js');
 
 export function tempDir(prefix = 'sluice-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -31,10 +33,11 @@ export interface CliResult {
 /** Runs `sluice …` to completion (bounded by `timeoutMs`). */
 export function sluice(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; bin?: boolean } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
+    // `bin` goes through bin/sluice.js, the installed command's launcher.
+    const child = spawn(process.execPath, [options.bin ? BIN : MAIN, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,52 +5,22 @@
  * any way a customer reads it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { hashApiKey } from '../../src/core/api-key.ts';
 import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
+import { sluice as run } from '../helpers/gateway-process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 const KEY = /sk_[0-9A-Z]{10}_[0-9A-Za-z]{32}/g;
 
 const data = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 after(() => rmSync(data, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sluice …` as its own process, bounded in time. */
-function sluice(...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, USER: 'tester', SLUICE_DEBUG: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} did not finish in 20 s`));
-    }, 20_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs `sluice …` through the launcher (bin/sluice.js) as its own process, bounded in time. */
+const sluice = (...args: string[]) =>
+  run(args, { bin: true, env: { USER: 'tester', SLUICE_DEBUG: '1' } });
 
 /** Every byte sluice wrote under the data directory (database, WAL, shared memory). */
 function bytesOnDisk(): Buffer {
