@@ -20,6 +20,8 @@
  *   next asked about (so the log holds at most `limit` entries per pair).
  * - without `limit`, lists are complete.
  */
+
+import { bulkVerdict } from '../core/limiter/bulk-log.ts';
 import { normalizeReference } from '../core/reference.ts';
 import type {
   Account,
@@ -151,9 +153,8 @@ export class MemoryRecordStore implements RecordStore {
     const datasets = this.#bulk.get(owner) ?? new Map<string, number[]>();
     // Only exports still in the window are kept: the rest never count again.
     const counted = (datasets.get(dataset) ?? []).filter((at) => at > now - periodMs);
-    const used = counted.length;
-    const allowed = used < limit;
-    if (allowed) {
+    const verdict = bulkVerdict(counted, limit, periodMs);
+    if (verdict.allowed) {
       // Callers' clocks need not agree: keep the log oldest first whatever `now` is.
       counted.splice(counted.findLastIndex((at) => at <= now) + 1, 0, now);
     }
@@ -161,14 +162,7 @@ export class MemoryRecordStore implements RecordStore {
     else datasets.delete(dataset);
     if (datasets.size > 0) this.#bulk.set(owner, datasets);
     else this.#bulk.delete(owner);
-    if (allowed) return { allowed, used, nextAllowedAt: undefined };
-    // The next export fits once `used - limit + 1` of them have left the window.
-    const oldestToLeave = counted[used - Math.ceil(limit)];
-    return {
-      allowed,
-      used,
-      nextAllowedAt: oldestToLeave === undefined ? undefined : oldestToLeave + periodMs,
-    };
+    return verdict;
   }
 
   close(): void {}

@@ -18,6 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SluiceError } from '../core/errors.ts';
+import { bulkVerdict } from '../core/limiter/bulk-log.ts';
 import { normalizeReference } from '../core/reference.ts';
 import type {
   Account,
@@ -358,18 +359,13 @@ export class SqliteRecordStore implements RecordStore {
       // `limit` rows per owner and dataset, and what remains is exactly what counts.
       this.#pruneBulk.run(owner, dataset, now - periodMs);
       const counted = this.#countedBulk.all(owner, dataset) as { at: number }[];
-      const used = counted.length;
-      if (used < limit) {
-        this.#recordBulk.run(owner, dataset, now);
-        return { allowed: true, used, nextAllowedAt: undefined };
-      }
-      // The next export fits once `used - limit + 1` of them have left the window.
-      const oldestToLeave = counted[used - Math.ceil(limit)]?.at;
-      return {
-        allowed: false,
-        used,
-        nextAllowedAt: oldestToLeave === undefined ? undefined : oldestToLeave + periodMs,
-      };
+      const verdict = bulkVerdict(
+        counted.map((row) => row.at),
+        limit,
+        periodMs,
+      );
+      if (verdict.allowed) this.#recordBulk.run(owner, dataset, now);
+      return verdict;
     });
   }
 
