@@ -160,6 +160,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
     routes: () => routes,
     ipBlock: identities.ipBlock,
     observe: enforcer.observe,
+    tunnel(req, socket, head, set, closed) {
+      tunnelUpgrade(req, socket, head, {
+        upstreamUrl: upstream,
+        set,
+        strip: identityStrip(policy),
+        connectTimeoutMs: policy.server.upstreamTimeoutMs,
+        closed,
+      });
+    },
     onWarning(warning, subject) {
       notifier.notify({
         type: 'warning',
@@ -178,12 +187,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     upgrade(req, socket, head) {
       tunnels.add(socket);
       socket.once('close', () => tunnels.delete(socket));
-      tunnelUpgrade(req, socket, head, {
-        upstreamUrl: upstream,
-        set: { 'x-forwarded-for': req.socket.remoteAddress ?? '' },
-        strip: identityStrip(policy),
-        connectTimeoutMs: policy.server.upstreamTimeoutMs,
-      });
+      pipeline.handleUpgrade(req, socket, head);
     },
     local(req, res) {
       const url = req.url ?? '/';

@@ -6,7 +6,9 @@
  * The hot path stays synchronous while the limit store answers synchronously (the
  * memory store does): no promise is created for an allowed request.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { hashApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/decision.ts';
@@ -55,6 +57,14 @@ export interface PipelineDeps {
   observe(kind: ObservationKind, subject: Subject): void;
   /** Called for the first IP warning of each window (webhook, …). */
   onWarning?(warning: IpWarning, subject: Subject): void;
+  /** Connects an admitted upgrade (WebSocket) to the upstream; `closed` when it ends. */
+  tunnel(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    set: Record<string, string>,
+    closed: () => void,
+  ): void;
 }
 
 /** Upstream answers that mean the request itself was malformed (a storm of them is a safeguard rule). */
@@ -70,6 +80,8 @@ interface Waiter {
 
 export interface Pipeline {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** An `Upgrade` request: admitted like any other, then tunnelled; refusals are HTTP answers. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Answers every delayed or queued request (503) — used when shutting down. */
   drainWaiting(): void;
   /** Requests currently delayed or queued. */
@@ -85,6 +97,7 @@ interface Caller {
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const waiters = new Map<number, Waiter>();
+  const upgrades = new WeakMap<ServerResponse, { socket: Duplex; head: Buffer }>();
   const delayed = new Set<{ timer: NodeJS.Timeout; res: ServerResponse; cancel(): void }>();
 
   function limitHeaders(limits: readonly LimitState[], into: Record<string, string>) {
@@ -139,8 +152,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     warningHeaders(caller, warning, headers);
     deps.metrics.refused.inc({ rule });
     deps.logger.debug({ event: 'refused', rule, reference, ...caller.subject }, 'request refused');
+    const body = JSON.stringify(denialProblem(rule, status, reference, retryAfter));
+    headers['content-length'] = String(Buffer.byteLength(body));
     res.writeHead(status, headers);
-    res.end(JSON.stringify(denialProblem(rule, status, reference, retryAfter)));
+    res.end(body);
     if (status === 429) deps.observe('rejected-429', caller.subject);
     else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
     else if (rule === 'non-public' && caller.subject.keyId !== undefined) {
@@ -426,6 +441,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const host = req.headers.host;
     if (host !== undefined) set['x-forwarded-host'] = host;
     deps.metrics.forwarded.inc();
+    const upgrade = upgrades.get(res);
+    if (upgrade !== undefined) {
+      res.detachSocket(upgrade.socket as Socket);
+      deps.tunnel(req, upgrade.socket, upgrade.head, set, () => {
+        if (slotOf !== undefined) releaseSlot(slotOf);
+      });
+      return;
+    }
     deps.proxy.forward(req, res, {
       set,
       strip: identityStrip(policy),
@@ -447,6 +470,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   return {
     handle,
+    handleUpgrade(req, socket, head) {
+      // A response bound to the raw socket, so refusals are the same problem+json answers.
+      const res = new ServerResponse(req);
+      res.assignSocket(socket as Socket);
+      res.shouldKeepAlive = false;
+      res.once('finish', () => socket.end());
+      upgrades.set(res, { socket, head });
+      handle(req, res);
+    },
     drainWaiting() {
       for (const entry of [...delayed]) {
         entry.cancel();

@@ -12,6 +12,8 @@ export interface TunnelOptions {
   set: Record<string, string>;
   strip: ReadonlySet<string>;
   connectTimeoutMs: number;
+  /** Called once when the tunnel is over. */
+  closed?: () => void;
 }
 
 const NOT_FORWARDED = new Set(['host', 'x-forwarded-for', 'forwarded']);
@@ -55,4 +57,11 @@ export function tunnelUpgrade(
   client.on('error', () => upstream.destroy());
   client.on('close', () => upstream.destroy());
   upstream.on('close', () => client.destroy());
+  let over = false;
+  client.on('close', () => {
+    if (!over) {
+      over = true;
+      options.closed?.();
+    }
+  });
 }

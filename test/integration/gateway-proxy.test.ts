@@ -8,8 +8,14 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
-import { type GatewayProcess, startGateway, tempDir } from '../helpers/gateway-process.ts';
-import { call } from '../helpers/http.ts';
+import {
+  createKey,
+  type GatewayProcess,
+  sluice,
+  startGateway,
+  tempDir,
+} from '../helpers/gateway-process.ts';
+import { call, eventually } from '../helpers/http.ts';
 
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
 let gateway: GatewayProcess;
@@ -118,37 +124,67 @@ test('a slow upstream answers 504 problem+json after the upstream timeout', asyn
   }
 });
 
-test('a WebSocket upgrade passes through to the upstream', async () => {
+test('a WebSocket upgrade is admitted like any request, then passes through to the upstream', async () => {
   const ws = createServer();
   ws.on('upgrade', (req, socket) => {
     socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-seen-path: ${req.url}\r\n\r\n`,
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-seen-path: ${req.url}\r\nx-seen-account: ${req.headers['x-sluice-account']}\r\n\r\n`,
     );
     socket.on('data', (d) => socket.write(d));
   });
   await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+  const data = tempDir();
+  const { key, id } = await createKey(data, 'acct-ws');
   const wsGateway = await startGateway([
     '--upstream',
     `http://127.0.0.1:${(ws.address() as AddressInfo).port}`,
     '--data',
-    tempDir(),
+    data,
   ]);
-  try {
-    const echoed = await new Promise<{ path: string; data: string }>((resolve, reject) => {
-      const req = httpRequest(`${wsGateway.url}/socket?room=1`, {
-        headers: { connection: 'Upgrade', upgrade: 'websocket' },
-      });
-      req.on('upgrade', (res, socket) => {
-        socket.write('ping');
-        socket.once('data', (d) => {
-          resolve({ path: String(res.headers['x-seen-path']), data: d.toString() });
-          socket.destroy();
+  const open = (headers: Record<string, string>) =>
+    new Promise<{ status: number; path?: string; account?: string; data?: string; body?: string }>(
+      (resolve, reject) => {
+        const req = httpRequest(`${wsGateway.url}/socket?room=1`, {
+          headers: { connection: 'Upgrade', upgrade: 'websocket', ...headers },
         });
-      });
-      req.on('error', reject);
-      req.end();
+        req.on('upgrade', (res, socket) => {
+          socket.write('ping');
+          socket.once('data', (d) => {
+            resolve({
+              status: 101,
+              path: String(res.headers['x-seen-path']),
+              account: String(res.headers['x-seen-account']),
+              data: d.toString(),
+            });
+            socket.destroy();
+          });
+        });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      },
+    );
+  try {
+    const echoed = await open({ authorization: `Bearer ${key}`, 'x-sluice-account': 'forged' });
+    assert.deepEqual(echoed, {
+      status: 101,
+      path: '/socket?room=1',
+      account: 'acct-ws',
+      data: 'ping',
     });
-    assert.deepEqual(echoed, { path: '/socket?room=1', data: 'ping' });
+    assert.equal((await sluice(['keys', 'revoke', id, '--data', data])).code, 0);
+    // Within the key cache's poll interval, a revoked key cannot open a WebSocket either.
+    const refused = await eventually(async () => {
+      const r = await open({ authorization: `Bearer ${key}` });
+      return r.status === 403 ? r : undefined;
+    });
+    assert.equal(JSON.parse(refused.body ?? '{}').rule, 'key-revoked');
   } finally {
     await wsGateway.stop();
     ws.close();
