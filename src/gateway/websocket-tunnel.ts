@@ -16,6 +16,9 @@ export interface TunnelOptions {
   closed?: () => void;
 }
 
+/** How long a tunnel stays open once one side has ended its half. */
+const HALF_CLOSE_GRACE_MS = 1_000;
+
 const NOT_FORWARDED = new Set(['host', 'x-forwarded-for', 'forwarded']);
 
 export function tunnelUpgrade(
@@ -57,8 +60,23 @@ export function tunnelUpgrade(
   client.on('error', () => upstream.destroy());
   client.on('close', () => upstream.destroy());
   upstream.on('close', () => client.destroy());
+  // WebSocket has no use for TCP half-close, and node:http accepts half-open sockets, so
+  // a peer that only ends its side would otherwise hold the tunnel (and the account's
+  // concurrency slot) forever. After either side ends, the rest gets a short grace to
+  // flush, then both sockets go.
+  let grace: NodeJS.Timeout | undefined;
+  const halfClosed = () => {
+    grace ??= setTimeout(() => {
+      client.destroy();
+      upstream.destroy();
+    }, HALF_CLOSE_GRACE_MS);
+    grace.unref();
+  };
+  client.on('end', halfClosed);
+  upstream.on('end', halfClosed);
   let over = false;
   client.on('close', () => {
+    if (grace !== undefined) clearTimeout(grace);
     if (!over) {
       over = true;
       options.closed?.();

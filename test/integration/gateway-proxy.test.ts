@@ -15,7 +15,7 @@ import {
   startGateway,
   tempDir,
 } from '../helpers/gateway-process.ts';
-import { call, eventually } from '../helpers/http.ts';
+import { bearer, call, eventually } from '../helpers/http.ts';
 
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
 let gateway: GatewayProcess;
@@ -178,6 +178,9 @@ test('a WebSocket upgrade is admitted like any request, then passes through to t
       account: 'acct-ws',
       data: 'ping',
     });
+    // A closed tunnel gives its concurrency slot back, even though this upstream never
+    // ends its half: more tunnels in a row than the default concurrency (4) all open.
+    for (let i = 0; i < 6; i++) assert.equal((await open(bearer(key))).status, 101);
     assert.equal((await sluice(['keys', 'revoke', id, '--data', data])).code, 0);
     // Within the key cache's poll interval, a revoked key cannot open a WebSocket either.
     const refused = await eventually(async () => {
