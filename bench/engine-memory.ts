@@ -17,11 +17,15 @@
  * - `reused`: with the very string objects the fill used, as the gateway passes them
  *   (account ids from its identity cache, a keep-alive socket's address);
  * - `fresh`: with equal strings made anew (a new connection from a known IP).
- * Each implementation runs in a child process of its own, REPEATS times taking turns
- * (best kept: the machine may be shared).
+ * Each implementation runs in a child process of its own (the best of ROUNDS rounds),
+ * `--repeats` times taking turns, so that each repeat measures sluice and the peer side by
+ * side. The machine may be shared and noisy: the table gives the best and the median
+ * of the repeats, and compares ratios — best against best, and the median of the
+ * per-repeat ratios — rather than absolute numbers across runs.
  *
- *   node --expose-gc bench/engine-memory.ts                  # the table
- *   node --expose-gc bench/engine-memory.ts sluice 1000000   # one child's JSON
+ *   node --expose-gc bench/engine-memory.ts                              # the table
+ *   node --expose-gc bench/engine-memory.ts --keys 1000000 --repeats 5   # one size, more runs
+ *   node --expose-gc bench/engine-memory.ts sluice 1000000               # one child's JSON
  */
 import { spawnSync } from 'node:child_process';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
@@ -43,7 +47,7 @@ interface Measurement {
 
 const ROUNDS = 6;
 const ROUND_MS = 300;
-const REPEATS = 2;
+const IMPLS: readonly Impl[] = ['sluice', 'sluice-awaited', 'rlf'];
 const HUGE = 1e9;
 
 const ipOf = (i: number) => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
@@ -157,42 +161,69 @@ function runChild(impl: Impl, keys: number): Measurement {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(11);
+const ratio = (n: number) => `${n.toFixed(2)}x`.padStart(6);
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function option(name: string, fallback: string): string {
+  const at = process.argv.indexOf(name);
+  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
+}
+
+/** Runs every implementation `repeats` times at `n` keys (in turn) and prints the table. */
+function compare(n: number, repeats: number): void {
+  const runs = new Map<Impl, Measurement[]>(IMPLS.map((impl) => [impl, []]));
+  for (let rep = 0; rep < repeats; rep++) {
+    for (const which of IMPLS) runs.get(which)!.push(runChild(which, n));
+  }
+  for (const [impl, ms] of runs) {
+    const reused = ms.map((m) => m.reused);
+    const fresh = ms.map((m) => m.fresh);
+    console.log(
+      `${impl.padEnd(15)} ${String(n).padStart(9)} keys ` +
+        `best ${fmt(Math.max(...reused))} | ${fmt(Math.max(...fresh))}  ` +
+        `median ${fmt(median(reused))} | ${fmt(median(fresh))}  ` +
+        `${median(ms.map((m) => m.bytesPerKey))
+          .toFixed(1)
+          .padStart(6)} B/key`,
+    );
+  }
+  const s = runs.get('sluice')!;
+  const r = runs.get('rlf')!;
+  const best = (ms: Measurement[], k: 'reused' | 'fresh') => Math.max(...ms.map((m) => m[k]));
+  const perRepeat = (k: 'reused' | 'fresh') => s.map((m, i) => m[k] / r[i][k]);
+  console.log(
+    `  sluice vs rate-limiter-flexible at ${n} keys (reused | fresh strings):\n` +
+      `    best vs best ${ratio(best(s, 'reused') / best(r, 'reused'))} | ` +
+      `${ratio(best(s, 'fresh') / best(r, 'fresh'))}` +
+      `   median of per-repeat ratios ${ratio(median(perRepeat('reused')))} | ` +
+      `${ratio(median(perRepeat('fresh')))}` +
+      `   (per repeat: ${perRepeat('reused')
+        .map((x) => x.toFixed(2))
+        .join(' ')} | ${perRepeat('fresh')
+        .map((x) => x.toFixed(2))
+        .join(' ')})\n` +
+      `    ${(median(r.map((m) => m.bytesPerKey)) / median(s.map((m) => m.bytesPerKey))).toFixed(1)}x less memory per key\n`,
+  );
+}
 
 async function main(): Promise<void> {
   const [impl, keys] = process.argv.slice(2);
-  if (impl !== undefined) {
+  if (impl !== undefined && !impl.startsWith('--')) {
     if (globalThis.gc === undefined) throw new Error('run with node --expose-gc');
     console.log(JSON.stringify(await measure(impl as Impl, Number(keys))));
     return;
   }
-  console.log('decisions/s (reused strings | fresh strings), heap bytes per key');
-  for (const n of [10_000, 1_000_000]) {
-    const best = new Map<Impl, Measurement>();
-    for (let rep = 0; rep < REPEATS; rep++) {
-      for (const which of ['sluice', 'sluice-awaited', 'rlf'] as const) {
-        const m = runChild(which, n);
-        const old = best.get(which);
-        best.set(which, {
-          ...m,
-          reused: Math.max(m.reused, old?.reused ?? 0),
-          fresh: Math.max(m.fresh, old?.fresh ?? 0),
-        });
-      }
-    }
-    for (const m of best.values()) {
-      console.log(
-        `${m.impl.padEnd(15)} ${String(n).padStart(9)} keys ${fmt(m.reused)} | ${fmt(m.fresh)}` +
-          `   ${m.bytesPerKey.toFixed(1).padStart(6)} B/key`,
-      );
-    }
-    const s = best.get('sluice')!;
-    const r = best.get('rlf')!;
-    console.log(
-      `  sluice vs rate-limiter-flexible at ${n} keys: ${(s.reused / r.reused).toFixed(1)}x | ` +
-        `${(s.fresh / r.fresh).toFixed(1)}x the decisions/s, ` +
-        `${(r.bytesPerKey / s.bytesPerKey).toFixed(1)}x less memory per key\n`,
-    );
-  }
+  const sizes = option('--keys', '10000,1000000').split(',').map(Number);
+  const repeats = Math.max(1, Number(option('--repeats', '3')));
+  console.log(
+    `decisions/s (reused strings | fresh strings), heap bytes per key; ${repeats} repeats`,
+  );
+  for (const n of sizes) compare(n, repeats);
 }
 
 await main();

@@ -3,27 +3,29 @@
  * synchronously — it is on the gateway's hot path — and keeps memory bounded.
  *
  * Layout: a key is a namespace (up to and including its first `:`, e.g. `ip:`) and an id.
- * Per kind of state and namespace, a `Map<string, number>` from id to slot index, and the
- * numbers in one Float64Array, a row per slot, so that an entry's numbers share a cache
- * line (grown by doubling; freed slots are reused through a free list threaded through
- * the rows). No object per key: a million keys cost a Map entry, the id string and the
- * row, and nothing for the garbage collector to trace. With `gcraIn`/`windowIn` the caller passes the namespace
- * and the id apart, so no key string is built per request and an id string reused across
- * requests (a keep-alive socket's address, a cached account id) is found by its cached
- * hash, ten times faster than a fresh concatenation. GCRA and window keys are separate.
+ * Per kind of state and namespace, a `SlotTable` (slot-table.ts): rows that hold the id
+ * and the numbers together, in typed arrays, found through a Map while the table is
+ * small and through an open-addressing index of its own once it is large. No object per
+ * key: a million keys cost an index entry and a row each, and nothing for the garbage
+ * collector to trace. With `gcraIn`/`windowIn` the caller passes the namespace and the id
+ * apart, so no key string is built per request; `prefetch` lets a caller start both look-
+ * ups of a decision at once. GCRA and window keys are separate.
  *
  * Eviction, so a flood of distinct IPs or keys cannot grow memory without bound:
  * - Idle state is dead: a GCRA entry once its tat ≤ now (the same answer as no state), a
- *   window entry once now ≥ start + 2P. Each operation looks at the next few slots of its
- *   table (going round) and frees the dead ones: amortised O(1) and allocation-free, and a
- *   dead entry is found within about capacity / SWEEP_STEPS operations. Tables not in use
- *   get one step per operation, in turn.
+ *   window entry once now ≥ start + 2P. Operations on a table look at its next rows
+ *   (going round, SWEEP_STEPS per operation, in batches of SWEEP_EVERY operations) and
+ *   free the dead ones: amortised O(1) and allocation-free, and a dead entry is found
+ *   within about capacity / SWEEP_STEPS operations (sooner when whole blocks of rows are
+ *   alive: the sweep passes over such a block in one step). Other tables get one step
+ *   per operation, in turn.
  * - A hard cap, `maxKeys` (default 1,000,000) over all keys: an insert at the cap first
- *   evicts the oldest entry of its own table (Map insertion order), giving a second chance
- *   to entries used since they were inserted or last passed over — those move to the back.
+ *   evicts the oldest entry of its own table (insertion order), giving a second chance to
+ *   entries used since they were inserted or last passed over — those move to the back.
  *   A busy or blocked key thus outlives a flood of one-off keys, and an IP flood evicts
  *   IP windows before it touches account state.
- * The rows never shrink: capacity stays at its high-water mark, bounded by maxKeys.
+ * The rows never shrink: capacity stays at its high-water mark, bounded by maxKeys
+ * (rounded up to a power of two).
  *
  * @example
  * const store = new MemoryLimitStore({ maxKeys: 100_000 });
@@ -36,6 +38,8 @@ import {
   NEVER_WARNED,
   windowUpdate,
 } from '../core/limiter/sliding-window.ts';
+import { PAIR_HASHES, packPair } from './key-hash.ts';
+import { REFERENCED, SlotTable } from './slot-table.ts';
 import type { GcraParams, GcraResult, LimitStore, WindowParams, WindowResult } from './types.ts';
 
 export interface MemoryLimitStoreOptions {
@@ -43,10 +47,17 @@ export interface MemoryLimitStoreOptions {
   readonly maxKeys?: number;
   /** Initial slots per table (grows by doubling). */
   readonly initialCapacity?: number;
+  /**
+   * Rows from which a table looks keys up in its own index rather than a Map (default
+   * 65,536: see slot-table.ts). Tests lower it to run the index on a few keys.
+   */
+  readonly indexFrom?: number;
 }
 
 /** Entries the eviction sweep looks at per operation in the table in use. */
 const SWEEP_STEPS = 2;
+/** Operations on a table between two sweeps (one loop of many steps costs less). */
+const SWEEP_EVERY = 8;
 /**
  * Namespaces with a table of their own; keys of further namespaces share one table,
  * keyed in full, so odd keys cannot make tables without bound.
@@ -55,15 +66,16 @@ const MAX_NAMESPACES = 32;
 /** Name of that shared table (no namespace looks like it: they end with `:` or are empty). */
 const SHARED = '\0shared';
 
-// Flag bits per slot.
-const REFERENCED = 1;
-/** Window entries: the warning of window `start` was reported. */
-const WARNED = 2;
+/** Flag bit of window entries (beside slot-table's): the warning of window `start` was reported. */
+const WARNED = 1 << 7;
 
-// The numbers of an entry. GCRA: the tat alone.
+// GCRA rows: the tat, then the id (up to 15 characters in the row): 32 bytes, half a line.
 const TAT = 0;
-// Window entries: four numbers per row (32 bytes, half a cache line).
-const WINDOW_STRIDE = 4;
+const GCRA_ROW_BYTES = 32;
+// Window rows: four numbers, then the id (up to 23 characters in the row: any IPv4
+// address, short IPv6 ones): 64 bytes, one cache line.
+const WINDOW_NUMBERS = 4;
+const WINDOW_ROW_BYTES = 64;
 const START = 0;
 const PREV = 1;
 const CURR = 2;
@@ -74,6 +86,7 @@ type Kind = 'gcra' | 'window';
 export class MemoryLimitStore implements LimitStore {
   readonly maxKeys: number;
   readonly #initialCapacity: number;
+  readonly #indexFrom: number | undefined;
   readonly #tables = { gcra: new Map<string, SlotTable>(), window: new Map<string, SlotTable>() };
   /** Every table, for the cap, the sweep of idle tables and size(). */
   #all: SlotTable[] = [];
@@ -88,6 +101,7 @@ export class MemoryLimitStore implements LimitStore {
   constructor(options: MemoryLimitStoreOptions = {}) {
     this.maxKeys = Math.max(1, options.maxKeys ?? 1_000_000);
     this.#initialCapacity = Math.max(1, options.initialCapacity ?? 256);
+    this.#indexFrom = options.indexFrom;
   }
 
   gcra(key: string, now: number, cost: number, params: GcraParams): GcraResult {
@@ -107,17 +121,18 @@ export class MemoryLimitStore implements LimitStore {
       this.#lastGcra = t;
     }
     const key = t.shared ? namespace + id : id;
-    let slot = t.map.get(key);
+    let slot = t.find(key);
+    const rows = t.rows;
     const g = this.#g;
-    if (slot === undefined) g.tat = undefined;
+    if (slot < 0) g.tat = undefined;
     else {
-      g.tat = t.data[slot]; // stride 1: the tat
-      t.flags[slot] |= REFERENCED;
+      g.tat = rows.f64[slot * rows.strideF64 + TAT];
+      rows.i32[rows.headAt(slot)] |= REFERENCED;
     }
     const result = gcraUpdate(g, now, cost, params);
     if (result.allowed) {
-      if (slot === undefined) slot = this.#insert(t, key);
-      t.data[slot] = g.tat!;
+      if (slot < 0) slot = this.#insert(t, key);
+      rows.setExpiry(slot, g.tat!); // the tat is the expiry
     }
     this.#sweep(t, now);
     return result;
@@ -136,36 +151,56 @@ export class MemoryLimitStore implements LimitStore {
       this.#lastWindow = t;
     }
     const key = t.shared ? namespace + id : id;
-    let slot = t.map.get(key);
+    let slot = t.find(key);
+    const rows = t.rows;
     const w = this.#w;
-    if (slot === undefined) {
+    if (slot < 0) {
       w.start = Number.NEGATIVE_INFINITY; // no state
       w.prev = 0;
       w.curr = 0;
       w.warnedStart = NEVER_WARNED;
     } else {
-      const data = t.data;
-      const row = slot * WINDOW_STRIDE;
-      w.start = data[row + START];
-      w.prev = data[row + PREV];
-      w.curr = data[row + CURR];
-      w.warnedStart = (t.flags[slot] & WARNED) !== 0 ? w.start : NEVER_WARNED;
-      t.flags[slot] |= REFERENCED;
+      const row = slot * rows.strideF64;
+      w.start = rows.f64[row + START];
+      w.prev = rows.f64[row + PREV];
+      w.curr = rows.f64[row + CURR];
+      const f = rows.headAt(slot);
+      w.warnedStart = (rows.i32[f] & WARNED) !== 0 ? w.start : NEVER_WARNED;
+      rows.i32[f] |= REFERENCED;
     }
     const result = windowUpdate(w, now, cost, params);
     if (result.allowed) {
-      if (slot === undefined) slot = this.#insert(t, key);
-      const data = t.data;
-      const row = slot * WINDOW_STRIDE;
-      data[row + START] = w.start;
-      data[row + PREV] = w.prev;
-      data[row + CURR] = w.curr;
-      data[row + EXPIRES] = w.start + 2 * params.periodMs;
+      if (slot < 0) slot = this.#insert(t, key); // may grow the rows: read f64 after
+      const row = slot * rows.strideF64;
+      rows.f64[row + START] = w.start;
+      rows.f64[row + PREV] = w.prev;
+      rows.f64[row + CURR] = w.curr;
+      rows.setExpiry(slot, w.start + 2 * params.periodMs);
       // Only "warned in the current window" matters, so one bit stands for warnedStart.
-      t.flags[slot] = w.warnedStart === w.start ? t.flags[slot] | WARNED : t.flags[slot] & ~WARNED;
+      const f = rows.headAt(slot);
+      rows.i32[f] = w.warnedStart === w.start ? rows.i32[f] | WARNED : rows.i32[f] & ~WARNED;
     }
     this.#sweep(t, now);
     return result;
+  }
+
+  /**
+   * A hint: `windowIn(windowNamespace, windowId, …)` then `gcraIn(gcraNamespace, gcraId, …)`
+   * come next. Hashes both ids and starts loading both entries before waiting for either,
+   * so that their cache misses overlap rather than follow one another. Changes no state.
+   */
+  prefetch(windowNamespace: string, windowId: string, gcraNamespace: string, gcraId: string): void {
+    const w = this.#lastWindow;
+    // Without an index of its own the table is small and stays in the cache.
+    if (w === undefined || !w.indexed || w.namespace !== windowNamespace) return;
+    const g =
+      this.#lastGcra?.namespace === gcraNamespace
+        ? this.#lastGcra
+        : this.#tables.gcra.get(gcraNamespace);
+    if (g === undefined || w.shared || g.shared) return;
+    packPair(windowId, w.nextWords, gcraId, g.nextWords);
+    w.expect(windowId, PAIR_HASHES[0]);
+    g.expect(gcraId, PAIR_HASHES[1]);
   }
 
   size(): number {
@@ -194,10 +229,10 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   #addTable(kind: Kind, namespace: string, shared: boolean): SlotTable {
-    const t =
-      kind === 'gcra'
-        ? new SlotTable(namespace, shared, 1, TAT, this.#initialCapacity)
-        : new SlotTable(namespace, shared, WINDOW_STRIDE, EXPIRES, this.#initialCapacity);
+    const [numbers, rowBytes, expiryCol] =
+      kind === 'gcra' ? [1, GCRA_ROW_BYTES, TAT] : [WINDOW_NUMBERS, WINDOW_ROW_BYTES, EXPIRES];
+    const size = this.#initialCapacity;
+    const t = new SlotTable(namespace, shared, numbers, rowBytes, expiryCol, size, this.#indexFrom);
     this.#tables[kind].set(namespace, t);
     this.#all.push(t);
     return t;
@@ -207,148 +242,21 @@ export class MemoryLimitStore implements LimitStore {
     if (this.size() >= this.maxKeys) {
       let victim = own;
       if (own.size === 0) for (const t of this.#all) if (t.size > victim.size) victim = t;
-      victim.evictOldest();
+      victim.evictOne();
     }
     return own.insert(key);
   }
 
-  /** Sweeps the table in use, and one other table a little, in turn. */
+  /** Every SWEEP_EVERY operations on `own`: sweeps it, and one other table a little, in turn. */
   #sweep(own: SlotTable, now: number): void {
-    own.sweep(now, SWEEP_STEPS);
+    if (++own.operations < SWEEP_EVERY) return;
+    own.operations = 0;
+    own.sweep(now, SWEEP_STEPS * SWEEP_EVERY);
     const all = this.#all;
     if (all.length < 2) return;
     let i = this.#turn + 1 < all.length ? this.#turn + 1 : 0;
     if (all[i] === own) i = i + 1 < all.length ? i + 1 : 0;
     this.#turn = i;
-    all[i].sweep(now, 1);
-  }
-}
-
-/** One kind of state in one namespace: key → slot, the rows, the sweep and the cap eviction. */
-class SlotTable {
-  readonly map = new Map<string, number>();
-  /** The namespace this table holds; for the shared table, keys include theirs. */
-  readonly namespace: string;
-  readonly shared: boolean;
-  /**
-   * The numbers, one row of `stride` per slot: an entry's numbers share a cache line.
-   * A free slot's first number links the free list.
-   */
-  data: Float64Array;
-  readonly #stride: number;
-  flags: Uint8Array;
-  /** The key held in each slot (undefined when free), for the sweep to delete by. */
-  keys: (string | undefined)[] = [];
-  readonly #expiryCol: number;
-  #high = 0;
-  #freeHead = -1;
-  /** The sweep's position among the slots. */
-  #cursor = 0;
-  #oldest: MapIterator<[string, number]> | undefined;
-
-  constructor(
-    namespace: string,
-    shared: boolean,
-    stride: number,
-    expiryCol: number,
-    initialCapacity: number,
-  ) {
-    this.namespace = namespace;
-    this.shared = shared;
-    const capacity = Math.max(1, initialCapacity);
-    this.data = new Float64Array(capacity * stride);
-    this.#stride = stride;
-    this.flags = new Uint8Array(capacity);
-    this.#expiryCol = expiryCol;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get capacity(): number {
-    return this.flags.length;
-  }
-
-  /** Adds `key` (absent) and returns its slot, flags cleared. */
-  insert(key: string): number {
-    let slot = this.#freeHead;
-    if (slot >= 0) {
-      this.#freeHead = this.data[slot * this.#stride];
-    } else {
-      if (this.#high === this.flags.length) this.#grow();
-      slot = this.#high++;
-    }
-    this.flags[slot] = 0;
-    this.keys[slot] = key;
-    this.map.set(key, slot);
-    return slot;
-  }
-
-  /**
-   * Frees entries whose expiry is ≤ now among the next `steps` slots, going round. No
-   * allocation: this runs on every operation.
-   */
-  sweep(now: number, steps: number): void {
-    const high = this.#high;
-    if (this.map.size === 0) return;
-    const data = this.data;
-    const stride = this.#stride;
-    const expiry = this.#expiryCol;
-    const keys = this.keys;
-    let c = this.#cursor;
-    for (let i = 0; i < steps; i++) {
-      c = c + 1 < high ? c + 1 : 0;
-      const key = keys[c];
-      if (key !== undefined && data[c * stride + expiry] <= now) this.#remove(key, c);
-    }
-    this.#cursor = c;
-  }
-
-  /** Evicts the oldest entry not used since it was inserted or last passed over. */
-  evictOldest(): void {
-    // Every entry passed over loses its REFERENCED bit, so this ends within size + 1 steps.
-    for (let guard = this.map.size + 1; guard > 0; guard--) {
-      let next = this.#oldest?.next();
-      if (next === undefined || next.done) {
-        this.#oldest = this.map.entries();
-        next = this.#oldest.next();
-        if (next.done) return;
-      }
-      const [key, slot] = next.value;
-      if ((this.flags[slot] & REFERENCED) === 0) {
-        this.#remove(key, slot);
-        return;
-      }
-      this.flags[slot] &= ~REFERENCED;
-      this.map.delete(key);
-      this.map.set(key, slot); // to the back of the line
-    }
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.keys = [];
-    this.#high = 0;
-    this.#freeHead = -1;
-    this.#cursor = 0;
-    this.#oldest = undefined;
-  }
-
-  #remove(key: string, slot: number): void {
-    this.map.delete(key);
-    this.keys[slot] = undefined;
-    this.data[slot * this.#stride] = this.#freeHead;
-    this.#freeHead = slot;
-  }
-
-  #grow(): void {
-    const capacity = this.flags.length * 2;
-    const data = new Float64Array(capacity * this.#stride);
-    data.set(this.data);
-    this.data = data;
-    const flags = new Uint8Array(capacity);
-    flags.set(this.flags);
-    this.flags = flags;
+    all[i].sweep(now, SWEEP_EVERY);
   }
 }

@@ -63,8 +63,8 @@ export interface LimitStore {
   window(key: string, now: number, cost: number, params: WindowParams): MaybePromise<WindowResult>;
   /**
    * Optional fast paths, the same as `gcra(namespace + id, …)` and `window(namespace + id, …)`
-   * (same state), without building a key string per request: an id string reused across
-   * requests is then found by its cached hash. The memory store has them; others may not.
+   * (same state), without building a key string per request. The memory store has them;
+   * others may not.
    */
   gcraIn?(
     namespace: string,
@@ -80,6 +80,12 @@ export interface LimitStore {
     cost: number,
     params: WindowParams,
   ): MaybePromise<WindowResult>;
+  /**
+   * Optional hint that `windowIn(windowNamespace, windowId, …)` and then
+   * `gcraIn(gcraNamespace, gcraId, …)` come next. Changes no state: the memory store starts
+   * loading both entries at once, so that their cache misses overlap.
+   */
+  prefetch?(windowNamespace: string, windowId: string, gcraNamespace: string, gcraId: string): void;
   /** Number of keys held (for metrics and eviction tests). */
   size(): MaybePromise<number>;
   close(): MaybePromise<void>;
