@@ -4,7 +4,8 @@
  * answers; latency counts from the *scheduled* send time, so a slow gateway cannot
  * hide its delay by holding the driver back (no coordinated omission).
  *
- *   node bench/paced-load.ts --url http://127.0.0.1:8080 --key K --rate 200 --duration 10
+ *   node bench/paced-load.ts --url http://127.0.0.1:8080 --key K --rate 200 --duration 10 \
+ *     [--local-address 127.0.0.2]
  *
  * prints one JSON line: `{ sent, completed, status: { "200": n, "429": n }, errors,
  * p50Ms, p99Ms, maxMs }`. Bounded: exactly rate × duration requests, each with a 5 s
@@ -14,10 +15,11 @@
  *   const r = await pacedLoad({ url, header: 'x-api-key', key, rate: 5, durationSec: 10 });
  *   r.p99Ms; r.status['429'];
  */
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
+import { type buildConnector, Pool } from 'undici';
 
 export interface PacedOptions {
   readonly url: string;
@@ -27,6 +29,8 @@ export interface PacedOptions {
   readonly rate: number;
   readonly durationSec: number;
   readonly connections?: number;
+  /** Source address, e.g. `127.0.0.2`, so that each account comes from its own client IP. */
+  readonly localAddress?: string;
 }
 
 export interface PacedResult {
@@ -39,6 +43,16 @@ export interface PacedResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+}
+
+/** An undici connector that binds the client side of each connection to `localAddress`. */
+function connectFrom(localAddress: string): buildConnector.connector {
+  return (o, callback) => {
+    const socket = connect({ host: o.hostname, port: Number(o.port), localAddress });
+    socket.setNoDelay(true);
+    socket.once('connect', () => callback(null, socket));
+    socket.once('error', (error) => callback(error, null));
+  };
 }
 
 /** The `p`-th percentile (0–100) of `values`, nearest rank; 0 for none. */
@@ -56,6 +70,7 @@ export async function pacedLoad(opts: PacedOptions): Promise<PacedResult> {
     pipelining: 1,
     headersTimeout: 5000,
     bodyTimeout: 5000,
+    ...(opts.localAddress ? { connect: connectFrom(opts.localAddress) } : {}),
   });
   const total = Math.max(1, Math.round(opts.rate * opts.durationSec));
   const interval = 1000 / opts.rate;
@@ -113,6 +128,7 @@ if (import.meta.main) {
       rate: { type: 'string' },
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '256' },
+      'local-address': { type: 'string' },
     },
   });
   if (values.url === undefined || values.key === undefined || values.rate === undefined) {
@@ -126,6 +142,7 @@ if (import.meta.main) {
     rate: Number(values.rate),
     durationSec: Number(values.duration),
     connections: Number(values.connections),
+    localAddress: values['local-address'],
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);

@@ -117,8 +117,23 @@ export async function rejectionCost(
   }
 }
 
+/**
+ * Each account of the isolation scenario sends from its own loopback address, as two
+ * partners would from their own machines: a gateway that blocks the flooding client's
+ * IP must not hit the calm account through it.
+ */
+export const CALM_ADDRESS = '127.0.0.2';
+export const FLOOD_ADDRESS = '127.0.0.3';
+
 /** Runs bench/paced-load.ts on the load core; resolves with its JSON report. */
-async function paced(url: string, header: string, key: string, rate: number, durationSec: number) {
+async function paced(
+  url: string,
+  header: string,
+  key: string,
+  rate: number,
+  durationSec: number,
+  localAddress: string,
+) {
   const child = spawnPinned(
     1,
     process.execPath,
@@ -134,6 +149,8 @@ async function paced(url: string, header: string, key: string, rate: number, dur
       String(rate),
       '--duration',
       String(durationSec),
+      '--local-address',
+      localAddress,
     ],
     { name: 'paced-load' },
   );
@@ -177,9 +194,9 @@ export async function isolation(
       const [floodKey, calmKey] = running.keys;
       const h = target.keyHeader;
       const [calm, flood, noise] = await Promise.all([
-        paced(running.url, h, calmKey, ACCOUNT_RATE / 2, opts.durationSec),
+        paced(running.url, h, calmKey, ACCOUNT_RATE / 2, opts.durationSec, CALM_ADDRESS),
         withFlood
-          ? paced(running.url, h, floodKey, ACCOUNT_RATE * 20, opts.durationSec)
+          ? paced(running.url, h, floodKey, ACCOUNT_RATE * 20, opts.durationSec, FLOOD_ADDRESS)
           : undefined,
         measureNoise(opts.durationSec * 1000, liveGroups),
       ]);

@@ -122,9 +122,13 @@ function rejectionTable(results: Results): string {
   );
 }
 
-/** Answers that were neither 200 nor 429 (other statuses, timeouts, connection errors). */
-function otherFailures(r: PacedResult): number {
-  return r.sent - (r.status['200'] ?? 0) - (r.status['429'] ?? 0);
+/** Answers that were neither 200 nor 429, by status (and errors: no answer). */
+function otherFailures(r: PacedResult): string {
+  const parts = Object.entries(r.status)
+    .filter(([code]) => code !== '200' && code !== '429')
+    .map(([code, n]) => `${int(n)}×${code}`);
+  if (r.errors) parts.push(`${int(r.errors)} no answer`);
+  return parts.length ? parts.join(', ') : '0';
 }
 
 function isolationTable(results: Results): string {
@@ -135,7 +139,7 @@ function isolationTable(results: Results): string {
     const { alone, withFlood } = iso;
     const flood = withFlood.flood;
     const floodCell = flood
-      ? `${int(flood.status['200'] ?? 0)} ok, ${int(flood.status['429'] ?? 0)}×429, ${int(otherFailures(flood))} other`
+      ? `${int(flood.status['200'] ?? 0)} ok, ${int(flood.status['429'] ?? 0)}×429, other: ${otherFailures(flood)}`
       : '–';
     return [
       label,
@@ -210,7 +214,8 @@ export function markdownSection(results: Results): string {
     isoRate
       ? `Account rate ${isoRate.accountRate} req/s; the calm account sends ${isoRate.accountRate / 2} req/s ` +
         `(${isoRate.alone.calm.sent} requests per phase), the flooding one ${isoRate.accountRate * 20} req/s ` +
-        '(paced, open loop, latency from the scheduled send time; the gateway warmed up with other keys first). ' +
+        '(paced, open loop, latency from the scheduled send time; the gateway warmed up with other keys first; ' +
+        'each account sends from its own client IP, 127.0.0.2 and 127.0.0.3). ' +
         'The direct row has no limiter: the whole flood reaches the upstream; it is the control for what the ' +
         'flood costs the shared core and the load driver.'
       : 'No isolation run.',

@@ -9,6 +9,7 @@
  *   const running = await startSluice(upstreamUrl, { limit: HIGH_LIMIT, keys: 1000 });
  *   await running.stop();
  */
+import { rmSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,6 +52,11 @@ export function sluicePolicyYaml(limit: Limit): string {
 
 /** A data dir holding `count` keys (acct-1…acct-N), made once and copied per start. */
 const templates = new Map<number, Promise<{ dir: string; keys: string[] }>>();
+/** Every temp dir made here, removed at exit even when nobody called disposeSluice. */
+const madeDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 function template(count: number) {
   let t = templates.get(count);
@@ -65,6 +71,7 @@ function template(count: number) {
 
 async function makeKeys(count: number): Promise<{ dir: string; keys: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-keys-'));
+  madeDirs.add(dir);
   const child = spawnPinned(
     0,
     process.execPath,
@@ -87,6 +94,7 @@ async function makeKeys(count: number): Promise<{ dir: string; keys: string[] }>
 export async function startSluice(upstreamUrl: string, opts: StartOptions) {
   const { dir: keysDir, keys } = await template(opts.keys);
   const runDir = await mkdtemp(join(tmpdir(), 'sluice-bench-run-'));
+  madeDirs.add(runDir);
   const dataDir = join(runDir, 'data');
   await cp(keysDir, dataDir, { recursive: true });
   const config = join(runDir, 'policy.yaml');
@@ -139,6 +147,9 @@ export async function disposeSluice(): Promise<void> {
   templates.clear();
   for (const t of all) {
     const made = await t.catch(() => undefined);
-    if (made) await rm(made.dir, { recursive: true, force: true });
+    if (made) {
+      await rm(made.dir, { recursive: true, force: true });
+      madeDirs.delete(made.dir);
+    }
   }
 }

@@ -35,3 +35,24 @@ test('sends rate × duration requests on schedule, with the key, and counts stat
   assert.ok(spread > 400 && spread < 800, `spread ${spread} ms`);
   assert.ok(performance.now() - started < 3000);
 });
+
+test('sends from the given loopback address', async (t) => {
+  const seen = new Set<string>();
+  const server = createServer((req, res) => {
+    seen.add(String(req.socket.remoteAddress));
+    res.end('{}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => server.close(r)));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const r = await pacedLoad({
+    url,
+    header: 'x-api-key',
+    key: 'k',
+    rate: 50,
+    durationSec: 0.1,
+    localAddress: '127.0.0.3',
+  });
+  assert.equal(r.completed, 5);
+  assert.deepEqual([...seen], ['127.0.0.3']);
+});

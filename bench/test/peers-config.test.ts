@@ -58,5 +58,16 @@ test('extractKey finds the key in the shapes `keys create` may print', () => {
     extractKey('Created a key for acct-7 (id kid_12345678)\n\n  sluice_abcdefghijklmnopqrstuvwx\n'),
     'sluice_abcdefghijklmnopqrstuvwx',
   );
+  // What `sluice keys create` prints (November 2026).
+  const printed = [
+    'Created account acct-1 (size 1, plan (default)).',
+    'Created API key HGZVVQTDEB for account acct-1:',
+    '',
+    '  sk_HGZVVQTDEB_LQozqz4gDDikMA6tDI7SRxZWXIEMl177',
+    '',
+    'This is the only time the key is shown: sluice stores only its hash and cannot show it again.',
+    'Copy it now into the integration’s secret store. Logs, incidents and support use the id only.',
+  ].join('\n');
+  assert.equal(extractKey(printed), 'sk_HGZVVQTDEB_LQozqz4gDDikMA6tDI7SRxZWXIEMl177');
   assert.equal(extractKey('\n'), undefined);
 });

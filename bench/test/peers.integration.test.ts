@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { checkLimits } from '../lib/limit-check.ts';
 import { setPinning } from '../lib/procs.ts';
 import { LOW_LIMIT } from '../lib/target-types.ts';
+import { disposeSluice } from '../peers/sluice.ts';
 import { TARGETS } from '../targets.ts';
 import { startUpstream } from '../upstream.ts';
 
@@ -43,6 +44,7 @@ test('sluice reports "not available" instead of failing while its CLI is not bui
   timeout: 60_000,
 }, async (t) => {
   const target = TARGETS.find((x) => x.name === 'sluice')!;
+  t.after(disposeSluice);
   const up = await upstream(t);
   try {
     const running = await target.start(up, { limit: LOW_LIMIT, keys: 2 });
