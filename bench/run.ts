@@ -14,14 +14,7 @@ import { measureNoise, noiseCores, waitForQuiet } from './lib/cpu-noise.ts';
 import { checkLimits } from './lib/limit-check.ts';
 import { describeMachine, installHint, missingTools } from './lib/machine.ts';
 import { type BenchOptions, parseOptions, USAGE } from './lib/options.ts';
-import {
-  type Child,
-  installExitHandlers,
-  liveGroups,
-  setPinning,
-  spawnPinned,
-  stopAll,
-} from './lib/procs.ts';
+import { type Child, installExitHandlers, liveGroups, setPinning, stopAll } from './lib/procs.ts';
 import { markdownSection, replaceBetweenMarkers, textTable } from './lib/report.ts';
 import {
   addRatios,
@@ -32,6 +25,7 @@ import {
   type TargetSummary,
 } from './lib/results.ts';
 import { HIGH_LIMIT, LOW_LIMIT, type Target, TargetUnavailable } from './lib/target-types.ts';
+import { startUpstreamProcess } from './lib/upstream-process.ts';
 import { runWrk } from './lib/wrk.ts';
 import { disposeSluice } from './peers/sluice.ts';
 import { isolation, rejectionCost } from './scenarios.ts';
@@ -40,15 +34,6 @@ import { TARGETS } from './targets.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-async function startUpstream(): Promise<{ url: string; child: Child }> {
-  const child = spawnPinned(0, process.execPath, [join(ROOT, 'bench', 'upstream.ts')], {
-    name: 'upstream',
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  const m = await child.waitForLine(/listening (http:\/\/\S+)/, 10_000);
-  return { url: m[1], child };
-}
 
 /** Starts `t` with a low limit and checks it answers 429 for one key, 200 for another. */
 async function limitCheck(t: Target, s: TargetSummary, upstream: string): Promise<void> {
@@ -148,6 +133,8 @@ async function scenarios(
       out.skipped[t.name] = `${s.status}${s.note ? ` (${s.note})` : ''}`;
       continue;
     }
+    // One unlimited control is enough: the data-path floor would repeat direct's rows.
+    if (!t.limits && t.name !== 'direct') continue;
     log(`  scenarios: ${t.name}`);
     // direct has no limiter: no rejection cost, but its isolation row is the control
     // (what the flood costs the machine and the load driver, with nothing limiting it).
@@ -211,13 +198,14 @@ async function main(argv: string[]): Promise<number> {
   });
   let upstream: { url: string; child: Child } | undefined;
   try {
-    upstream = await startUpstream();
+    upstream = await startUpstreamProcess();
     log(
       `bench: upstream ${upstream.url}; ${opts.rounds} rounds × ${opts.durationSec} s, ${opts.connections} connections, ${opts.keys} keys`,
     );
     const summaries: TargetSummary[] = targets.map((t) => ({
       name: t.name,
       label: t.label,
+      limits: t.limits,
       status: 'measured',
       runs: [],
     }));

@@ -45,36 +45,44 @@ const nginx: Target = {
   },
 };
 
+/** Starts a standalone peer server (bench/peers/NAME.ts) pinned to core 0. */
+async function startPeerScript(script: string, args: string[], name: string, keys: number) {
+  const child = spawnPinned(0, process.execPath, [join(ROOT, 'bench', 'peers', script), ...args], {
+    cwd: ROOT,
+    name,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  try {
+    const m = await child.waitForLine(/listening (http:\/\/\S+)/, 10_000);
+    return { url: m[1], keys: syntheticKeys(keys), stop: () => child.stop() };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
 const fastify: Target = {
   name: 'fastify',
   label: 'Fastify + @fastify/rate-limit',
   keyHeader: 'x-api-key',
   limits: true,
   unavailable: async () => undefined,
-  async start(upstreamUrl, opts) {
+  start(upstreamUrl, opts) {
     const { max, windowMs } = fastifyWindow(opts.limit);
-    const child = spawnPinned(
-      0,
-      process.execPath,
-      [
-        join(ROOT, 'bench', 'peers', 'fastify-rate-limit.ts'),
-        '--upstream',
-        upstreamUrl,
-        '--max',
-        String(max),
-        '--window-ms',
-        String(windowMs),
-      ],
-      { cwd: ROOT, name: 'fastify peer', env: { ...process.env, NODE_ENV: 'production' } },
-    );
-    try {
-      const m = await child.waitForLine(/listening (http:\/\/\S+)/, 10_000);
-      return { url: m[1], keys: syntheticKeys(opts.keys), stop: () => child.stop() };
-    } catch (error) {
-      await child.stop();
-      throw error;
-    }
+    const args = ['--upstream', upstreamUrl, '--max', String(max), '--window-ms', String(windowMs)];
+    return startPeerScript('fastify-rate-limit.ts', args, 'fastify peer', opts.keys);
   },
+};
+
+/** sluice's data path with no pipeline: the floor Node's HTTP stack sets (no limiter). */
+const dataPath: Target = {
+  name: 'data-path',
+  label: 'sluice data path alone (no limits)',
+  keyHeader: 'x-api-key',
+  limits: false,
+  unavailable: async () => undefined,
+  start: (upstreamUrl, opts) =>
+    startPeerScript('sluice-data-path.ts', ['--upstream', upstreamUrl], 'data path', opts.keys),
 };
 
 const sluice: Target = {
@@ -86,4 +94,4 @@ const sluice: Target = {
   start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts),
 };
 
-export const TARGETS: readonly Target[] = [direct, nginx, fastify, sluice];
+export const TARGETS: readonly Target[] = [direct, nginx, fastify, dataPath, sluice];

@@ -34,7 +34,7 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --quick            3 rounds × 5 s (8 s warm-up), scenarios of 5 s
   --connections N    wrk connections (default 50)
   --keys N           API keys the load rotates over (default 1000)
-  --targets a,b      only these targets (direct, nginx, fastify, sluice)
+  --targets a,b      only these targets (direct, nginx, fastify, data-path, sluice)
   --no-scenarios     skip the rejection-cost and isolation scenarios
   --no-write         print only; do not write bench/results/ or BENCHMARKS.md
   --no-pin           do not pin with taskset (results are then not comparable)

@@ -22,7 +22,7 @@ const noiseCell = (n: Noise | undefined) =>
   n === undefined ? '–' : (n.foreignCores + n.stealCores).toFixed(2);
 
 function checkCell(t: TargetSummary): string {
-  if (t.name === 'direct') return 'n/a (no limiter)';
+  if (!t.limits) return 'n/a (no limiter)';
   if (t.check === undefined) return t.status === 'not available' ? 'not available' : '–';
   return t.check.ok
     ? `429 after ${t.check.allowedBefore429}, other key ${t.check.otherKeyStatus}`

@@ -37,6 +37,8 @@ export interface Medians {
 export interface TargetSummary {
   readonly name: string;
   readonly label: string;
+  /** False for the references with no limiter (direct, the bare data path). */
+  readonly limits: boolean;
   status: TargetStatus;
   /** Why it is not measured, or what went wrong. */
   note?: string;

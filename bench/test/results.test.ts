@@ -28,6 +28,7 @@ function summary(name: string, rpsList: number[]): TargetSummary {
   const s: TargetSummary = {
     name,
     label: `${name} label`,
+    limits: name !== 'direct',
     status: 'measured',
     runs: rpsList.map((r, i) => run(i + 1, r, 1000 / r)),
   };
@@ -68,7 +69,7 @@ test('ratios to nginx and Fastify, and server µs per request against direct', (
 
 test('the verdict says pending while sluice has no figure', () => {
   const targets = [summary('nginx', [1]), summary('fastify', [1])];
-  targets.push({ name: 'sluice', label: 's', status: 'not available', runs: [] });
+  targets.push({ name: 'sluice', label: 's', limits: true, status: 'not available', runs: [] });
   addRatios(targets);
   assert.match(sluiceVerdict(targets), /pending/);
 });
@@ -78,6 +79,7 @@ function results(): Results {
   targets.push({
     name: 'sluice',
     label: 'sluice <mem>',
+    limits: true,
     status: 'not available',
     runs: [],
     note: 'serve not built',
