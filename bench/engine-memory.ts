@@ -28,6 +28,7 @@
  *   node --expose-gc bench/engine-memory.ts sluice 1000000               # one child's JSON
  */
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { systemClock } from '../src/core/clock.ts';
 import { createEngine } from '../src/core/engine.ts';
@@ -45,6 +46,8 @@ interface Measurement {
   fresh: number;
 }
 
+/** This file: each measurement runs it again in a child of its own. */
+const SELF = fileURLToPath(import.meta.url);
 const ROUNDS = 6;
 const ROUND_MS = 300;
 const IMPLS: readonly Impl[] = ['sluice', 'sluice-awaited', 'rlf'];
@@ -153,9 +156,13 @@ async function measure(impl: Impl, keys: number): Promise<Measurement> {
   return { impl, keys, bytesPerKey, reused, fresh };
 }
 
-function runChild(impl: Impl, keys: number): Measurement {
-  const args = ['--expose-gc', '--max-old-space-size=8192', process.argv[1], impl, String(keys)];
-  const out = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
+function runChild(impl: Impl, keys: number, cpu: number | undefined): Measurement {
+  const args = ['--expose-gc', '--max-old-space-size=8192', SELF, impl, String(keys)];
+  const [file, argv] =
+    cpu === undefined
+      ? [process.execPath, args]
+      : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const out = spawnSync(file, argv, { encoding: 'utf8', timeout: 600_000 });
   if (out.status !== 0) throw new Error(`${impl} ${keys} failed:\n${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as Measurement;
 }
@@ -174,40 +181,70 @@ function option(name: string, fallback: string): string {
   return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
 }
 
-/** Runs every implementation `repeats` times at `n` keys (in turn) and prints the table. */
-function compare(n: number, repeats: number): void {
+/** One size's figures: each implementation's best and median, and sluice's ratios. */
+export interface EngineComparison {
+  keys: number;
+  repeats: number;
+  rows: {
+    impl: Impl;
+    best: { reused: number; fresh: number };
+    median: { reused: number; fresh: number };
+    bytesPerKey: number;
+  }[];
+  /** sluice ÷ rate-limiter-flexible, median of the per-repeat ratios. */
+  ratio: { reused: number; fresh: number };
+  /** Each repeat's ratio, reused strings. */
+  perRepeat: number[];
+  /** rate-limiter-flexible's bytes per key ÷ sluice's. */
+  memoryRatio: number;
+}
+
+/**
+ * Runs every implementation `repeats` times at `n` keys, taking turns, each in a child
+ * (pinned to `cpu` when given).
+ */
+export function compareEngine(n: number, repeats: number, cpu?: number): EngineComparison {
   const runs = new Map<Impl, Measurement[]>(IMPLS.map((impl) => [impl, []]));
   for (let rep = 0; rep < repeats; rep++) {
-    for (const which of IMPLS) runs.get(which)!.push(runChild(which, n));
+    for (const which of IMPLS) runs.get(which)!.push(runChild(which, n, cpu));
   }
-  for (const [impl, ms] of runs) {
-    const reused = ms.map((m) => m.reused);
-    const fresh = ms.map((m) => m.fresh);
-    console.log(
-      `${impl.padEnd(15)} ${String(n).padStart(9)} keys ` +
-        `best ${fmt(Math.max(...reused))} | ${fmt(Math.max(...fresh))}  ` +
-        `median ${fmt(median(reused))} | ${fmt(median(fresh))}  ` +
-        `${median(ms.map((m) => m.bytesPerKey))
-          .toFixed(1)
-          .padStart(6)} B/key`,
-    );
-  }
+  const rows = [...runs].map(([impl, ms]) => ({
+    impl,
+    best: {
+      reused: Math.max(...ms.map((m) => m.reused)),
+      fresh: Math.max(...ms.map((m) => m.fresh)),
+    },
+    median: { reused: median(ms.map((m) => m.reused)), fresh: median(ms.map((m) => m.fresh)) },
+    bytesPerKey: median(ms.map((m) => m.bytesPerKey)),
+  }));
   const s = runs.get('sluice')!;
   const r = runs.get('rlf')!;
-  const best = (ms: Measurement[], k: 'reused' | 'fresh') => Math.max(...ms.map((m) => m[k]));
   const perRepeat = (k: 'reused' | 'fresh') => s.map((m, i) => m[k] / r[i][k]);
+  const bytes = (impl: Impl) => rows.find((row) => row.impl === impl)!.bytesPerKey;
+  return {
+    keys: n,
+    repeats,
+    rows,
+    ratio: { reused: median(perRepeat('reused')), fresh: median(perRepeat('fresh')) },
+    perRepeat: perRepeat('reused'),
+    memoryRatio: bytes('rlf') / bytes('sluice'),
+  };
+}
+
+function printComparison(c: EngineComparison): void {
+  for (const row of c.rows) {
+    console.log(
+      `${row.impl.padEnd(15)} ${String(c.keys).padStart(9)} keys ` +
+        `best ${fmt(row.best.reused)} | ${fmt(row.best.fresh)}  ` +
+        `median ${fmt(row.median.reused)} | ${fmt(row.median.fresh)}  ` +
+        `${row.bytesPerKey.toFixed(1).padStart(6)} B/key`,
+    );
+  }
   console.log(
-    `  sluice vs rate-limiter-flexible at ${n} keys (reused | fresh strings):\n` +
-      `    best vs best ${ratio(best(s, 'reused') / best(r, 'reused'))} | ` +
-      `${ratio(best(s, 'fresh') / best(r, 'fresh'))}` +
-      `   median of per-repeat ratios ${ratio(median(perRepeat('reused')))} | ` +
-      `${ratio(median(perRepeat('fresh')))}` +
-      `   (per repeat: ${perRepeat('reused')
-        .map((x) => x.toFixed(2))
-        .join(' ')} | ${perRepeat('fresh')
-        .map((x) => x.toFixed(2))
-        .join(' ')})\n` +
-      `    ${(median(r.map((m) => m.bytesPerKey)) / median(s.map((m) => m.bytesPerKey))).toFixed(1)}x less memory per key\n`,
+    `  sluice vs rate-limiter-flexible at ${c.keys} keys (reused | fresh strings): ` +
+      `median of per-repeat ratios ${ratio(c.ratio.reused)} | ${ratio(c.ratio.fresh)}` +
+      `   (per repeat, reused: ${c.perRepeat.map((x) => x.toFixed(2)).join(' ')})\n` +
+      `    ${c.memoryRatio.toFixed(1)}x less memory per key\n`,
   );
 }
 
@@ -223,7 +260,7 @@ async function main(): Promise<void> {
   console.log(
     `decisions/s (reused strings | fresh strings), heap bytes per key; ${repeats} repeats`,
   );
-  for (const n of sizes) compare(n, repeats);
+  for (const n of sizes) printComparison(compareEngine(n, repeats));
 }
 
-await main();
+if (import.meta.main) await main();

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compareEngine } from './engine-memory.ts';
 import { chartSvg } from './lib/chart.ts';
 import { measureNoise, noiseCores, waitForQuiet } from './lib/cpu-noise.ts';
 import { checkLimits } from './lib/limit-check.ts';
@@ -253,6 +254,16 @@ async function main(argv: string[]): Promise<number> {
       scenarioResults = await scenarios(targets, summaries, upstream.url, opts, workDir);
     }
 
+    let engine: Results['engine'];
+    if (opts.engine) {
+      log('bench: decision engine vs rate-limiter-flexible (10k and 1M keys, 3 repeats)');
+      try {
+        engine = [10_000, 1_000_000].map((n) => compareEngine(n, 3, pinned ? 0 : undefined));
+      } catch (error) {
+        engine = { error: message(error) };
+      }
+    }
+
     const results: Results = {
       date: new Date().toISOString(),
       command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
@@ -268,6 +279,7 @@ async function main(argv: string[]): Promise<number> {
       machine,
       targets: summaries,
       scenarios: scenarioResults,
+      engine,
     };
     const section = markdownSection(results);
     if (opts.write) {

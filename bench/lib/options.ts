@@ -16,6 +16,8 @@ export interface BenchOptions {
   /** Target names to run; empty = all. */
   readonly targets: readonly string[];
   readonly scenarios: boolean;
+  /** Run the decision-engine comparison (engine vs rate-limiter-flexible, 10k and 1M keys). */
+  readonly engine: boolean;
   /** Write bench/results/ and BENCHMARKS.md. */
   readonly write: boolean;
   readonly pin: boolean;
@@ -36,6 +38,7 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --keys N           API keys the load rotates over (default 1000)
   --targets a,b      only these targets (direct, nginx, fastify, data-path, sluice)
   --no-scenarios     skip the rejection-cost and isolation scenarios
+  --no-engine        skip the decision-engine comparison (10k and 1M keys)
   --no-write         print only; do not write bench/results/ or BENCHMARKS.md
   --no-pin           do not pin with taskset (results are then not comparable)
   --max-noise C      redo a run if other processes took more than C cores (default 0.25)
@@ -63,6 +66,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       keys: { type: 'string' },
       targets: { type: 'string' },
       'no-scenarios': { type: 'boolean', default: false },
+      'no-engine': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'max-noise': { type: 'string' },
@@ -91,6 +95,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
           .filter(Boolean)
       : [],
     scenarios: !values['no-scenarios'],
+    engine: !values['no-engine'],
     write: !values['no-write'],
     pin: !values['no-pin'],
     maxNoise,

@@ -165,6 +165,58 @@ function isolationTable(results: Results): string {
   );
 }
 
+const IMPL_LABEL: Record<string, string> = {
+  sluice: 'sluice engine + memory store (synchronous, as on the gateway)',
+  'sluice-awaited': 'sluice, each decision awaited',
+  rlf: 'rate-limiter-flexible RateLimiterMemory (awaited)',
+};
+
+/** The engine comparison: decisions/s and bytes per key at each key count, and the ratios. */
+function engineSection(engine: Results['engine']): string {
+  if (engine === undefined) return 'Not run (--no-engine).';
+  if ('error' in engine) return `Failed: ${engine.error}`;
+  const rows = engine.flatMap((c) =>
+    c.rows.map((r) => [
+      IMPL_LABEL[r.impl] ?? r.impl,
+      int(c.keys),
+      int(r.median.reused),
+      int(r.median.fresh),
+      fix(r.bytesPerKey, 1),
+      r.impl === 'sluice' ? `${ratio(c.ratio.reused)} / ${ratio(c.ratio.fresh)}` : '',
+      r.impl === 'sluice' ? `${c.memoryRatio.toFixed(1)}× less` : '',
+    ]),
+  );
+  const first = engine[0];
+  return [
+    'One decision = one per-IP check + one per-account check, all allowed (the common path), ' +
+      `on keys already tracked, in a scattered order (\`bench/engine-memory.ts\`, ${first?.repeats ?? 0} repeats ` +
+      'taking turns, each implementation in a child process of its own on core 0; medians). "Reused" ' +
+      'passes the very strings the keys were made with, as the gateway does for account ids; ' +
+      '"fresh" makes equal strings anew for each decision. Bytes per key: V8 heap and ArrayBuffers ' +
+      'after a full GC, divided by the keys held. The ratio is the median of the per-repeat ratios.',
+    '',
+    mdTable(
+      [
+        'implementation',
+        'keys',
+        'decisions/s, reused',
+        'decisions/s, fresh',
+        'bytes/key',
+        '× rate-limiter-flexible (reused / fresh)',
+        'memory',
+      ],
+      rows,
+    ),
+    '',
+    ...engine.map(
+      (c) =>
+        `Engine target at ${int(c.keys)} keys (≥3× rate-limiter-flexible, ≤100 bytes/key): ` +
+        `${ratio(c.ratio.reused)} reused / ${ratio(c.ratio.fresh)} fresh, ` +
+        `${fix(c.rows.find((r) => r.impl === 'sluice')?.bytesPerKey, 1)} bytes/key.`,
+    ),
+  ].join('\n');
+}
+
 /** The Markdown that goes between the markers in BENCHMARKS.md. */
 export function markdownSection(results: Results): string {
   const s = results.settings;
@@ -223,6 +275,10 @@ export function markdownSection(results: Results): string {
     isolationTable(results),
     '',
     ...(skipped.length ? ['Scenarios skipped:', ...skipped, ''] : []),
+    '### Decision engine',
+    '',
+    engineSection(results.engine),
+    '',
     END_MARKER,
   ].join('\n');
 }

@@ -8,6 +8,7 @@
  *   addRatios(summaries);                    // fills vsNginx, vsFastify, serverUsPerReq
  */
 
+import type { EngineComparison } from '../engine-memory.ts';
 import type { Isolation, RejectionCost } from '../scenarios.ts';
 import type { Noise } from './cpu-noise.ts';
 import type { LimitVerdict } from './limit-check.ts';
@@ -76,6 +77,8 @@ export interface Results {
   readonly machine: Machine;
   readonly targets: TargetSummary[];
   readonly scenarios: ScenarioResults;
+  /** Decision engine vs rate-limiter-flexible's memory limiter, per key count. */
+  readonly engine?: EngineComparison[] | { error: string };
 }
 
 /** Median of a list (mean of the two middle values for an even count). */

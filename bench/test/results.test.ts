@@ -122,6 +122,39 @@ test('the Markdown section has the table, the pending note and the chart, betwee
   assert.match(md, /commit abc1234 with 3 files under src\/ changed/);
 });
 
+test('the decision engine section has a row per implementation and the target line', () => {
+  const row = (impl: 'sluice' | 'sluice-awaited' | 'rlf', dps: number, bytes: number) => ({
+    impl,
+    best: { reused: dps, fresh: dps },
+    median: { reused: dps, fresh: dps * 0.9 },
+    bytesPerKey: bytes,
+  });
+  const engine = [
+    {
+      keys: 1_000_000,
+      repeats: 3,
+      rows: [
+        row('sluice', 3_000_000, 91.2),
+        row('sluice-awaited', 2_000_000, 91),
+        row('rlf', 600_000, 420),
+      ],
+      ratio: { reused: 5, fresh: 4.5 },
+      perRepeat: [5, 5, 5],
+      memoryRatio: 420 / 91.2,
+    },
+  ];
+  const md = markdownSection({ ...results(), engine });
+  assert.match(
+    md,
+    /\| sluice engine \+ memory store .* \| 1,000,000 \| 3,000,000 \| 2,700,000 \| 91\.2 \| 5\.00× \/ 4\.50× \| 4\.6× less \|/,
+  );
+  assert.match(
+    md,
+    /Engine target at 1,000,000 keys .*: 5\.00× reused \/ 4\.50× fresh, 91\.2 bytes\/key\./,
+  );
+  assert.match(markdownSection(results()), /Not run \(--no-engine\)/);
+});
+
 test('replaceBetweenMarkers swaps only the section, or appends it', () => {
   const doc = `# B\n\nintro\n\n${START_MARKER}\nold\n${END_MARKER}\n\nafter\n`;
   const out = replaceBetweenMarkers(doc, `${START_MARKER}\nnew\n${END_MARKER}`);
