@@ -122,6 +122,11 @@ export class SqliteRecordStore implements RecordStore {
       // busy_timeout first: switching to WAL and creating tables may wait for another process.
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec('PRAGMA journal_mode = WAL');
+      // The gateway writes on its event loop: an fsync per commit (SQLite's default FULL)
+      // stalls every request for milliseconds at each incident flush. With WAL, NORMAL
+      // syncs only at checkpoints: a crash of sluice loses nothing committed; a power
+      // loss or kernel crash may lose the last commits before the checkpoint.
+      db.exec('PRAGMA synchronous = NORMAL');
       this.#transaction(() => db?.exec(SCHEMA));
     } catch (error) {
       if (db?.isOpen) db.close();
