@@ -167,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
     log(USAGE);
     return 0;
   }
+  if (opts.render) return render();
   const targets = opts.targets.length
     ? TARGETS.filter((t) => opts.targets.includes(t.name))
     : [...TARGETS];
@@ -281,19 +282,8 @@ async function main(argv: string[]): Promise<number> {
       scenarios: scenarioResults,
       engine,
     };
-    const section = markdownSection(results);
-    if (opts.write) {
-      const dir = join(ROOT, 'bench', 'results');
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-      await writeFile(join(dir, 'chart.svg'), chartSvg(results));
-      const docPath = join(ROOT, 'BENCHMARKS.md');
-      const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-      await writeFile(docPath, replaceBetweenMarkers(doc, section));
-      log('bench: wrote bench/results/latest.json, bench/results/chart.svg, BENCHMARKS.md');
-    } else {
-      log(section);
-    }
+    if (opts.write) await writeResults(results);
+    else log(markdownSection(results));
     return 0;
   } finally {
     await upstream?.child.stop();
@@ -301,6 +291,27 @@ async function main(argv: string[]): Promise<number> {
     await disposeSluice();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Writes bench/results/ and the section of BENCHMARKS.md between the markers. */
+async function writeResults(results: Results): Promise<void> {
+  const dir = join(ROOT, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(dir, 'chart.svg'), chartSvg(results));
+  const docPath = join(ROOT, 'BENCHMARKS.md');
+  const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
+  await writeFile(docPath, replaceBetweenMarkers(doc, markdownSection(results)));
+  log('bench: wrote bench/results/latest.json, bench/results/chart.svg, BENCHMARKS.md');
+}
+
+/** `--render`: the report again from the last run's figures (after a change to the report). */
+async function render(): Promise<number> {
+  const file = join(ROOT, 'bench', 'results', 'latest.json');
+  const results = JSON.parse(await readFile(file, 'utf8')) as Results;
+  addRatios(results.targets);
+  await writeResults(results);
+  return 0;
 }
 
 if (import.meta.main) {

@@ -25,6 +25,8 @@ export interface BenchOptions {
   readonly maxNoise: number;
   /** Measured runs per target and round at most (the least noisy is kept). */
   readonly tries: number;
+  /** Only re-render BENCHMARKS.md and the chart from bench/results/latest.json. */
+  readonly render: boolean;
   readonly help: boolean;
 }
 
@@ -39,6 +41,7 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --targets a,b      only these targets (direct, nginx, fastify, data-path, sluice)
   --no-scenarios     skip the rejection-cost and isolation scenarios
   --no-engine        skip the decision-engine comparison (10k and 1M keys)
+  --render           measure nothing: re-render the report from bench/results/latest.json
   --no-write         print only; do not write bench/results/ or BENCHMARKS.md
   --no-pin           do not pin with taskset (results are then not comparable)
   --max-noise C      redo a run if other processes took more than C cores (default 0.25)
@@ -71,6 +74,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'no-pin': { type: 'boolean', default: false },
       'max-noise': { type: 'string' },
       tries: { type: 'string' },
+      render: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -100,6 +104,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     pin: !values['no-pin'],
     maxNoise,
     tries: positiveInt('tries', values.tries, 3),
+    render: values.render,
     help: values.help,
   };
 }

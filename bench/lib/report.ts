@@ -122,6 +122,31 @@ function rejectionTable(results: Results): string {
   );
 }
 
+/** sluice against the issue's scenario targets, in one line each. */
+function scenarioVerdicts(results: Results): string[] {
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const out: string[] = [];
+  const rc = results.scenarios.rejectionCost.sluice;
+  const allowed = results.targets.find((t) => t.name === 'sluice')?.median?.rps;
+  if (rc !== undefined && !('error' in rc) && allowed) {
+    const x = (rc as RejectionCost).rejectedPerSec / allowed;
+    out.push(
+      `Rejection target (≥3× the proxied throughput): sluice ${ratio(x)}, ${verdict(x >= 3)}.`,
+    );
+  }
+  const iso = results.scenarios.isolation.sluice;
+  if (iso !== undefined && !('error' in iso)) {
+    const { alone, withFlood } = iso as Isolation;
+    const growth = alone.calm.p99Ms > 0 ? withFlood.calm.p99Ms / alone.calm.p99Ms : Infinity;
+    const refused = (withFlood.calm.status['429'] ?? 0) + (alone.calm.status['429'] ?? 0);
+    out.push(
+      `Isolation target (calm p99 ≤1.5× alone, zero 429s): sluice ${ratio(growth)}, ${verdict(growth <= 1.5)}; ` +
+        `${refused} 429s, ${verdict(refused === 0)}.`,
+    );
+  }
+  return out;
+}
+
 /** Answers that were neither 200 nor 429, by status (and errors: no answer). */
 function otherFailures(r: PacedResult): string {
   const parts = Object.entries(r.status)
@@ -134,7 +159,7 @@ function otherFailures(r: PacedResult): string {
 function isolationTable(results: Results): string {
   const body = Object.entries(results.scenarios.isolation).map(([name, r]) => {
     const label = results.targets.find((t) => t.name === name)?.label ?? name;
-    if ('error' in r) return [label, `failed: ${r.error}`, '', '', '', '', ''];
+    if ('error' in r) return [label, `failed: ${r.error}`, '', '', '', '', '', ''];
     const iso = r as Isolation;
     const { alone, withFlood } = iso;
     const flood = withFlood.flood;
@@ -145,6 +170,7 @@ function isolationTable(results: Results): string {
       label,
       fix(alone.calm.p99Ms),
       fix(withFlood.calm.p99Ms),
+      ratio(alone.calm.p99Ms > 0 ? withFlood.calm.p99Ms / alone.calm.p99Ms : undefined),
       `${alone.calm.status['429'] ?? 0} / ${withFlood.calm.status['429'] ?? 0}`,
       `${otherFailures(alone.calm)} / ${otherFailures(withFlood.calm)}`,
       floodCell,
@@ -156,6 +182,7 @@ function isolationTable(results: Results): string {
       'gateway',
       'calm p99 ms, alone',
       'calm p99 ms, with flood',
+      'p99 with ÷ alone',
       'calm 429s, alone / with flood',
       'calm other failures, alone / with flood',
       'flooding account',
@@ -242,7 +269,9 @@ export function markdownSection(results: Results): string {
     '',
     `"errors" = non-2xx answers + socket errors; "others' cores" = CPU taken by other processes ` +
       `and steal time during the measured runs (a run above ${s.maxNoise} cores was redone, up to ${s.tries} tries, ` +
-      'and the least noisy kept).',
+      'and the least noisy kept). "× nginx", "× Fastify" and "server µs/req" are the median of the ' +
+      "per-round figures: the gateways run side by side within a round, and the machine's speed drifts " +
+      'between rounds (see the range).',
     '',
     mdTable(
       HEADERS,
@@ -261,6 +290,8 @@ export function markdownSection(results: Results): string {
     '',
     rejectionTable(results),
     '',
+    ...scenarioVerdicts(results).filter((l) => l.startsWith('Rejection')),
+    '',
     '### Isolation',
     '',
     isoRate
@@ -273,6 +304,8 @@ export function markdownSection(results: Results): string {
       : 'No isolation run.',
     '',
     isolationTable(results),
+    '',
+    ...scenarioVerdicts(results).filter((l) => l.startsWith('Isolation')),
     '',
     ...(skipped.length ? ['Scenarios skipped:', ...skipped, ''] : []),
     '### Decision engine',

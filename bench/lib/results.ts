@@ -105,18 +105,34 @@ export function reduceRuns(t: TargetSummary): void {
   t.rpsRange = [Math.min(...rps), Math.max(...rps)];
 }
 
-/** Ratios to nginx and the Fastify peer, and server µs per request against direct. */
+/**
+ * Ratios to nginx and the Fastify peer, and server µs per request against direct, each
+ * the median over the rounds of that round's figure: the targets run side by side within
+ * a round, and the machine drifts between rounds, so a ratio within a round is steadier
+ * than the ratio of two medians.
+ */
 export function addRatios(targets: TargetSummary[]): void {
-  const rpsOf = (name: string) => targets.find((t) => t.name === name)?.median?.rps;
-  const nginx = rpsOf('nginx');
-  const fastify = rpsOf('fastify');
-  const direct = rpsOf('direct');
+  const byRound = (name: string) =>
+    new Map(targets.find((t) => t.name === name)?.runs.map((r) => [r.round, r.rps]) ?? []);
+  const nginx = byRound('nginx');
+  const fastify = byRound('fastify');
+  const direct = byRound('direct');
+  const perRound = (
+    t: TargetSummary,
+    peer: Map<number, number>,
+    f: (a: number, b: number) => number,
+  ) => {
+    const values = t.runs
+      .filter((r) => r.rps > 0 && (peer.get(r.round) ?? 0) > 0)
+      .map((r) => f(r.rps, peer.get(r.round)!));
+    return values.length ? median(values) : undefined;
+  };
   for (const t of targets) {
-    const rps = t.median?.rps;
-    if (rps === undefined || rps <= 0) continue;
-    if (nginx) t.vsNginx = rps / nginx;
-    if (fastify) t.vsFastify = rps / fastify;
-    if (direct && t.name !== 'direct') t.serverUsPerReq = (1 / rps - 1 / direct) * 1e6;
+    if (t.median === undefined || t.median.rps <= 0) continue;
+    t.vsNginx = perRound(t, nginx, (a, b) => a / b);
+    t.vsFastify = perRound(t, fastify, (a, b) => a / b);
+    if (t.name !== 'direct')
+      t.serverUsPerReq = perRound(t, direct, (a, b) => (1 / a - 1 / b) * 1e6);
   }
 }
 

@@ -67,6 +67,18 @@ test('ratios to nginx and Fastify, and server µs per request against direct', (
   assert.match(sluiceVerdict(targets), /vs nginx 0\.63× .*met.*vs Fastify 2\.00× .*met/);
 });
 
+test('ratios are the median of the per-round ratios, rounds matched by number', () => {
+  // The machine halves its speed in round 2: each round's ratio is still 0.5.
+  const nginx = summary('nginx', [20_000, 10_000, 20_000]);
+  const sluice = summary('sluice', [10_000, 5_000, 10_000]);
+  // Round 3 of sluice failed: only rounds 1 and 2 pair up.
+  sluice.runs = sluice.runs.slice(0, 2);
+  const targets = [nginx, sluice];
+  addRatios(targets);
+  assert.equal(sluice.vsNginx, 0.5);
+  assert.equal(sluice.vsFastify, undefined);
+});
+
 test('the verdict says pending while sluice has no figure', () => {
   const targets = [summary('nginx', [1]), summary('fastify', [1])];
   targets.push({ name: 'sluice', label: 's', limits: true, status: 'not available', runs: [] });
