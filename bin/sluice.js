@@ -22,7 +22,7 @@ if (major >= 24) {
   const pinned = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(pinned)) {
     process.stderr.write(
-      `sluice needs Node.js 24 or newer (this is ${process.version}); run \`npm ci\` in ${root} to install the pinned one.\n`,
+      `sluice needs Node.js 24 or newer (this is ${process.version}); run \`npm install\` in ${root} to install the pinned one.\n`,
     );
     process.exit(1);
   }
