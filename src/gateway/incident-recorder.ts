@@ -38,8 +38,39 @@ export function createIncidentRecorder(options: {
   }) => void;
   /** Each batch written, for the log (one line per incident and flush, not per request). */
   onFlushed?: (batch: readonly Incident[]) => void;
+  /** Makes reference codes; tests pin them. */
+  newReference?: () => string;
 }): IncidentRecorder {
-  const runs = new IncidentRuns({ gapMs: options.gapMs ?? 60_000, newReference });
+  const makeReference = options.newReference ?? (() => newReference());
+
+  /** Whether a stored incident already has this code (a store that answers later: no). */
+  function taken(reference: string): boolean {
+    try {
+      const found = options.store.getIncident(reference);
+      if (found instanceof Promise) {
+        found.catch(() => {});
+        return false;
+      }
+      return found !== undefined;
+    } catch {
+      return false; // the store is away: the flush will report it
+    }
+  }
+
+  /**
+   * A code no stored incident has. Codes carry 40 random bits, so among a few hundred
+   * thousand incidents two start to share one, and saving the second would overwrite the
+   * first. One indexed look-up per new incident (not per refusal) rules that out.
+   */
+  function uniqueReference(): string {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const reference = makeReference();
+      if (!taken(reference)) return reference;
+    }
+    return makeReference();
+  }
+
+  const runs = new IncidentRuns({ gapMs: options.gapMs ?? 60_000, newReference: uniqueReference });
   let pending: Incident[] = [];
   let flushing: Promise<void> | undefined;
 

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { manualClock } from '../../src/core/clock.ts';
+import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
+import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
+import type { Incident, RecordStore } from '../../src/store/types.ts';
+
+const stored: Incident = {
+  reference: 'RL-AAAA-AAAA',
+  rule: 'account-rate',
+  subject: { accountId: 'first', keyId: 'K1', ip: '192.0.2.1' },
+  startedAt: 1_000,
+  endedAt: 2_000,
+  count: 7,
+  counters: {},
+  note: undefined,
+};
+
+for (const [name, open] of [
+  ['memory', () => ({ store: new MemoryRecordStore() as RecordStore, done() {} })],
+  [
+    'sqlite',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sluice-recorder-'));
+      const store = new SqliteRecordStore(dir);
+      return {
+        store: store as RecordStore,
+        done() {
+          store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  ],
+] as const) {
+  test(`${name}: a new incident never takes a code a stored incident has`, async () => {
+    const { store, done } = open();
+    try {
+      await store.saveIncidents([stored]);
+      // The code generator repeats the stored code twice before a free one.
+      const codes = ['RL-AAAA-AAAA', 'rl-aaaa-aaaa', 'RL-BBBB-BBBB'];
+      const recorder = createIncidentRecorder({
+        store,
+        clock: manualClock(5_000),
+        flushMs: 60_000,
+        onError: (error) => assert.fail(String(error)),
+        newReference: () => codes.shift() ?? 'RL-CCCC-CCCC',
+      });
+      const reference = recorder.record('ip-block', { ip: '198.51.100.9' }, { ipCount: 201 });
+      assert.equal(reference, 'RL-BBBB-BBBB');
+      await recorder.close();
+      // Both incidents are kept, each under its own code.
+      assert.equal((await store.getIncident('RL-AAAA-AAAA'))?.subject.accountId, 'first');
+      assert.equal((await store.getIncident('RL-BBBB-BBBB'))?.rule, 'ip-block');
+    } finally {
+      done();
+    }
+  });
+}
