@@ -14,6 +14,9 @@ import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
+/** How long an ended IP block stays listed (`sluice ips list`) before it is pruned. */
+const ENDED_BLOCKS_KEPT_MS = 7 * 24 * 3_600_000;
+
 export interface EnforcerDeps {
   safeguards: Safeguards;
   recordStore: RecordStore;
@@ -80,6 +83,9 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
       };
       deps.identities.putIpBlock(block);
       await deps.recordStore.putIpBlock(block);
+      // Ended blocks would otherwise pile up (a botnet leaves one per address) and be
+      // reread by every gateway's cache; the audit log keeps their history.
+      await deps.recordStore.pruneIpBlocks(action.at - ENDED_BLOCKS_KEPT_MS);
     } else if (action.subject.keyId !== undefined) {
       const key = await deps.recordStore.getKey(action.subject.keyId);
       if (key === undefined || key.status === 'revoked') return;

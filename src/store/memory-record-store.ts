@@ -9,7 +9,7 @@
  *   `seq` and the current sequence, so a cache that sees the sequence move also knows to
  *   reread accounts and IP blocks;
  * - IP blocks are keyed by the IP string as given (callers canonicalise it); expired
- *   blocks stay until deleted; `listIpBlocks` orders by IP;
+ *   blocks stay until deleted or pruned; `listIpBlocks` orders by IP;
  * - incidents are keyed by their canonical reference; `saveIncidents` replaces whole
  *   incidents; `listIncidents` lists those active at or after `since` (`endedAt ≥ since`),
  *   most recently active first;
@@ -102,6 +102,14 @@ export class MemoryRecordStore implements RecordStore {
     if (!this.#ipBlocks.delete(ip)) return false;
     this.#seq++;
     return true;
+  }
+
+  pruneIpBlocks(before: number): number {
+    let pruned = 0;
+    for (const [ip, block] of this.#ipBlocks) {
+      if (block.until !== undefined && block.until < before && this.#ipBlocks.delete(ip)) pruned++;
+    }
+    return pruned;
   }
 
   listIpBlocks(): IpBlock[] {

@@ -97,6 +97,7 @@ export class SqliteRecordStore implements RecordStore {
   readonly #keysAfter: StatementSync;
   readonly #putIpBlock: StatementSync;
   readonly #deleteIpBlock: StatementSync;
+  readonly #pruneIpBlocks: StatementSync;
   readonly #listIpBlocks: StatementSync;
   readonly #putIncident: StatementSync;
   readonly #getIncident: StatementSync;
@@ -165,6 +166,9 @@ export class SqliteRecordStore implements RecordStore {
          reference = excluded.reference, actor = excluded.actor`,
     );
     this.#deleteIpBlock = db.prepare('DELETE FROM ip_blocks_v1 WHERE ip = ?');
+    this.#pruneIpBlocks = db.prepare(
+      'DELETE FROM ip_blocks_v1 WHERE blocked_until IS NOT NULL AND blocked_until < ?',
+    );
     this.#listIpBlocks = db.prepare('SELECT * FROM ip_blocks_v1 ORDER BY ip');
     this.#putIncident = db.prepare(
       `INSERT INTO incidents_v1 (reference, rule, account_id, key_id, ip, started_at, ended_at, count, counters, note)
@@ -284,6 +288,10 @@ export class SqliteRecordStore implements RecordStore {
       this.#bumpSeq.get();
       return true;
     });
+  }
+
+  pruneIpBlocks(before: number): number {
+    return this.#write('prune IP blocks', () => Number(this.#pruneIpBlocks.run(before).changes));
   }
 
   listIpBlocks(): IpBlock[] {

@@ -157,7 +157,8 @@ export interface AuditEntry {
 /**
  * An IP address refused by the gateway, by a safeguard (escalating 1h, 1d, 1w…) or by
  * an operator (`sluice ips block`). A block past its `until` is expired: it no longer
- * refuses anything but stays listed until lifted or replaced.
+ * refuses anything but stays listed until lifted, replaced or pruned (a week after it
+ * ended, when a safeguard blocks another IP).
  *
  * @example
  * const block: IpBlock = { ip: '203.0.113.9', until: now + 3_600_000, createdAt: now,
@@ -214,6 +215,12 @@ export interface RecordStore {
   deleteIpBlock(ip: string): MaybePromise<boolean>;
   /** Every block, expired ones included, ordered by IP. */
   listIpBlocks(): MaybePromise<IpBlock[]>;
+  /**
+   * Deletes the blocks that ended before `before` (never the ones without an end); the
+   * number deleted. Leaves the change sequence alone: an expired block already blocks
+   * nothing, in any cache.
+   */
+  pruneIpBlocks(before: number): MaybePromise<number>;
 
   /** Inserts or updates incidents (by reference) in one transaction. */
   saveIncidents(incidents: readonly Incident[]): MaybePromise<void>;

@@ -300,6 +300,22 @@ export function runRecordStoreContract(
     assert.deepEqual(await store.listIpBlocks(), [expired, v6]);
   });
 
+  test(`${name}: pruning deletes the blocks that ended before, never a block without an end`, async (t) => {
+    const store = await open(t);
+    const longGone = ipBlock('198.51.100.1', { until: T0 - 10 });
+    const justEnded = ipBlock('198.51.100.2', { until: T0 });
+    const running = ipBlock('198.51.100.3', { until: T0 + 10 });
+    const forever = ipBlock('198.51.100.4', { until: undefined });
+    for (const b of [longGone, justEnded, running, forever]) await store.putIpBlock(b);
+    const seq = (await store.keyChangesSince(0)).seq;
+    assert.equal(await store.pruneIpBlocks(T0), 1, 'only the block that ended before T0');
+    assert.deepEqual(await store.listIpBlocks(), [justEnded, running, forever]);
+    assert.equal(await store.pruneIpBlocks(T0 + 1_000_000), 2);
+    assert.deepEqual(await store.listIpBlocks(), [forever]);
+    assert.equal(await store.pruneIpBlocks(T0 + 1_000_000), 0);
+    assert.equal((await store.keyChangesSince(0)).seq, seq, 'the change sequence stays');
+  });
+
   test(`${name}: putting a block for a blocked IP replaces it whole`, async (t) => {
     const store = await open(t);
     await store.putIpBlock(ipBlock('203.0.113.9'));

@@ -239,6 +239,17 @@ test('a batch route outside the off-hours windows is refused until the next wind
 });
 
 test('requests that continue with a revoked key get the IP blocked; support can lift the block', async () => {
+  // A block that ended eight days ago: a new block prunes it (a week of history is kept).
+  const store = openSqliteRecordStore(dataDir);
+  store.putIpBlock({
+    ip: '198.51.100.99',
+    until: Date.now() - 8 * 86_400_000,
+    createdAt: Date.now() - 9 * 86_400_000,
+    reason: 'an old block',
+    reference: undefined,
+    actor: 'cli:test',
+  });
+  store.close();
   const { key, id } = await createKey(dataDir, 'acct-ghost');
   await sluice(['keys', 'revoke', id, '--data', dataDir]);
   const good = await createKey(dataDir, 'acct-neighbour');
@@ -268,6 +279,9 @@ test('requests that continue with a revoked key get the IP blocked; support can 
     200,
   );
   assert.ok(received.some((r) => r.headers['sluice-event'] === 'block' && r.valid));
+  const listed = (await sluice(['ips', 'list', '--json', '--data', dataDir])).stdout;
+  assert.match(listed, /198\.51\.100\.50/);
+  assert.doesNotMatch(listed, /198\.51\.100\.99/, 'the long-ended block is pruned');
 
   assert.equal((await sluice(['ips', 'unblock', '198.51.100.50', '--data', dataDir])).code, 0);
   await eventually(async () => {
