@@ -88,17 +88,22 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   const identities = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
-    onError: (error) => logger.error({ err: error }, 'reading API keys from the store failed'),
+    onError: (error) => {
+      metrics.storeErrors.inc({ operation: 'keys' });
+      logger.error({ err: error }, 'reading API keys from the store failed');
+    },
   });
   const incidents = createIncidentRecorder({
     store: recordStore,
     clock,
     flushMs: options.incidentFlushMs ?? 250,
-    onError: (error, lost) =>
+    onError: (error, lost) => {
+      metrics.storeErrors.inc({ operation: 'incidents' });
       logger.error(
         { err: error, incidents: lost.length },
         'writing incidents failed; kept for the next try',
-      ),
+      );
+    },
     onNew: (i) =>
       logger.info(
         {
@@ -111,6 +116,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         'request refused: new incident',
       ),
     onFlushed: (batch) => {
+      metrics.incidentsWritten.inc(batch.length);
       for (const i of batch) {
         if (i.count > 1) {
           logger.info(

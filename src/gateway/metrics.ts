@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client): what the gateway does, by outcome and rule.
  * Served on the admin listener at `/metrics`.
  */
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -12,6 +12,15 @@ export interface GatewayMetrics {
   readonly warnings: Counter;
   readonly safeguardActions: Counter<'rule' | 'action' | 'dry_run'>;
   readonly waiting: Gauge;
+  /** How long slowed requests were held. */
+  readonly delaySeconds: Histogram;
+  /** Answers of the upstream by class (`2xx`…`5xx`), or `failed` (unreachable, timed out). */
+  readonly upstreamResponses: Counter<'class'>;
+  readonly upstreamSeconds: Histogram;
+  /** Incidents written to the record store (one per incident and flush, not per request). */
+  readonly incidentsWritten: Counter;
+  /** Record store operations that failed (`incidents`: a flush, kept for the next; `keys`: a poll). */
+  readonly storeErrors: Counter<'operation'>;
   /** Names the function the `sluice_waiting_requests` gauge reads when scraped. */
   observeWaiting(source: () => number): void;
 }
@@ -56,6 +65,35 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
       collect() {
         this.set(waitingSource());
       },
+    }),
+    delaySeconds: new Histogram({
+      name: 'sluice_delay_seconds',
+      help: 'How long slowed requests were held before being forwarded.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    upstreamResponses: new Counter({
+      name: 'sluice_upstream_responses_total',
+      help: 'Answers of the upstream by status class, or "failed" (unreachable or timed out: sluice answered 502/504).',
+      labelNames: ['class'],
+      registers: [registry],
+    }),
+    upstreamSeconds: new Histogram({
+      name: 'sluice_upstream_duration_seconds',
+      help: 'Time from forwarding a request to the end of the upstream answer.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    incidentsWritten: new Counter({
+      name: 'sluice_incidents_written_total',
+      help: 'Incident rows written (one per incident and flush, however many requests it covers).',
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: 'sluice_store_errors_total',
+      help: 'Record store operations that failed: incidents (kept for the next flush) or keys (the poll).',
+      labelNames: ['operation'],
+      registers: [registry],
     }),
     observeWaiting(source) {
       waitingSource = source;

@@ -342,6 +342,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const accountId = caller.account.id;
       headers[DELAY_HEADER] = String(Math.ceil(d.delayMs));
       deps.metrics.delayed.inc();
+      deps.metrics.delaySeconds.observe(d.delayMs / 1000);
       deps.engine.slowedEnter(accountId);
       const entry = {
         res,
@@ -449,12 +450,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       });
       return;
     }
+    const started = performance.now();
     deps.proxy.forward(req, res, {
       set,
       strip: identityStrip(policy),
       responseHeaders: headers,
       done(outcome) {
         if (slotOf !== undefined) releaseSlot(slotOf);
+        const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
+        deps.metrics.upstreamResponses.inc({
+          class: failed ? 'failed' : statusClass(outcome.status),
+        });
+        deps.metrics.upstreamSeconds.observe((performance.now() - started) / 1000);
         if (outcome.status === 401 || outcome.status === 403)
           deps.observe('auth-failure', caller.subject);
         else if (MALFORMED.has(outcome.status)) deps.observe('malformed-4xx', caller.subject);
@@ -492,6 +499,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     waiting: () => waiters.size + delayed.size,
   };
+}
+
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** `2xx` for 204: a label with five values, not one per status. */
+function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
 }
 
 /** Whether the request carries the named cookie (an interactive session). */

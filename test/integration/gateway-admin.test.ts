@@ -101,6 +101,12 @@ test('support looks an incident up and reinstates the key; metrics count what ha
   const metrics = (await admin('/metrics')).body;
   assert.match(metrics, /sluice_refused_total\{rule="key-revoked"\} [1-9]/);
   assert.match(metrics, /sluice_forwarded_total [1-9]/);
+  // The whoami calls that went through were answered 200 by the upstream.
+  assert.match(metrics, /sluice_upstream_responses_total\{class="2xx"\} [1-9]/);
+  assert.match(metrics, /sluice_upstream_duration_seconds_count [1-9]/);
+  // The key-revoked incident was written (once per flush, not per refusal).
+  assert.match(metrics, /sluice_incidents_written_total [1-9]/);
+  assert.doesNotMatch(metrics, /sluice_store_errors_total\{[^}]*\} [1-9]/);
 });
 
 test('SIGHUP reloads the policy; a broken file keeps the running one', async () => {
