@@ -1,6 +1,7 @@
 /**
  * The admin listener (Fastify): Prometheus metrics and the support API — look up an
- * incident by its reference, list and reinstate or revoke keys, read the audit trail.
+ * incident by its reference, list and reinstate or revoke keys, list and lift IP blocks,
+ * read the audit trail.
  * Every route but `/healthz` needs `Authorization: Bearer <admin token>`, compared in
  * constant time. It listens on its own address, normally loopback or a private network.
  */
@@ -9,6 +10,7 @@ import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { explainIncident } from '../core/explain.ts';
 import { normalizeReference } from '../core/reference.ts';
+import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
@@ -126,6 +128,50 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
 
   app.post('/admin/keys/:id/reinstate', changeStatus('active', 'reinstate') as never);
   app.post('/admin/keys/:id/revoke', changeStatus('revoked', 'revoke') as never);
+
+  app.get('/admin/ips', async () => {
+    const now = clock.now();
+    const blocks = await recordStore.listIpBlocks();
+    return {
+      blocks: blocks.map((b) => ({ ...b, active: b.until === undefined || b.until > now })),
+    };
+  });
+
+  app.post<{ Params: { ip: string }; Body?: { reason?: string; actor?: string } }>(
+    '/admin/ips/:ip/unblock',
+    async (req, reply) => {
+      const ip = canonicalIp(req.params.ip);
+      if (ip === undefined) {
+        return reply
+          .code(400)
+          .header('content-type', PROBLEM_CONTENT_TYPE)
+          .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
+      }
+      const blocks = await recordStore.listIpBlocks();
+      // A block written in another spelling is still found by the address it names.
+      const old = blocks.find((b) => b.ip === ip) ?? blocks.find((b) => canonicalIp(b.ip) === ip);
+      if (old === undefined || !(await recordStore.deleteIpBlock(old.ip))) {
+        return reply
+          .code(404)
+          .header('content-type', PROBLEM_CONTENT_TYPE)
+          .send(problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`));
+      }
+      const now = clock.now();
+      const reason = req.body?.reason ?? 'unblock-ip through the admin API';
+      await recordStore.appendAudit({
+        at: now,
+        actor: `admin:${req.body?.actor ?? 'api'}`,
+        action: 'unblock-ip',
+        subject: { ip },
+        reason,
+        reference: old.reference,
+      });
+      // The delete moved the change sequence: this node rereads its blocks now.
+      await options.identities.refresh();
+      options.logger.info({ event: 'unblock-ip', ip }, 'IP unblocked');
+      return { ip, lifted: old };
+    },
+  );
 
   app.get<{ Querystring: { limit?: string; key?: string } }>('/admin/audit', async (req) => ({
     audit: await recordStore.listAudit({

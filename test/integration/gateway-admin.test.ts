@@ -127,3 +127,49 @@ test('SIGHUP reloads the policy; a broken file keeps the running one', async () 
   const still = await call(`${gateway.url}/api/companies?limit=1`);
   assert.match(still.headers['ratelimit-policy'], /"ip";q=300;w=60/);
 });
+
+test('support lists IP blocks and lifts one; this node applies it at once, the trail says who', async () => {
+  assert.equal(
+    (await sluice(['ips', 'block', '127.0.0.1', '--for', '1h', '--data', dataDir])).code,
+    0,
+  );
+  await eventually(async () => {
+    const a = await call(`${gateway.url}/api/companies?limit=1`);
+    return a.status === 403 && a.json<{ rule: string }>().rule === 'ip-blocked' ? a : undefined;
+  });
+  const listed = (await admin('/admin/ips')).json<{ blocks: { ip: string; active: boolean }[] }>();
+  assert.deepEqual(
+    listed.blocks.filter((b) => b.ip === '127.0.0.1').map((b) => b.active),
+    [true],
+  );
+
+  const lifted = await admin('/admin/ips/127.0.0.1/unblock', {
+    method: 'POST',
+    body: JSON.stringify({ reason: 'ticket 9', actor: 'dana' }),
+  });
+  assert.equal(lifted.status, 200);
+  assert.equal(
+    (await call(`${gateway.url}/api/companies?limit=1`)).status,
+    200,
+    'at once on this node, without waiting for the poll',
+  );
+  const audit = (await admin('/admin/audit?limit=5')).json<{
+    audit: { action: string; actor: string; reason: string; subject: { ip?: string } }[];
+  }>();
+  assert.deepEqual(
+    { ...audit.audit[0], at: undefined, reference: undefined },
+    {
+      at: undefined,
+      reference: undefined,
+      action: 'unblock-ip',
+      actor: 'admin:dana',
+      reason: 'ticket 9',
+      subject: { ip: '127.0.0.1' },
+    },
+  );
+
+  const again = await admin('/admin/ips/127.0.0.1/unblock', { method: 'POST' });
+  assert.equal(again.status, 404);
+  assert.match(again.headers['content-type'], /^application\/problem\+json/);
+  assert.equal((await admin('/admin/ips/not-an-ip/unblock', { method: 'POST' })).status, 400);
+});
