@@ -10,7 +10,7 @@ import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { explainIncident } from '../core/explain.ts';
 import { normalizeReference } from '../core/reference.ts';
-import { canonicalIp } from '../gateway/client-ip.ts';
+import { canonicalIp, findIpBlock } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
@@ -148,8 +148,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
       }
       const blocks = await recordStore.listIpBlocks();
-      // A block written in another spelling is still found by the address it names.
-      const old = blocks.find((b) => b.ip === ip) ?? blocks.find((b) => canonicalIp(b.ip) === ip);
+      const old = findIpBlock(blocks, ip);
       if (old === undefined || !(await recordStore.deleteIpBlock(old.ip))) {
         return reply
           .code(404)

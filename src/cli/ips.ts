@@ -7,7 +7,7 @@
  */
 import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
-import { canonicalIp } from '../gateway/client-ip.ts';
+import { canonicalIp, findIpBlock } from '../gateway/client-ip.ts';
 import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { IpBlock } from '../store/types.ts';
 import { openRecordsFromArgs, parseSubcommand, table, usage } from './common.ts';
@@ -202,9 +202,7 @@ function block(ctx: Context, ip: string, forMs: number | undefined, reason: stri
 
 function unblock(ctx: Context, ip: string, reason: string | undefined) {
   const blocks = ctx.store.listIpBlocks();
-  // A block written in another spelling (an address taken from a forwarding header as
-  // sent) is still found by the address it names.
-  const old = blocks.find((b) => b.ip === ip) ?? blocks.find((b) => canonicalIp(b.ip) === ip);
+  const old = findIpBlock(blocks, ip);
   // Read and delete are two steps: a block lifted in between is reported as not blocked.
   if (old === undefined || !ctx.store.deleteIpBlock(old.ip)) {
     if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: null })}\n`);
