@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { compareEngine } from './engine-memory.ts';
 import { chartSvg } from './lib/chart.ts';
 import { measureNoise, noiseCores, waitForQuiet } from './lib/cpu-noise.ts';
+import { groupCpuMs } from './lib/group-cpu.ts';
 import { checkLimits } from './lib/limit-check.ts';
 import { describeMachine, installHint, missingTools } from './lib/machine.ts';
 import { type BenchOptions, parseOptions, USAGE } from './lib/options.ts';
@@ -62,6 +63,25 @@ async function limitCheck(t: Target, s: TargetSummary, upstream: string): Promis
   }
 }
 
+/** CPU ms of the gateway's and the upstream's process groups so far. */
+function cpuOf(gatewayPid: number | undefined, upstreamPid: number) {
+  return {
+    gateway: gatewayPid === undefined ? undefined : groupCpuMs(gatewayPid),
+    upstream: groupCpuMs(upstreamPid),
+  };
+}
+
+/** µs of CPU per request answered between two `cpuOf` readings. */
+function perRequest(a: ReturnType<typeof cpuOf>, b: ReturnType<typeof cpuOf>, requests: number) {
+  if (requests <= 0) return {};
+  const us = (from: number, to: number) => ((to - from) * 1000) / requests;
+  return {
+    gatewayCpuUs:
+      a.gateway === undefined || b.gateway === undefined ? undefined : us(a.gateway, b.gateway),
+    upstreamCpuUs: us(a.upstream, b.upstream),
+  };
+}
+
 /**
  * One measured run of `t` (after a warm-up), added to `s.runs`. The machine is shared:
  * the run waits for other processes to quieten (up to 30 s), and a run during which they
@@ -72,6 +92,7 @@ async function measure(
   t: Target,
   s: TargetSummary,
   upstream: string,
+  upstreamPid: number,
   round: number,
   opts: BenchOptions,
   workDir: string,
@@ -87,11 +108,13 @@ async function measure(
     for (let tries = 1; tries <= opts.tries; tries++) {
       made = tries;
       await waitForQuiet(opts.maxNoise, 30_000, liveGroups);
+      const cpuBefore = cpuOf(running.pid, upstreamPid);
       const [r, noise] = await Promise.all([
         runWrk({ ...load, durationSec: opts.durationSec }),
         measureNoise(opts.durationSec * 1000, liveGroups),
       ]);
-      const run: RoundRun = { ...r, round, noise, tries };
+      const cpu = perRequest(cpuBefore, cpuOf(running.pid, upstreamPid), r.requests);
+      const run: RoundRun = { ...r, round, noise, tries, ...cpu };
       if (best === undefined || noiseCores(noise) < noiseCores(best.noise)) best = run;
       if (noiseCores(noise) <= opts.maxNoise) break;
       if (tries < opts.tries) {
@@ -228,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
         const s = summaries[i];
         if (s.status !== 'measured') continue;
         try {
-          await measure(t, s, upstream.url, round, opts, workDir);
+          await measure(t, s, upstream.url, upstream.child.pid, round, opts, workDir);
         } catch (error) {
           s.status = error instanceof TargetUnavailable ? 'not available' : 'failed';
           s.note = `round ${round}: ${message(error)}`;

@@ -54,7 +54,7 @@ async function startPeerScript(script: string, args: string[], name: string, key
   });
   try {
     const m = await child.waitForLine(/listening (http:\/\/\S+)/, 10_000);
-    return { url: m[1], keys: syntheticKeys(keys), stop: () => child.stop() };
+    return { url: m[1], keys: syntheticKeys(keys), stop: () => child.stop(), pid: child.pid };
   } catch (error) {
     await child.stop();
     throw error;

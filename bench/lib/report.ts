@@ -37,7 +37,7 @@ function rows(targets: readonly TargetSummary[]): Row[] {
   return targets.map((t) => {
     const m = t.median;
     if (m === undefined) {
-      return { cells: [t.label, checkCell(t), t.status, '', '', '', '', '', '', '', ''] };
+      return { cells: [t.label, checkCell(t), t.status, '', '', '', '', '', '', '', '', '', ''] };
     }
     return {
       cells: [
@@ -49,6 +49,8 @@ function rows(targets: readonly TargetSummary[]): Row[] {
         fix(m.p99Ms),
         int(m.non2xx + m.socketErrors),
         t.name === 'direct' ? '0' : fix(t.serverUsPerReq, 1),
+        fix(m.gatewayCpuUs, 0),
+        fix(m.upstreamCpuUs, 0),
         ratio(t.vsNginx),
         ratio(t.vsFastify),
         fix(m.noiseCores),
@@ -66,6 +68,8 @@ const HEADERS = [
   'p99 ms',
   'errors',
   'server µs/req',
+  'gateway CPU µs/req',
+  'upstream CPU µs/req',
   '× nginx',
   '× Fastify',
   "others' cores",
@@ -269,7 +273,11 @@ export function markdownSection(results: Results): string {
     '',
     `"errors" = non-2xx answers + socket errors; "others' cores" = CPU taken by other processes ` +
       `and steal time during the measured runs (a run above ${s.maxNoise} cores was redone, up to ${s.tries} tries, ` +
-      'and the least noisy kept). "× nginx", "× Fastify" and "server µs/req" are the median of the ' +
+      'and the least noisy kept). "server µs/req" = 1/req/s − 1/req/s of direct, in the same round; ' +
+      '"gateway CPU µs/req" = user + system CPU of the gateway\'s processes (from /proc) per request answered, ' +
+      'and "upstream CPU µs/req" the same for the upstream, which does the same work in every row (its cost per ' +
+      'request still moves with the machine and with how a gateway batches its requests). "× nginx", "× Fastify" ' +
+      'and "server µs/req" are the median of the ' +
       "per-round figures: the gateways run side by side within a round, and the machine's speed drifts " +
       'between rounds (see the range).',
     '',

@@ -23,6 +23,10 @@ export interface RoundRun extends WrkResult {
   readonly noise?: Noise;
   /** Measured runs it took to get one under the noise bound (or the least noisy). */
   readonly tries: number;
+  /** CPU time (user + system) of the gateway's processes per request answered, in µs. */
+  readonly gatewayCpuUs?: number;
+  /** The same for the upstream: it does the same work in every row, so it shows drift. */
+  readonly upstreamCpuUs?: number;
 }
 
 export interface Medians {
@@ -33,6 +37,8 @@ export interface Medians {
   readonly socketErrors: number;
   /** Cores taken by other processes and steal time during the measured runs. */
   readonly noiseCores: number;
+  readonly gatewayCpuUs?: number;
+  readonly upstreamCpuUs?: number;
 }
 
 export interface TargetSummary {
@@ -89,6 +95,12 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** Median of the values present; undefined when none is (older results, direct). */
+function optionalMedian(values: readonly (number | undefined)[]): number | undefined {
+  const present = values.filter((v): v is number => v !== undefined);
+  return present.length ? median(present) : undefined;
+}
+
 /** Fills `median` and `rpsRange` from the runs (each metric's own median). */
 export function reduceRuns(t: TargetSummary): void {
   if (t.runs.length === 0) return;
@@ -100,6 +112,8 @@ export function reduceRuns(t: TargetSummary): void {
     non2xx: col((r) => r.non2xx),
     socketErrors: col((r) => r.socketErrors),
     noiseCores: col((r) => (r.noise ? r.noise.foreignCores + r.noise.stealCores : 0)),
+    gatewayCpuUs: optionalMedian(t.runs.map((r) => r.gatewayCpuUs)),
+    upstreamCpuUs: optionalMedian(t.runs.map((r) => r.upstreamCpuUs)),
   };
   const rps = t.runs.map((r) => r.rps);
   t.rpsRange = [Math.min(...rps), Math.max(...rps)];

@@ -49,6 +49,8 @@ export interface RunningTarget {
   readonly url: string;
   /** API keys valid for this target (as many as asked for). */
   readonly keys: readonly string[];
+  /** The gateway's process group (its leader's pid), for its CPU time; none for direct. */
+  readonly pid?: number;
   /** Stops the gateway (by pid) and removes its temporary files. */
   stop(): Promise<void>;
 }

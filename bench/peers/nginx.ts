@@ -91,5 +91,5 @@ export async function startNginx(upstreamUrl: string, limit: Limit) {
     await stop();
     throw new Error(`nginx did not start: ${out.trim().slice(-500)}`);
   }
-  return { url, stop };
+  return { url, stop, pid: child.pid };
 }

@@ -138,7 +138,7 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
       `\`sluice serve\` did not answer 200 on /healthz within ${READY_MS / 1000} s${out ? `: ${out}` : ''}`,
     );
   }
-  return { url, keys, stop };
+  return { url, keys, stop, pid: child.pid };
 }
 
 /** Removes the key templates made during the run. */
