@@ -9,20 +9,16 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { hashApiKey } from '../core/api-key.ts';
-import type { Clock } from '../core/clock.ts';
 import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/decision.ts';
 import type { Engine } from '../core/engine.ts';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
-import type { Plan, Policy, Rate } from '../core/policy/types.ts';
+import type { Policy, Rate } from '../core/policy/types.ts';
 import { batchVerdict, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
 import type { RouteMatch, RouteMatcher } from '../core/routes/route-matcher.ts';
 import { datasetOf } from '../core/routes/route-matcher.ts';
 import type { ObservationKind } from '../core/safeguard/index.ts';
 import type { BulkExportVerdict, RecordStore, Subject } from '../store/types.ts';
-import { apiKeyOf } from './api-key-header.ts';
-import { clientIp, type TrustedProxies } from './client-ip.ts';
-import type { IdentityCache } from './identity-cache.ts';
+import { type Caller, type CallerDeps, identifyCaller } from './caller.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -35,13 +31,10 @@ export const DELAY_HEADER = 'sluice-delay-ms';
 /** Response header when the per-IP warning threshold is crossed. */
 export const WARNING_HEADER = 'sluice-warning';
 
-export interface PipelineDeps {
-  policy(): Policy;
-  trusted(): TrustedProxies;
-  clock: Clock;
+/** What the pipeline needs, on top of what identifying the caller needs (caller.ts). */
+export interface PipelineDeps extends CallerDeps {
   engine: Engine;
   queues: AccountQueues;
-  identities: IdentityCache;
   incidents: IncidentRecorder;
   proxy: UpstreamProxy;
   logger: GatewayLogger;
@@ -49,10 +42,6 @@ export interface PipelineDeps {
   /** Bulk export allowances (durable). */
   bulkLedger: Pick<RecordStore, 'takeBulkExport'>;
   routes(): RouteMatcher;
-  /** An active block of this IP (by a safeguard or support), if any. */
-  ipBlock(
-    ip: string,
-  ): { until: number | undefined; reason: string; reference: string | undefined } | undefined;
   /** Reports behaviour to the safeguards. */
   observe(kind: ObservationKind, subject: Subject): void;
   /** Called for the first IP warning of each window (webhook, …). */
@@ -86,13 +75,6 @@ export interface Pipeline {
   drainWaiting(): void;
   /** Requests currently delayed or queued. */
   waiting(): number;
-}
-
-interface Caller {
-  ip: string;
-  subject: Subject;
-  account: { id: string; size: number; plan: string } | undefined;
-  plan: Plan | undefined;
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
@@ -164,61 +146,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function identify(req: IncomingMessage, res: ServerResponse): Caller | undefined {
-    const policy = deps.policy();
-    const ip = clientIp(req.socket.remoteAddress, req.headers, deps.trusted());
-    const key = apiKeyOf(req.headers);
-    const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
-    const block = deps.ipBlock(ip);
-    if (block !== undefined) {
-      const left = block.until === undefined ? 0 : block.until - deps.clock.now();
-      if (block.until === undefined || left > 0) {
-        refuse(res, caller, 'ip-blocked', 403, left, {
-          reason: block.reason,
-          blockedUntil:
-            block.until === undefined ? 'until lifted' : new Date(block.until).toISOString(),
-        });
-        return undefined;
-      }
-    }
-    if (key === undefined) {
-      if (policy.server.unauthenticated === 'refuse') {
-        refuse(res, caller, 'key-missing', 401, 0, {});
-        return undefined;
-      }
-      return caller;
-    }
-    const record = deps.identities.byHash(hashApiKey(key));
-    if (record === undefined) {
-      if (policy.server.unauthenticated === 'refuse') {
-        refuse(res, caller, 'key-unknown', 401, 0, {});
-        return undefined;
-      }
-      return caller;
-    }
-    caller.subject = { accountId: record.accountId, keyId: record.id, ip };
-    if (record.status === 'revoked') {
-      refuse(res, caller, 'key-revoked', 403, 0, {
-        keyStatus: 'revoked',
-        reason: record.reason ?? '',
-      });
+    const who = identifyCaller(req, deps);
+    if ('refusal' in who) {
+      const r = who.refusal;
+      refuse(res, who.caller, r.rule, r.status, r.retryAfterMs, r.counters);
       return undefined;
     }
-    if (record.status === 'suspended') {
-      const left = (record.suspendedUntil ?? Number.POSITIVE_INFINITY) - deps.clock.now();
-      if (left > 0) {
-        refuse(res, caller, 'key-suspended', 403, Number.isFinite(left) ? left : 0, {
-          keyStatus: 'suspended',
-          reason: record.reason ?? '',
-        });
-        return undefined;
-      }
-    }
-    const account = deps.identities.account(record.accountId);
-    const planName =
-      account !== undefined && account.plan in policy.plans ? account.plan : policy.defaultPlan;
-    caller.account = { id: record.accountId, size: account?.size ?? 0, plan: planName };
-    caller.plan = policy.plans[planName];
-    return caller;
+    return who;
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
