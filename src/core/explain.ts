@@ -9,6 +9,7 @@
  */
 import type { Incident, SafeguardRuleId, Subject } from '../store/types.ts';
 import type { RuleId } from './decision.ts';
+import { ordinal } from './safeguard/words.ts';
 
 export interface Explanation {
   readonly title: string;
@@ -219,15 +220,6 @@ function observed(c: Context, thing: string): string {
   const seen = `${n ?? 'repeated'} ${thing}${window ? ` within ${window}` : ''}`;
   const acts = threshold ? `; the safeguard acts at ${threshold}` : '';
   return `${seen}${acts}${offence ? ` (${ordinal(Number(offence))} offence)` : ''}.`;
-}
-
-/** 1 → "1st", 2 → "2nd", 11 → "11th". */
-function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  const suffix = teen
-    ? 'th'
-    : (({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th');
-  return `${n}${suffix}`;
 }
 
 type Explainer = (c: Context) => Omit<Explanation, 'title'>;
