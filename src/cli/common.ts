@@ -128,3 +128,13 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
     .map((line) => `${line.trimEnd()}\n`)
     .join('');
 }
+
+/** What a command that changes records works with: the store, where to write, who acts. */
+export interface CommandContext {
+  readonly store: SqliteRecordStore;
+  readonly io: CliIo;
+  readonly json: boolean;
+  readonly now: number;
+  /** Recorded in the audit trail, e.g. `cli:alice`. */
+  readonly actor: string;
+}

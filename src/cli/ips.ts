@@ -8,9 +8,14 @@
 import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
 import { canonicalIp, findIpBlock } from '../gateway/client-ip.ts';
-import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { IpBlock } from '../store/types.ts';
-import { openRecordsFromArgs, parseSubcommand, table, usage } from './common.ts';
+import {
+  type CommandContext,
+  openRecordsFromArgs,
+  parseSubcommand,
+  table,
+  usage,
+} from './common.ts';
 import type { CliIo } from './io.ts';
 
 const HELP = `usage: sluice ips <command> [options] [--config FILE] [--data DIR]
@@ -136,13 +141,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
-interface Context {
-  readonly store: SqliteRecordStore;
-  readonly io: CliIo;
-  readonly json: boolean;
-  readonly now: number;
-  readonly actor: string;
-}
+type Context = CommandContext;
 
 function list(ctx: Context) {
   const blocks = ctx.store.listIpBlocks();

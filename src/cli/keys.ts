@@ -2,9 +2,14 @@ import { generateApiKey, normalizeKeyId } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Policy } from '../core/policy/types.ts';
-import type { SqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { Account, ApiKeyRecord, KeyStatus } from '../store/types.ts';
-import { openRecordsFromArgs, parseSubcommand, table, usage } from './common.ts';
+import {
+  type CommandContext,
+  openRecordsFromArgs,
+  parseSubcommand,
+  table,
+  usage,
+} from './common.ts';
 import type { CliIo } from './io.ts';
 
 const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR]
@@ -143,13 +148,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
-interface Context {
-  readonly store: SqliteRecordStore;
-  readonly io: CliIo;
-  readonly json: boolean;
-  readonly now: number;
-  readonly actor: string;
-}
+type Context = CommandContext;
 
 /** Creates or updates an account; returns it and what changed, for the audit trail. */
 function upsertAccount(
