@@ -138,3 +138,10 @@ export interface CommandContext {
   /** Recorded in the audit trail, e.g. `cli:alice`. */
   readonly actor: string;
 }
+
+/** The options section of the help of every command that opens the database. */
+export const RECORD_OPTIONS_HELP = `options:
+  --config FILE   policy file; its server.data names the database (default: built-in policy)
+  --data DIR      directory of the database, overriding the policy
+  --json          machine-readable output
+`;

@@ -13,6 +13,7 @@ import {
   type CommandContext,
   openRecordsFromArgs,
   parseSubcommand,
+  RECORD_OPTIONS_HELP,
   table,
   usage,
 } from './common.ts';
@@ -27,11 +28,7 @@ commands:
   unblock IP [--reason TEXT]
                         lift the block of IP (a safeguard's or an operator's)
 
-options:
-  --config FILE   policy file; its server.data names the database (default: built-in policy)
-  --data DIR      directory of the database, overriding the policy
-  --json          machine-readable output
-`;
+${RECORD_OPTIONS_HELP}`;
 
 const OPTIONS = {
   for: { type: 'string' },
@@ -45,8 +42,6 @@ const ACCEPTS: Record<string, readonly string[]> = {
   block: ['for', 'reason'],
   unblock: ['reason'],
 };
-
-/** `::ffff:102:304`, the canonical spelling of an IPv4-mapped address, as hex groups. */
 
 function checkIp(command: string, text: string | undefined): string {
   if (text === undefined) throw usage(`"sluice ips ${command}" takes one IP address`);

@@ -7,6 +7,7 @@ import {
   type CommandContext,
   openRecordsFromArgs,
   parseSubcommand,
+  RECORD_OPTIONS_HELP,
   table,
   usage,
 } from './common.ts';
@@ -24,11 +25,7 @@ commands:
   set-account ID [--size N] [--plan NAME]
                         record an account's size (seats, devices…) and plan
 
-options:
-  --config FILE   policy file; its server.data names the database (default: built-in policy)
-  --data DIR      directory of the database, overriding the policy
-  --json          machine-readable output
-`;
+${RECORD_OPTIONS_HELP}`;
 
 const OPTIONS = {
   account: { type: 'string' },
