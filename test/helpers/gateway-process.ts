@@ -3,7 +3,7 @@
  * integration tests. Everything started is stopped by its pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,17 @@ const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 /** The installed command's launcher (it re-runs itself on the pinned Node when needed). */
 const BIN = join(ROOT, 'bin', 'sluice.js');
 
+/** Every directory tempDir made in this test process, removed when it exits. */
+const made = new Set<string>();
+process.once('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system's temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'sluice-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  return dir;
 }
 
 /** Writes a policy file into `dir` and returns its path. */
