@@ -10,8 +10,9 @@ import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { explainIncident } from '../core/explain.ts';
 import { normalizeReference } from '../core/reference.ts';
-import { canonicalIp, findIpBlock } from '../gateway/client-ip.ts';
+import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
+import { liftIpBlock } from '../gateway/ip-blocks.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
@@ -147,24 +148,17 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           .header('content-type', PROBLEM_CONTENT_TYPE)
           .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
       }
-      const blocks = await recordStore.listIpBlocks();
-      const old = findIpBlock(blocks, ip);
-      if (old === undefined || !(await recordStore.deleteIpBlock(old.ip))) {
+      const old = await liftIpBlock(recordStore, ip, {
+        at: clock.now(),
+        actor: `admin:${req.body?.actor ?? 'api'}`,
+        reason: req.body?.reason ?? 'unblock-ip through the admin API',
+      });
+      if (old === undefined) {
         return reply
           .code(404)
           .header('content-type', PROBLEM_CONTENT_TYPE)
           .send(problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`));
       }
-      const now = clock.now();
-      const reason = req.body?.reason ?? 'unblock-ip through the admin API';
-      await recordStore.appendAudit({
-        at: now,
-        actor: `admin:${req.body?.actor ?? 'api'}`,
-        action: 'unblock-ip',
-        subject: { ip },
-        reason,
-        reference: old.reference,
-      });
       // The delete moved the change sequence: this node rereads its blocks now.
       await options.identities.refresh();
       options.logger.info({ event: 'unblock-ip', ip }, 'IP unblocked');

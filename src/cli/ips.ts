@@ -7,7 +7,8 @@
  */
 import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
-import { canonicalIp, findIpBlock } from '../gateway/client-ip.ts';
+import { canonicalIp } from '../gateway/client-ip.ts';
+import { liftIpBlock } from '../gateway/ip-blocks.ts';
 import type { IpBlock } from '../store/types.ts';
 import {
   type CommandContext,
@@ -116,7 +117,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
   const { store } = openRecordsFromArgs(values, io);
   try {
-    const ctx: Context = {
+    const ctx: CommandContext = {
       store,
       io,
       json: values.json === true,
@@ -129,16 +130,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       case 'block':
         return block(ctx, ip, forMs, values.reason);
       default:
-        return unblock(ctx, ip, values.reason);
+        return await unblock(ctx, ip, values.reason);
     }
   } finally {
     store.close();
   }
 }
 
-type Context = CommandContext;
-
-function list(ctx: Context) {
+function list(ctx: CommandContext) {
   const blocks = ctx.store.listIpBlocks();
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify(blocks.map((b) => blockJson(b, ctx.now)))}\n`);
@@ -159,7 +158,12 @@ function list(ctx: Context) {
   return 0;
 }
 
-function block(ctx: Context, ip: string, forMs: number | undefined, reason: string | undefined) {
+function block(
+  ctx: CommandContext,
+  ip: string,
+  forMs: number | undefined,
+  reason: string | undefined,
+) {
   const old = ctx.store.listIpBlocks().find((b) => b.ip === ip);
   const why = reason?.trim() || `blocked by ${ctx.actor}`;
   const next: IpBlock = {
@@ -194,25 +198,14 @@ function block(ctx: Context, ip: string, forMs: number | undefined, reason: stri
   return 0;
 }
 
-function unblock(ctx: Context, ip: string, reason: string | undefined) {
-  const blocks = ctx.store.listIpBlocks();
-  const old = findIpBlock(blocks, ip);
-  // Read and delete are two steps: a block lifted in between is reported as not blocked.
-  if (old === undefined || !ctx.store.deleteIpBlock(old.ip)) {
+async function unblock(ctx: CommandContext, ip: string, reason: string | undefined) {
+  const why = reason?.trim() || `unblocked by ${ctx.actor}`;
+  const old = await liftIpBlock(ctx.store, ip, { at: ctx.now, actor: ctx.actor, reason: why });
+  if (old === undefined) {
     if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: null })}\n`);
     else ctx.io.stdout.write(`IP ${ip} is not blocked; nothing changed\n`);
     return 0;
   }
-  const why = reason?.trim() || `unblocked by ${ctx.actor}`;
-  ctx.store.appendAudit({
-    at: ctx.now,
-    actor: ctx.actor,
-    action: 'unblock-ip',
-    subject: { ip },
-    reason: why,
-    // The incident that caused the block, so the trail links the lift to it.
-    reference: old.reference,
-  });
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: blockJson(old, ctx.now) })}\n`);
   } else {

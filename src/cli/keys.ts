@@ -118,7 +118,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
   const { store, policy } = openRecordsFromArgs(values, io);
   try {
-    const ctx: Context = {
+    const ctx: CommandContext = {
       store,
       io,
       json: values.json === true,
@@ -145,11 +145,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
-type Context = CommandContext;
-
 /** Creates or updates an account; returns it and what changed, for the audit trail. */
 function upsertAccount(
-  ctx: Context,
+  ctx: CommandContext,
   id: string,
   size: number | undefined,
   plan: string | undefined,
@@ -185,7 +183,7 @@ function upsertAccount(
 const planText = (plan: string) => plan || '(default)';
 
 function create(
-  ctx: Context,
+  ctx: CommandContext,
   accountId: string,
   size: number | undefined,
   plan: string | undefined,
@@ -232,7 +230,7 @@ function create(
   return 0;
 }
 
-function list(ctx: Context, accountId: string | undefined) {
+function list(ctx: CommandContext, accountId: string | undefined) {
   const keys = ctx.store.listKeys(accountId);
   if (ctx.json) {
     // Records carry the hash; a listing has no use for it.
@@ -257,7 +255,7 @@ function list(ctx: Context, accountId: string | undefined) {
   return 0;
 }
 
-function findKey(ctx: Context, typed: string): ApiKeyRecord {
+function findKey(ctx: CommandContext, typed: string): ApiKeyRecord {
   const id = normalizeKeyId(typed);
   const key = id === undefined ? undefined : ctx.store.getKey(id);
   if (key === undefined) {
@@ -270,7 +268,12 @@ function findKey(ctx: Context, typed: string): ApiKeyRecord {
   return key;
 }
 
-function setStatus(ctx: Context, typed: string, status: KeyStatus, reason: string | undefined) {
+function setStatus(
+  ctx: CommandContext,
+  typed: string,
+  status: KeyStatus,
+  reason: string | undefined,
+) {
   const key = findKey(ctx, typed);
   const verb = status === 'revoked' ? 'revoked' : 'reinstated';
   if (key.status === status) {
@@ -308,7 +311,7 @@ function setStatus(ctx: Context, typed: string, status: KeyStatus, reason: strin
   return 0;
 }
 
-function accounts(ctx: Context) {
+function accounts(ctx: CommandContext) {
   const all = ctx.store.listAccounts();
   const keys = ctx.store.listKeys();
   const count = (id: string, status?: KeyStatus) =>
@@ -333,7 +336,12 @@ function accounts(ctx: Context) {
   return 0;
 }
 
-function setAccount(ctx: Context, id: string, size: number | undefined, plan: string | undefined) {
+function setAccount(
+  ctx: CommandContext,
+  id: string,
+  size: number | undefined,
+  plan: string | undefined,
+) {
   const { account, created, changes } = upsertAccount(ctx, id, size, plan);
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify({ ...account, created })}\n`);

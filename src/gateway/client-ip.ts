@@ -116,14 +116,3 @@ export function forwardedFor(value: string): string[] {
   }
   return hops;
 }
-
-/**
- * The block that names `ip` (canonical), also when it was written in another spelling
- * (an address taken from a forwarding header as sent).
- */
-export function findIpBlock<T extends { ip: string }>(
-  blocks: readonly T[],
-  ip: string,
-): T | undefined {
-  return blocks.find((b) => b.ip === ip) ?? blocks.find((b) => canonicalIp(b.ip) === ip);
-}
