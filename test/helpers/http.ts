@@ -1,4 +1,5 @@
 /** Small HTTP helpers for integration tests (undici, keep-alive, bounded). */
+import { createServer } from 'node:net';
 import { request } from 'undici';
 
 export interface Answer {
@@ -57,4 +58,13 @@ export async function awayFromMinuteEdge(ms = 15_000): Promise<void> {
 
 export function bearer(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
+}
+
+/** `http://127.0.0.1:PORT` of a port that was free a moment ago and has nothing listening. */
+export async function closedPortUrl(): Promise<string> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}`;
 }

@@ -14,7 +14,7 @@ import {
   tempDir,
   writePolicy,
 } from '../helpers/gateway-process.ts';
-import { bearer, call, eventually } from '../helpers/http.ts';
+import { bearer, call, closedPortUrl, eventually } from '../helpers/http.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
@@ -172,4 +172,31 @@ test('support lists IP blocks and lifts one; this node applies it at once, the t
   assert.equal(again.status, 404);
   assert.match(again.headers['content-type'], /^application\/problem\+json/);
   assert.equal((await admin('/admin/ips/not-an-ip/unblock', { method: 'POST' })).status, 400);
+});
+
+test('metrics: a slowed request lands in the delay histogram; an unreachable upstream counts as failed', async () => {
+  const dir = tempDir();
+  const deadUpstream = await closedPortUrl();
+  const policy = writePolicy(
+    dir,
+    `server:\n  upstream: ${deadUpstream}\nplans:\n  standard: { base: 60/min, perUnit: 0/min, min: 60/min, max: 60/min, burst: 1, maxDelay: 5s, maxSlowed: 5, concurrency: 4, queue: 4 }\n`,
+  );
+  const { key } = await createKey(dir, 'acct-metrics');
+  const g = await startGateway(['--config', policy, '--data', dir, '--admin', '127.0.0.1:0'], {
+    env: { SLUICE_ADMIN_TOKEN: TOKEN },
+  });
+  try {
+    const first = await call(`${g.url}/api/companies`, { headers: bearer(key) });
+    const second = await call(`${g.url}/api/companies`, { headers: bearer(key) });
+    assert.equal(first.status, 502);
+    assert.equal(second.status, 502);
+    assert.ok(Number(second.headers['sluice-delay-ms']) > 0, 'the second one was slowed');
+    const metrics = (
+      await call(`${g.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).body;
+    assert.match(metrics, /sluice_upstream_responses_total\{class="failed"\} 2\b/);
+    assert.match(metrics, /sluice_delay_seconds_count 1\b/);
+  } finally {
+    await g.stop();
+  }
 });

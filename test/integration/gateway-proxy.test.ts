@@ -15,7 +15,7 @@ import {
   startGateway,
   tempDir,
 } from '../helpers/gateway-process.ts';
-import { bearer, call, eventually } from '../helpers/http.ts';
+import { bearer, call, closedPortUrl, eventually } from '../helpers/http.ts';
 
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
 let gateway: GatewayProcess;
@@ -91,11 +91,7 @@ test('methods, paths and query strings are forwarded as sent; hop-by-hop headers
 });
 
 test('an unreachable upstream answers 502 problem+json and the gateway keeps running', async () => {
-  const closed = createServer();
-  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-  const port = (closed.address() as AddressInfo).port;
-  await new Promise<void>((r) => closed.close(() => r()));
-  const down = await startGateway(['--upstream', `http://127.0.0.1:${port}`, '--data', tempDir()]);
+  const down = await startGateway(['--upstream', await closedPortUrl(), '--data', tempDir()]);
   try {
     const answer = await call(`${down.url}/api/companies`);
     assert.equal(answer.status, 502);
