@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SluiceError } from './core/errors.ts';
-import { defaultPolicy } from './core/policy/default-policy.ts';
+import { defaultPolicy } from './core/policy/built-in-policy.ts';
 import { parsePolicyText } from './core/policy/parse.ts';
 import type { Policy } from './core/policy/types.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import { compilePolicy } from '../../src/core/policy/compile.ts';
-import { DEFAULT_POLICY_YAML, defaultPolicy } from '../../src/core/policy/default-policy.ts';
+import { DEFAULT_POLICY_YAML } from '../../src/core/policy/default-policy.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import type { Policy } from '../../src/core/policy/types.ts';
 

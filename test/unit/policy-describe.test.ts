@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { defaultPolicy } from '../../src/core/policy/default-policy.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import { describePolicy } from '../../src/core/policy/describe.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isSluiceError } from '../../src/core/errors.ts';
-import { defaultPolicy } from '../../src/core/policy/default-policy.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import { loadPolicy } from '../../src/policy-file.ts';
 
 test('no path: the built-in default policy', () => {

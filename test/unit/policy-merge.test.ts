@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isSluiceError } from '../../src/core/errors.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import { compilePolicy } from '../../src/core/policy/compile.ts';
-import { defaultPolicy } from '../../src/core/policy/default-policy.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 
 const S = 1_000;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSluiceError } from '../../src/core/errors.ts';
-import { defaultPolicy } from '../../src/core/policy/default-policy.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import { withServerOverrides } from '../../src/core/policy/override.ts';
 
 test('overrides replace the server settings and leave the policy given alone', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultPolicy } from '../../src/core/policy/default-policy.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import type { RoutePolicy } from '../../src/core/policy/types.ts';
 import { compileRoutes, datasetOf } from '../../src/core/routes/route-matcher.ts';
 

@@ -1,12 +1,12 @@
 /**
- * The built-in policy: what sluice does with no policy file, and the defaults every
- * policy file is merged over. It is kept as YAML, the same form people write, so it
- * doubles as a commented example and goes through the same validation.
+ * The built-in policy as data: what sluice does with no policy file, and the defaults
+ * every policy file is merged over. It is kept as YAML, the same form people write, so
+ * it doubles as a commented example. This file holds only the data: the compiled
+ * default (built-in-policy.ts) goes through the same parse → compile path as a file,
+ * and the compiler imports the data from here, so no import cycle runs through it.
  */
 import { parse } from 'yaml';
 import { deepFreeze } from './compile-context.ts';
-import { parsePolicyText } from './parse.ts';
-import type { Policy } from './types.ts';
 
 /** The default policy, as a commented policy file. */
 export const DEFAULT_POLICY_YAML = `# sluice built-in policy. Every key is optional in your own file: what you leave
@@ -128,17 +128,4 @@ let defaultsDoc: Record<string, unknown> | undefined;
 export function defaultDocument(): Record<string, unknown> {
   defaultsDoc ??= deepFreeze(parse(DEFAULT_POLICY_YAML) as Record<string, unknown>);
   return defaultsDoc;
-}
-
-let compiled: Policy | undefined;
-
-/**
- * The built-in policy, compiled (deeply frozen, so one value is shared).
- *
- * @example
- * defaultPolicy().ip.block; // { limit: 200, periodMs: 60000 }
- */
-export function defaultPolicy(): Policy {
-  compiled ??= parsePolicyText(DEFAULT_POLICY_YAML, 'built-in default');
-  return compiled;
 }
