@@ -25,7 +25,12 @@ import { SluiceError } from '../core/errors.ts';
 import { normalizeReference } from '../core/reference.ts';
 import type { Incident, RecordStore } from './types.ts';
 
-/** What the incident recorder needs of a journal; the memory record store runs without one. */
+/**
+ * What the incident recorder needs of a journal; the memory record store runs without one.
+ *
+ * @example
+ * createIncidentRecorder({ store, clock, flushMs: 250, onError, journal: openIncidentJournal(dir) });
+ */
 export interface IncidentJournal {
   /** Appends a new incident, synchronously: when it returns, a process crash cannot lose it. */
   append(incident: Incident): void;
@@ -102,7 +107,12 @@ export function openIncidentJournal(dataDir: string, pid: number = process.pid):
   };
 }
 
-/** What a replay did, for the start-up log. */
+/**
+ * What a replay did, for the start-up log.
+ *
+ * @example
+ * { files: 2, saved: 57, skipped: 1 } // 57 codes were only in the journal; one line torn
+ */
 export interface ReplayReport {
   /** Journal files read (and deleted). */
   readonly files: number;
