@@ -31,6 +31,7 @@ import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
 import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type WebhookNotifier } from './notify/index.ts';
+import type { IncidentJournal } from './store/incident-journal.ts';
 import { MemoryLimitStore } from './store/memory-limit-store.ts';
 import type { LimitStore, RecordStore } from './store/types.ts';
 
@@ -44,6 +45,8 @@ export interface AppOptions {
   admin?: { host: string; port: number; token: string | undefined };
   /** How often a flood's incidents are written (ms). */
   incidentFlushMs?: number;
+  /** Where new incidents are written before their code is sent (see store/incident-journal.ts). */
+  incidentJournal?: IncidentJournal;
   /** How often key revocations from other processes are picked up (ms). */
   keyPollMs?: number;
   /** How long in-flight requests may take to finish on close (ms). */
@@ -97,6 +100,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
     store: recordStore,
     clock,
     flushMs: options.incidentFlushMs ?? 250,
+    journal: options.incidentJournal,
+    onJournalError: (error) => {
+      metrics.storeErrors.inc({ operation: 'journal' });
+      logger.error(
+        { err: error },
+        'writing the incident journal failed; new incidents are saved by the next flush only',
+      );
+    },
     onError: (error, lost) => {
       metrics.storeErrors.inc({ operation: 'incidents' });
       logger.error(

@@ -3,11 +3,13 @@
  * Who (account, key id, IP — never a secret), which rule, when, how many requests, the
  * counters at the time, and the plain-language what / why / fix.
  */
+import { dirname } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import { duration, explainIncident } from '../core/explain.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import { normalizeReference } from '../core/reference.ts';
+import { findInJournals } from '../store/incident-journal.ts';
 import type { Incident, Subject } from '../store/types.ts';
 import { openRecordsFromArgs, parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
@@ -83,11 +85,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw usage(`"${typed}" is not a reference code; they look like RL-7KQ4-M9XT`);
   }
   return withStore(values, io, (store, now) => {
-    const incident = store.getIncident(reference);
-    if (incident === undefined) {
+    const stored = store.getIncident(reference);
+    // Not saved yet (the gateway flushes every 250 ms) or left by a crash before the
+    // replay at the next start: the journal has every code handed out.
+    const journaled = stored ?? findInJournals(dirname(store.file), reference);
+    if (journaled === undefined) {
       throw new SluiceError('SLUICE_ERR_NOT_FOUND', `no incident ${reference}`, { exitCode: 1 });
     }
-    showIncident(incident, now, values.json, io);
+    showIncident(journaled, now, values.json, io, stored === undefined);
     return 0;
   });
 }
@@ -105,12 +110,19 @@ function withStore(
   }
 }
 
-function showIncident(incident: Incident, now: number, json: boolean | undefined, io: CliIo) {
+function showIncident(
+  incident: Incident,
+  now: number,
+  json: boolean | undefined,
+  io: CliIo,
+  fromJournal = false,
+) {
   const status = statusOf(incident, now);
   const explanation = explainIncident(incident);
   if (json) {
+    const extra = fromJournal ? { source: 'journal' } : {};
     io.stdout.write(
-      `${JSON.stringify({ ...incident, note: incident.note ?? null, status, explanation })}\n`,
+      `${JSON.stringify({ ...incident, note: incident.note ?? null, status, explanation, ...extra })}\n`,
     );
     return;
   }
@@ -125,6 +137,9 @@ function showIncident(incident: Incident, now: number, json: boolean | undefined
     ['counters', counters(incident.counters)],
   ];
   if (incident.note) lines.push(['note', incident.note]);
+  if (fromJournal) {
+    lines.push(['saved', 'not yet: from the incident journal; later requests are not counted yet']);
+  }
   io.stdout.write(
     `${incident.reference}  ${explanation.title}\n\n` +
       lines.map(([k, v]) => `  ${k.padEnd(9)} ${v}\n`).join('') +

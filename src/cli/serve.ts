@@ -9,6 +9,11 @@ import { SluiceError } from '../core/errors.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import { startDemoUpstream } from '../demo/demo-upstream.ts';
 import { createLogger } from '../gateway/logger.ts';
+import {
+  type IncidentJournal,
+  openIncidentJournal,
+  replayIncidentJournals,
+} from '../store/incident-journal.ts';
 import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { RecordStore } from '../store/types.ts';
 import { parseCli, policyFromArgs } from './common.ts';
@@ -86,15 +91,28 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (demo !== undefined) policy = withServerOverrides(policy, { upstream: demo.url });
 
   let recordStore: RecordStore;
+  let incidentJournal: IncidentJournal;
   try {
     recordStore = openSqliteRecordStore(policy.server.dataDir);
   } catch (error) {
     await demo?.close();
     throw error;
   }
+  try {
+    // Before serving: codes handed out just before a crash are in the journal only.
+    const replay = await replayIncidentJournals(policy.server.dataDir, recordStore);
+    if (replay.files > 0) {
+      logger.info({ event: 'journal-replayed', ...replay }, 'incident journal replayed');
+    }
+    incidentJournal = openIncidentJournal(policy.server.dataDir);
+  } catch (error) {
+    await recordStore.close();
+    await demo?.close();
+    throw error;
+  }
   const demoKey = demo === undefined ? undefined : createDemoKey(recordStore);
 
-  const app = await buildApp({ policy, recordStore, logger, admin });
+  const app = await buildApp({ policy, recordStore, logger, admin, incidentJournal });
   let urls: { url: string; adminUrl: string | undefined };
   try {
     urls = await app.listen();

@@ -1,13 +1,20 @@
 /**
- * Turns refusals into incidents without touching the disk on the request path: runs
+ * Turns refusals into incidents without a database write on the request path: runs
  * are aggregated in memory (one incident per run of the same rule and subject) and
  * written to the record store in one transaction per flush interval. A flood of a
  * million refusals is a handful of rows, and a refusal costs a map lookup.
+ *
+ * A new incident's code is handed out before the flush saves it, so with a journal the
+ * incident is first appended to it (one small write per new incident, none for a run's
+ * later refusals): a crash before the flush loses no code a client has received. Each
+ * flush rotates the journal as it takes its batch and deletes the old files once the
+ * batch is committed.
  */
 import type { Clock } from '../core/clock.ts';
 import type { RuleId } from '../core/decision.ts';
 import { IncidentRuns } from '../core/incident-runs.ts';
 import { newReference } from '../core/reference.ts';
+import type { IncidentJournal } from '../store/incident-journal.ts';
 import type { Incident, RecordStore, SafeguardRuleId, Subject } from '../store/types.ts';
 
 export interface IncidentRecorder {
@@ -29,6 +36,10 @@ export function createIncidentRecorder(options: {
   flushMs: number;
   gapMs?: number;
   onError: (error: unknown, lost: readonly Incident[]) => void;
+  /** Where new incidents go before their code is handed out; none: only the flush saves them. */
+  journal?: IncidentJournal;
+  /** A journal write failed: the first of a streak of failures (the flush still saves them). */
+  onJournalError?: (error: unknown) => void;
   /** The first refusal of each new incident, for the log (a flood logs one line, not a million). */
   onNew?: (incident: {
     reference: string;
@@ -71,21 +82,41 @@ export function createIncidentRecorder(options: {
   }
 
   const runs = new IncidentRuns({ gapMs: options.gapMs ?? 60_000, newReference: uniqueReference });
+  const journal = options.journal;
   let pending: Incident[] = [];
   let flushing: Promise<void> | undefined;
+  /** Journal files whose incidents are in `pending` or in a batch being saved. */
+  let retired: string[] = [];
+  let journalFailing = false;
 
   async function flush(): Promise<void> {
     if (flushing) await flushing;
     const batch = pending.concat(runs.drain());
+    // Same tick as the drain: the file closed here holds only incidents of this batch
+    // (or earlier ones); those created while the batch is saved go to the next file.
+    const file = journal?.rotate();
+    if (file !== undefined) retired.push(file);
     pending = [];
     if (batch.length === 0) return;
     flushing = (async () => {
       try {
         await options.store.saveIncidents(batch);
+        // Only when nothing is waiting for a retry: a failed batch's incidents are in
+        // these files too.
+        if (pending.length === 0) {
+          for (const f of retired) journal?.release(f);
+          retired = [];
+        }
         options.onFlushed?.(batch);
       } catch (error) {
         // Keep them for the next flush: nothing recorded is lost while the store is away.
-        pending = batch.concat(pending).slice(-100_000);
+        pending = batch.concat(pending);
+        if (pending.length > 100_000) {
+          // Too many to hold: the oldest leave memory, but their journal files stay on
+          // disk for the replay at the next start.
+          pending = pending.slice(-100_000);
+          retired = [];
+        }
         options.onError(error, batch);
       }
     })();
@@ -99,15 +130,27 @@ export function createIncidentRecorder(options: {
   return {
     record(rule, subject, counters, note) {
       const reference = runs.record(rule, subject, options.clock.now(), counters, note);
-      if (options.onNew !== undefined && runs.createdLast) {
-        options.onNew({ reference, rule, subject, counters });
+      if (!runs.createdLast) return reference;
+      if (journal !== undefined) {
+        const incident = runs.get(reference);
+        try {
+          if (incident !== undefined) journal.append(incident);
+          journalFailing = false;
+        } catch (error) {
+          // The refusal is still answered: the flush saves the incident as before.
+          if (!journalFailing) options.onJournalError?.(error);
+          journalFailing = true;
+        }
       }
+      options.onNew?.({ reference, rule, subject, counters });
       return reference;
     },
     flush,
     async close() {
       clearInterval(timer);
       await flush();
+      // Files of a batch that could not be saved stay for the replay at the next start.
+      journal?.close();
     },
   };
 }

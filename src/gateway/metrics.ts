@@ -19,7 +19,7 @@ export interface GatewayMetrics {
   readonly upstreamSeconds: Histogram;
   /** Incidents written to the record store (one per incident and flush, not per request). */
   readonly incidentsWritten: Counter;
-  /** Record store operations that failed (`incidents`: a flush, kept for the next; `keys`: a poll). */
+  /** Record store operations that failed (`incidents`: a flush, kept for the next; `keys`: a poll; `journal`: a streak of incident journal writes). */
   readonly storeErrors: Counter<'operation'>;
   /** Names the function the `sluice_waiting_requests` gauge reads when scraped. */
   observeWaiting(source: () => number): void;
@@ -91,7 +91,7 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
     }),
     storeErrors: new Counter({
       name: 'sluice_store_errors_total',
-      help: 'Record store operations that failed: incidents (kept for the next flush) or keys (the poll).',
+      help: 'Record store operations that failed: incidents (kept for the next flush), keys (the poll) or journal (incident journal writes).',
       labelNames: ['operation'],
       registers: [registry],
     }),
