@@ -74,6 +74,7 @@ const UNRESERVED = /^[A-Za-z0-9._~-]$/;
 const RAW_OK = /^[!$&'()*+,;=:@]$/;
 const HEX = '0123456789ABCDEF';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const toUtf8 = new TextEncoder();
 
 /**
  * The canonical form of a request target (`req.url`), or why it has none.
@@ -257,7 +258,7 @@ function controlCharacter(code: number): PathRefusal {
 
 function percentEncode(ch: string): string {
   let out = '';
-  for (const b of new TextEncoder().encode(ch)) out += `%${hexByte(b)}`;
+  for (const b of toUtf8.encode(ch)) out += `%${hexByte(b)}`;
   return out;
 }
 
