@@ -144,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       }
     },
   });
-  let routes = compileRoutes(policy.routes);
+  let routes = compileRoutes(policy.routes, { caseSensitive: policy.server.caseSensitiveRoutes });
   const notifier =
     options.notifier ?? createWebhookNotifier({ webhooks: policy.webhooks, clock, logger });
   const safeguards = createSafeguards({ policy: policy.safeguards, clock });
@@ -177,9 +177,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     routes: () => routes,
     ipBlock: identities.ipBlock,
     observe: enforcer.observe,
-    tunnel(req, socket, head, set, closed) {
+    tunnel(req, target, socket, head, set, closed) {
       tunnelUpgrade(req, socket, head, {
         upstreamUrl: upstream,
+        target,
         set,
         strip: identityStrip(policy),
         connectTimeoutMs: policy.server.upstreamTimeoutMs,
@@ -296,7 +297,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       trusted = trustedProxies(next.server.trustedProxies);
       engine.setPolicy(next);
       safeguards.setPolicy(next.safeguards);
-      routes = compileRoutes(next.routes);
+      routes = compileRoutes(next.routes, { caseSensitive: next.server.caseSensitiveRoutes });
     },
     close,
   };

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const strip: ReadonlySet<string> = new Set();
   const server = createGatewayServer({
     handle(req, res) {
-      proxy.forward(req, res, { set: {}, strip, responseHeaders: {}, done() {} });
+      // No pipeline, so no canonical target: the raw one, as before (a floor, not a gateway).
+      const target = req.url ?? '/';
+      proxy.forward(req, res, { target, set: {}, strip, responseHeaders: {}, done() {} });
     },
     upgrade: (_req, socket) => socket.destroy(),
     local: () => false,

@@ -13,11 +13,13 @@ import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/deci
 import type { Engine } from '../core/engine.ts';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
 import type { Policy, Rate } from '../core/policy/types.ts';
+import { canonicalTarget } from '../core/routes/canonical-path.ts';
 import { batchVerdict, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
 import type { RouteMatch, RouteMatcher } from '../core/routes/route-matcher.ts';
 import { datasetOf } from '../core/routes/route-matcher.ts';
 import type { ObservationKind } from '../core/safeguard/index.ts';
 import type { BulkExportVerdict, RecordStore, Subject } from '../store/types.ts';
+import { answerBadPath, BAD_PATH_RULE } from './bad-path.ts';
 import { type Caller, type CallerDeps, identifyCaller } from './caller.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';
@@ -49,6 +51,7 @@ export interface PipelineDeps extends CallerDeps {
   /** Connects an admitted upgrade (WebSocket) to the upstream; `closed` when it ends. */
   tunnel(
     req: IncomingMessage,
+    target: string,
     socket: Duplex,
     head: Buffer,
     set: Record<string, string>,
@@ -81,6 +84,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const waiters = new Map<number, Waiter>();
   const upgrades = new WeakMap<ServerResponse, { socket: Duplex; head: Buffer }>();
   const delayed = new Set<{ timer: NodeJS.Timeout; res: ServerResponse; cancel(): void }>();
+  /** Each admitted request's canonical target: what is forwarded, never `req.url`. */
+  const targets = new WeakMap<IncomingMessage, string>();
 
   function limitHeaders(limits: readonly LimitState[], into: Record<string, string>) {
     if (limits.length === 0) return;
@@ -159,10 +164,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const caller = identify(req, res);
     if (caller === undefined) return;
     const policy = deps.policy();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const match = deps.routes()(req.method ?? 'GET', path, q < 0 ? '' : url.slice(q + 1));
+    // Routes are decided on the path the upstream will act on, and that is what is
+    // forwarded; a target with no safe canonical form never reaches the upstream.
+    const canonical = canonicalTarget(req.url ?? '/');
+    if ('reason' in canonical) {
+      answerBadPath(res, canonical);
+      deps.metrics.refused.inc({ rule: BAD_PATH_RULE });
+      deps.observe('malformed-4xx', caller.subject);
+      return;
+    }
+    targets.set(req, canonical.target);
+    const { path } = canonical;
+    const match = deps.routes()(req.method ?? 'GET', path, canonical.query);
     let cost = 1;
     let routeRate: { name: string; rate: Rate } | undefined;
     if (match !== undefined) {
@@ -376,16 +389,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const host = req.headers.host;
     if (host !== undefined) set['x-forwarded-host'] = host;
     deps.metrics.forwarded.inc();
+    const target = targets.get(req) ?? '/';
     const upgrade = upgrades.get(res);
     if (upgrade !== undefined) {
       res.detachSocket(upgrade.socket as Socket);
-      deps.tunnel(req, upgrade.socket, upgrade.head, set, () => {
+      deps.tunnel(req, target, upgrade.socket, upgrade.head, set, () => {
         if (slotOf !== undefined) releaseSlot(slotOf);
       });
       return;
     }
     const started = performance.now();
     deps.proxy.forward(req, res, {
+      target,
       set,
       strip: identityStrip(policy),
       responseHeaders: headers,

@@ -33,6 +33,8 @@ export interface UpstreamOptions {
 }
 
 export interface ForwardOptions {
+  /** Origin-form target to request, e.g. `/api/search?q=x`: the pipeline's canonical one. */
+  target: string;
   /** Headers sluice adds (identity, forwarded-for); they replace any client copy. */
   set: Record<string, string>;
   /** Lower-case names removed from the client's request (identity headers). */
@@ -126,7 +128,7 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     });
     pool.stream(
       {
-        path: basePath + (req.url ?? '/'),
+        path: basePath + fo.target,
         method: req.method as 'GET',
         headers,
         body: hasBody(req) ? req : null,

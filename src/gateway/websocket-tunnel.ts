@@ -9,6 +9,8 @@ import type { Duplex } from 'node:stream';
 
 export interface TunnelOptions {
   upstreamUrl: string;
+  /** Origin-form target of the handshake: the pipeline's canonical one, not `req.url`. */
+  target: string;
   set: Record<string, string>;
   strip: ReadonlySet<string>;
   connectTimeoutMs: number;
@@ -34,7 +36,7 @@ export function tunnelUpgrade(
     port: Number(url.port || 80),
   });
   upstream.setTimeout(options.connectTimeoutMs, () => upstream.destroy(new Error('timeout')));
-  let handshake = `${req.method} ${basePath}${req.url} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  let handshake = `${req.method} ${basePath}${options.target} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
     if (NOT_FORWARDED.has(name) || options.strip.has(name) || name in options.set) continue;

@@ -22,6 +22,7 @@ const EXPECTED: Policy = {
     dataDir: './data',
     trustedProxies: [],
     upstreamTimeoutMs: 30 * S,
+    caseSensitiveRoutes: false,
     unauthenticated: 'ip-only',
     identityHeaders: { account: 'X-Sluice-Account', key: 'X-Sluice-Key-Id' },
   },

@@ -63,6 +63,7 @@ test('the default policy description shows every limit', () => {
   ]);
   assert.deepEqual(section(text, 'Webhooks'), ['Webhooks', '  none']);
   assert.match(text, /^ {2}upstream {10}not set/m);
+  assert.match(text, /^ {2}route paths {7}matched ignoring case/m);
 });
 
 test('a full policy: dry runs, disabled rules, webhooks by URL and never their secrets', () => {
@@ -88,6 +89,7 @@ test('a full policy: dry runs, disabled rules, webhooks by URL and never their s
   assert.match(text, /search +POST +\/api\/\*\/search +public +5 +10\/min/);
   assert.match(text, /audit-export .* dataset audit-log/);
   assert.match(text, /trusted proxies +127\.0\.0\.1, 10\.0\.0\.0\/8, ::1, fd00::\/8/);
+  assert.match(text, /route paths +matched with their case/);
 });
 
 test('table columns line up', () => {

@@ -85,6 +85,7 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     dataDir: '/var/lib/sluice',
     trustedProxies: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'],
     upstreamTimeoutMs: 45 * S,
+    caseSensitiveRoutes: true,
     unauthenticated: 'refuse',
     identityHeaders: { account: 'X-Account-Id', key: 'X-Api-Key-Id' },
   });

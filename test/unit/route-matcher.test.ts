@@ -53,8 +53,54 @@ test('first match wins; methods and query conditions filter', () => {
   assert.equal(match('GET', '/y', ''), undefined);
 });
 
-test('path parameters are decoded; a malformed escape is kept as written', () => {
-  const match = compileRoutes([route({ path: '/e/:dataset' })]);
-  assert.deepEqual(match('GET', '/e/a%20b', '')?.params, { dataset: 'a b' });
-  assert.deepEqual(match('GET', '/e/%zz', '')?.params, { dataset: '%zz' });
+test('the path is the canonical, decoded one: parameters are taken as given, never decoded again', () => {
+  const match = compileRoutes([route({ path: '/e/:dataset' })], { caseSensitive: true });
+  assert.deepEqual(match('GET', '/e/a b', '')?.params, { dataset: 'a b' });
+  assert.deepEqual(match('GET', '/e/%41', '')?.params, { dataset: '%41' });
+  const literal = compileRoutes([route({ path: '/caf%C3%A9' })]);
+  assert.ok(literal('GET', '/café', ''), 'pattern literals are decoded like paths');
+});
+
+test('paths match ignoring case unless caseSensitive; the dataset counts in lower case', () => {
+  const routes = defaultPolicy().routes;
+  const loose = compileRoutes(routes, { caseSensitive: false });
+  assert.equal(loose('POST', '/API/Reports', '')?.route.name, 'reports');
+  assert.equal(loose('POST', '/api/reportſ', '')?.route.name, 'reports', 'ſ is S upper-cased');
+  assert.equal(datasetOf(loose('GET', '/api/exports/DEVICES', '')!), 'devices');
+  assert.equal(compileRoutes(routes)('GET', '/API/SEARCH', '')?.route.name, 'search');
+  const strict = compileRoutes(routes, { caseSensitive: true });
+  assert.equal(strict('POST', '/API/Reports', ''), undefined);
+  assert.equal(datasetOf(strict('GET', '/api/exports/Devices', '')!), 'Devices');
+});
+
+test('a GET route covers HEAD: upstreams answer HEAD with the GET handler', () => {
+  const match = compileRoutes(defaultPolicy().routes);
+  assert.equal(match('HEAD', '/api/search', 'q=a')?.route.name, 'search');
+  assert.equal(match('POST', '/api/search', 'q=a'), undefined);
+});
+
+test('query conditions lean towards the rule: absent unless the exact name has a value', () => {
+  const match = compileRoutes(defaultPolicy().routes);
+  const name = (query: string) => match('GET', '/api/devices', query)?.route.name;
+  assert.equal(name('modifiedAfter=2026-01-01'), undefined);
+  assert.equal(name('%6DodifiedAfter=2026-01-01'), undefined, 'names are decoded, as upstreams do');
+  assert.equal(name('modifiedAfter='), 'full-listing', 'an empty value reads as no value');
+  assert.equal(name('modifiedAfter'), 'full-listing');
+  assert.equal(name('MODIFIEDAFTER=2026-01-01'), 'full-listing', 'Fastify: another name');
+  assert.equal(name('modifiedAfter[]=2026-01-01'), 'full-listing', 'Fastify: another name');
+  assert.equal(name('a=1;modifiedAfter=2026-01-01'), 'full-listing', "Fastify splits at '&' only");
+  const present = compileRoutes([
+    route({ name: 'p', query: [{ param: 'expand', present: true }] }),
+  ]);
+  for (const query of [
+    'expand',
+    'expand=',
+    'EXPAND=all',
+    'expand[]=a',
+    'a=1;expand=x',
+    'ex%70and=1',
+  ]) {
+    assert.equal(present('GET', '/', query)?.route.name, 'p', query);
+  }
+  assert.equal(present('GET', '/', 'expanded=1'), undefined);
 });

@@ -100,6 +100,7 @@ function compileServer(s: Doc) {
     dataDir: read(KINDS.text, s.data),
     trustedProxies: list(s.trustedProxies).map((a) => read(KINDS.address, a)),
     upstreamTimeoutMs: read(KINDS.duration, s.upstreamTimeout),
+    caseSensitiveRoutes: s.caseSensitiveRoutes,
     unauthenticated: s.unauthenticated,
     identityHeaders: {
       account: read(KINDS.headerName, identity.account),

@@ -19,6 +19,7 @@ server:
   data: ./data # embedded database: keys, incidents, audit trail
   trustedProxies: [] # X-Forwarded-For / Forwarded are honoured only from these
   upstreamTimeout: 30s # no response headers from the upstream by then: 504
+  caseSensitiveRoutes: false # /API/Reports is still the reports route (true: case counts)
   unauthenticated: ip-only # no key or an unknown key: per-IP limits only (or: refuse)
   identityHeaders: # set towards the upstream, stripped from clients
     account: X-Sluice-Account

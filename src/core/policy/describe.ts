@@ -97,6 +97,12 @@ export function describePolicy(policy: Policy): string {
       ],
       ['upstream timeout', formatDuration(server.upstreamTimeoutMs)],
       [
+        'route paths',
+        server.caseSensitiveRoutes
+          ? 'matched with their case (/API/Reports is not /api/reports)'
+          : 'matched ignoring case (/API/Reports is /api/reports)',
+      ],
+      [
         'unauthenticated',
         server.unauthenticated === 'refuse'
           ? 'refuse (no key or an unknown key: 401)'

@@ -128,6 +128,7 @@ export const POLICY_SCHEMA: Schema = closed({
     data: kind('text'),
     trustedProxies: listOf(kind('address')),
     upstreamTimeout: kind('duration'),
+    caseSensitiveRoutes: { type: 'boolean' },
     unauthenticated: { enum: ['ip-only', 'refuse'] },
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
   }),

@@ -24,6 +24,11 @@ export interface ServerSettings {
   readonly trustedProxies: readonly string[];
   /** How long sluice waits for the upstream's response headers before answering 504. */
   readonly upstreamTimeoutMs: number;
+  /**
+   * Whether route paths are compared with their case (`false` by default: `/API/Reports`
+   * is the reports route, whatever the upstream does with case).
+   */
+  readonly caseSensitiveRoutes: boolean;
   /** What to do with requests that carry no key, or an unknown key. */
   readonly unauthenticated: 'ip-only' | 'refuse';
   /** Header names sluice sets towards the upstream (and strips from clients). */

@@ -62,6 +62,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       dataDir: './data',
       trustedProxies: [],
       upstreamTimeoutMs: 30_000,
+      caseSensitiveRoutes: false,
       unauthenticated: 'ip-only',
       identityHeaders: { account: 'x-sluice-account', key: 'x-sluice-key-id' },
     },
