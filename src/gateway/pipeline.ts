@@ -490,7 +490,13 @@ function answerShuttingDown(res: ServerResponse) {
 
 const stripCache = new WeakMap<Policy, ReadonlySet<string>>();
 
-/** Headers a client may not set: sluice sets them for the upstream. */
+/**
+ * Headers a client may not send upstream: who the caller is (sluice sets those), and
+ * the headers some frameworks read as the real path or method (Symfony and IIS take
+ * `X-Original-URL` / `X-Rewrite-URL` as the path, method-override middleware takes
+ * `X-HTTP-Method-Override`), which would let a request be routed upstream somewhere
+ * other than where sluice's route rules placed it.
+ */
 export function identityStrip(policy: Policy): ReadonlySet<string> {
   let set = stripCache.get(policy);
   if (set === undefined) {
@@ -501,7 +507,15 @@ export function identityStrip(policy: Policy): ReadonlySet<string> {
       'x-forwarded-for',
       'forwarded',
       'x-forwarded-host',
+      'x-forwarded-proto',
+      'x-forwarded-port',
+      'x-forwarded-prefix',
       'x-real-ip',
+      'x-original-url',
+      'x-rewrite-url',
+      'x-http-method-override',
+      'x-http-method',
+      'x-method-override',
     ]);
     stripCache.set(policy, set);
   }
