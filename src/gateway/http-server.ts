@@ -54,7 +54,9 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
   );
   server.on('upgrade', (req, socket, head) => {
     try {
-      if (framingVerdict(req) !== undefined) {
+      const verdict = framingVerdict(req);
+      if (verdict?.kind === 'origin-form') req.url = verdict.url;
+      else if (verdict !== undefined) {
         socket.end(BAD_REQUEST);
         return;
       }
@@ -77,6 +79,10 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
 function answerFraming(req: IncomingMessage, res: ServerResponse): boolean {
   const verdict = framingVerdict(req);
   if (verdict === undefined) return false;
+  if (verdict.kind === 'origin-form') {
+    req.url = verdict.url;
+    return false;
+  }
   if (verdict.kind === 'options-asterisk') {
     // About sluice itself: nothing to ask the upstream (whose answer would be a 502).
     res.writeHead(204, { 'content-length': 0 });

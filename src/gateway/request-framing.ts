@@ -2,8 +2,11 @@
  * Checks on how a request is framed that node:http lets through but a proxy must not
  * pass on (RFC 9112): a second `Host` header (which one would the upstream believe?),
  * a transfer coding other than `chunked` (node decodes the chunking and sluice would
- * forward the body with the other coding silently dropped), and the asterisk form
- * (`OPTIONS *`), which asks about the server itself, not a resource of the upstream.
+ * forward the body with the other coding silently dropped), the asterisk form
+ * (`OPTIONS *`), which asks about the server itself, not a resource of the upstream,
+ * and the absolute form (`GET http://host/path`), which servers must accept (RFC 9112
+ * §3.2.2) but which sluice's routes would not match while the upstream routes it by
+ * its path: it is rewritten to the path, so routes and upstream see the same target.
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -15,7 +18,8 @@ export type FramingVerdict =
       readonly name: string;
       readonly detail: string;
     }
-  | { readonly kind: 'options-asterisk' };
+  | { readonly kind: 'options-asterisk' }
+  | { readonly kind: 'origin-form'; readonly url: string };
 
 /**
  * Answers undefined for a request that may go on, or what to answer instead.
@@ -32,6 +36,11 @@ export function framingVerdict(req: IncomingMessage): FramingVerdict | undefined
       'bad-request',
       `"${req.method} *" is not a request: only OPTIONS may ask about "*".`,
     );
+  }
+  const url = req.url ?? '/';
+  const origin = url.startsWith('/') ? undefined : originForm(url);
+  if (!url.startsWith('/') && origin === undefined) {
+    return refuse(400, 'bad-request', 'The request target must be a path, like /api/items.');
   }
   let hosts = 0;
   const raw = req.rawHeaders;
@@ -50,7 +59,18 @@ export function framingVerdict(req: IncomingMessage): FramingVerdict | undefined
       `Transfer-Encoding "${coding.slice(0, 60)}" is not supported: send the body with chunked alone.`,
     );
   }
-  return undefined;
+  return origin === undefined ? undefined : { kind: 'origin-form', url: origin };
+}
+
+/** `http://host/p?q` → `/p?q`; undefined when the target is no http(s) URL. */
+function originForm(target: string): string | undefined {
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    const parsed = new URL(target);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return undefined;
+  }
 }
 
 function refuse(status: 400 | 501, name: string, detail: string): FramingVerdict {

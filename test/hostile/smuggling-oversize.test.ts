@@ -170,3 +170,13 @@ test('a plain request still reaches the upstream (the counter works)', async () 
   assert.equal(answer.status, 200, answer.text.slice(0, 300));
   assert.equal(await upstreamHits(), 1);
 });
+
+test('an absolute-form target meets the same routes as its path (a non-public route stays refused)', async () => {
+  const hidden = await raw(`GET http://evil.example/api/reports/r1 HTTP/1.1\r\n${HEAD}\r\n`);
+  assert.equal(hidden.status, 403, hidden.text.slice(0, 300));
+  assert.equal(await upstreamHits(), 0);
+  const open = await raw(`GET http://evil.example/api/companies?limit=1 HTTP/1.1\r\n${HEAD}\r\n`);
+  assert.equal(open.status, 200, open.text.slice(0, 300));
+  const hits = (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>();
+  assert.deepEqual(hits.paths, { '/api/companies': 1 });
+});
