@@ -51,6 +51,8 @@ export interface AppOptions {
   keyPollMs?: number;
   /** How long in-flight requests may take to finish on close (ms). */
   shutdownGraceMs?: number;
+  /** How long a client may take to send its request headers (ms; default 30 s). */
+  headersTimeoutMs?: number;
   /** Webhook delivery; by default built from the policy's webhooks. */
   notifier?: WebhookNotifier;
 }
@@ -226,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return false;
     },
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
+    headersTimeoutMs: options.headersTimeoutMs,
   });
 
   const admin =

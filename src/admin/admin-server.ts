@@ -3,12 +3,16 @@
  * incident by its reference, list and reinstate or revoke keys, list and lift IP blocks,
  * read the audit trail.
  * Every route but `/healthz` needs `Authorization: Bearer <admin token>`, compared in
- * constant time. It listens on its own address, normally loopback or a private network.
+ * constant time. Failed token checks are logged (IP and route, never the token) and
+ * throttled per IP (core/login-throttle.ts). It listens on its own address, normally
+ * loopback or a private network.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
+import { shorten } from '../core/echo.ts';
 import { explainIncident } from '../core/explain.ts';
+import { createLoginThrottle } from '../core/login-throttle.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
@@ -40,11 +44,44 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   const problem = (status: number, name: string, detail: string) =>
     plainProblem(name, status, detail);
 
+  const throttle = createLoginThrottle({ clock });
+
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz') return;
+    const ip = req.ip;
+    const allowed = throttle.check(ip);
+    if (!allowed.allowed) {
+      // The token is not checked while locked out: a right guess must not show.
+      const seconds = Math.ceil(allowed.retryAfterMs / 1000);
+      reply
+        .code(429)
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .header('retry-after', String(seconds))
+        .send(
+          problem(
+            429,
+            'admin-locked-out',
+            `Too many failed admin logins from this address: try again in ${seconds} seconds.`,
+          ),
+        );
+      return reply;
+    }
     const header = req.headers.authorization ?? '';
     const given = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
     if (options.token === undefined || !constantTimeEqual(given, options.token)) {
+      const { failures, locked } = throttle.fail(ip);
+      // The route pattern when one matched, else the path: never the query or the token.
+      const route = shorten(req.routeOptions.url ?? req.url.split('?')[0]);
+      options.logger.warn(
+        { event: 'admin-auth-failed', ip, route, failures },
+        'admin login failed',
+      );
+      if (locked) {
+        options.logger.warn(
+          { event: 'admin-locked-out', ip, failures },
+          'admin logins from this IP refused for 5 minutes',
+        );
+      }
       reply
         .code(401)
         .header('content-type', PROBLEM_CONTENT_TYPE)
@@ -58,6 +95,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
         );
       return reply;
     }
+    throttle.succeed(ip);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

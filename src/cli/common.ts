@@ -6,6 +6,7 @@
 
 import { resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { quote } from '../core/echo.ts';
 import { isSluiceError, SluiceError } from '../core/errors.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -72,7 +73,7 @@ export function parseSubcommand<O extends Options>(
     io.stderr.write(
       command === undefined
         ? spec.help
-        : `sluice ${group}: unknown command "${command}"\n\n${spec.help}`,
+        : `sluice ${group}: unknown command ${quote(command)}\n\n${spec.help}`,
     );
     return 2;
   }
@@ -90,15 +91,18 @@ export function parseSubcommand<O extends Options>(
 
 /**
  * The gateway's record store as `--config` / `--data` name it (the same rules as
- * `sluice serve`), with the policy for checking plan names.
+ * `sluice serve`), with the policy for checking plan names. Only commands that create
+ * records pass `create: true`; for the others a missing data directory is a mistyped
+ * `--data`, reported instead of answered from a new, empty database.
  *
  * @example
- * const { store } = openRecordsFromArgs(values, io);
+ * const { store } = openRecordsFromArgs(values, io, { create: false });
  * try { … } finally { store.close(); }
  */
 export function openRecordsFromArgs(
   values: { config?: unknown; data?: unknown },
   io: CliIo,
+  options: { create: boolean },
 ): { store: SqliteRecordStore; policy: Policy } {
   let policy: Policy;
   try {
@@ -111,7 +115,8 @@ export function openRecordsFromArgs(
       { exitCode: 2, cause: error },
     );
   }
-  return { store: openSqliteRecordStore(resolve(io.cwd, policy.server.dataDir)), policy };
+  const dir = resolve(io.cwd, policy.server.dataDir);
+  return { store: openSqliteRecordStore(dir, options), policy };
 }
 
 /**

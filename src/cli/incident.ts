@@ -102,7 +102,7 @@ function withStore(
   io: CliIo,
   fn: (store: ReturnType<typeof openRecordsFromArgs>['store'], now: number) => number,
 ): number {
-  const { store } = openRecordsFromArgs(values, io);
+  const { store } = openRecordsFromArgs(values, io, { create: false });
   try {
     return fn(store, systemClock.now());
   } finally {

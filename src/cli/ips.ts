@@ -115,7 +115,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const ip = wantsIp ? checkIp(command, rest[0]) : '';
   const forMs = parseFor(values.for);
 
-  const { store } = openRecordsFromArgs(values, io);
+  const { store } = openRecordsFromArgs(values, io, { create: command === 'block' });
   try {
     const ctx: CommandContext = {
       store,

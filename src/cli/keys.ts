@@ -116,7 +116,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       throw usage('set-account needs --size, --plan or both');
   }
 
-  const { store, policy } = openRecordsFromArgs(values, io);
+  // Only records that can start a database create one (keys before the first serve).
+  const creates = command === 'create' || command === 'set-account';
+  const { store, policy } = openRecordsFromArgs(values, io, { create: creates });
   try {
     const ctx: CommandContext = {
       store,

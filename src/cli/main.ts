@@ -4,6 +4,7 @@
  * plain sentence with a stable code, never as a stack trace.
  */
 import './quiet-warnings.ts';
+import { quote, shortenRuns } from '../core/echo.ts';
 import { isSluiceError } from '../core/errors.ts';
 import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
@@ -38,7 +39,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    io.stderr.write(`sluice: unknown command "${name}"\n\n${usage()}`);
+    io.stderr.write(`sluice: unknown command ${quote(name)}\n\n${usage()}`);
     return 2;
   }
   try {
@@ -49,19 +50,22 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-/** Prints an error as plain words; stack traces only with SLUICE_DEBUG=1. */
+/**
+ * Prints an error as plain words; stack traces only with SLUICE_DEBUG=1. Long runs in
+ * a message (an argument echoed by Node's parser or the file system) are shortened.
+ */
 export function reportError(error: unknown, io: CliIo): number {
   if (isSluiceError(error)) {
-    io.stderr.write(`sluice: ${error.message} [${error.code}]\n`);
+    io.stderr.write(`sluice: ${shortenRuns(error.message)} [${error.code}]\n`);
     for (const p of error.problems) {
       const where =
         [p.path, p.line === undefined ? '' : `line ${p.line}`].filter(Boolean).join(', ') ||
         '(top level)';
-      io.stderr.write(`  - ${where}: ${p.message}\n`);
+      io.stderr.write(`  - ${shortenRuns(where)}: ${shortenRuns(p.message)}\n`);
     }
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = shortenRuns(error instanceof Error ? error.message : String(error));
   io.stderr.write(`sluice: unexpected failure: ${message}\n`);
   if (io.env.SLUICE_DEBUG === '1' && error instanceof Error) io.stderr.write(`${error.stack}\n`);
   return 1;

@@ -284,7 +284,14 @@ function allow(limits: readonly LimitState[], warning: IpWarning | undefined): D
   return { outcome: 'allow', limits, warning };
 }
 
-/** A limit as the RateLimit headers carry it: whole numbers, reset rounded up. */
+/**
+ * A limit as the RateLimit headers carry it: whole numbers, reset rounded up and never
+ * past the window (0 ≤ t ≤ w). The limiters' resetMs is when their state is empty, which
+ * can be further than one window: the IP estimate weighs the previous fixed window, so a
+ * request lingers in it up to two windows; a burst above the rate (20 at 10/min) or a
+ * delayed request puts the GCRA further than a window from idle. Within one window w, q
+ * units are restored in every case, which is what t announces.
+ */
 function limitState(
   policy: string,
   quota: number,
@@ -292,12 +299,13 @@ function limitState(
   remaining: number,
   resetMs: number,
 ): LimitState {
+  const w = Math.ceil(windowSec);
   return {
     policy,
     quota: Math.floor(quota),
-    windowSec: Math.ceil(windowSec),
+    windowSec: w,
     remaining: Math.floor(remaining),
-    resetSec: Math.ceil(resetMs / 1000),
+    resetSec: Math.min(w, Math.max(0, Math.ceil(resetMs / 1000))),
   };
 }
 

@@ -23,6 +23,7 @@ import { answerBadPath, BAD_PATH_RULE } from './bad-path.ts';
 import { type Caller, type CallerDeps, identifyCaller } from './caller.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';
+import { type LongTimeout, setLongTimeout } from './long-timeout.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { denialProblem, PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
 import { rateLimitHeader, rateLimitPolicyHeader } from './rate-limit-headers.ts';
@@ -83,7 +84,7 @@ export interface Pipeline {
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const waiters = new Map<number, Waiter>();
   const upgrades = new WeakMap<ServerResponse, { socket: Duplex; head: Buffer }>();
-  const delayed = new Set<{ timer: NodeJS.Timeout; res: ServerResponse; cancel(): void }>();
+  const delayed = new Set<{ timer: LongTimeout; res: ServerResponse; cancel(): void }>();
   /** Each admitted request's canonical target: what is forwarded, never `req.url`. */
   const targets = new WeakMap<IncomingMessage, string>();
 
@@ -293,14 +294,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       deps.engine.slowedEnter(accountId);
       const entry = {
         res,
-        timer: setTimeout(() => {
+        // Long: an unavoidable delay (cost above the burst) may pass a timer's 24.8 days.
+        timer: setLongTimeout(() => {
           delayed.delete(entry);
           res.off('close', onClose);
           deps.engine.slowedLeave(accountId);
           admitToQueue(req, res, caller, headers);
         }, d.delayMs),
         cancel() {
-          clearTimeout(entry.timer);
+          entry.timer.clear();
           delayed.delete(entry);
           deps.engine.slowedLeave(accountId);
         },

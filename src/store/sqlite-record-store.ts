@@ -14,12 +14,12 @@
  * stored, only their SHA-256. Semantics are those of the contract suite (see
  * memory-record-store.ts).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SluiceError } from '../core/errors.ts';
 import { bulkVerdict } from '../core/limiter/bulk-log.ts';
 import { normalizeReference } from '../core/reference.ts';
+import { prepareDataDir } from './data-dir.ts';
 import type {
   Account,
   ApiKeyRecord,
@@ -69,14 +69,19 @@ CREATE INDEX IF NOT EXISTS bulk_exports_v1_owner ON bulk_exports_v1 (owner, data
 type Row = Record<string, unknown>;
 
 /**
- * Opens (creating if needed) the record store in `dataDir`.
+ * Opens the record store in `dataDir`, creating the directory unless `create` is false
+ * (commands that only read records: a missing directory is then a mistyped `--data`).
  *
  * @example
  * const store = openSqliteRecordStore('/var/lib/sluice');
  * store.findKeyByHash(hashApiKey(key));
  * store.close();
  */
-export function openSqliteRecordStore(dataDir: string): SqliteRecordStore {
+export function openSqliteRecordStore(
+  dataDir: string,
+  options: { create?: boolean } = {},
+): SqliteRecordStore {
+  prepareDataDir(dataDir, { create: options.create ?? true });
   return new SqliteRecordStore(dataDir);
 }
 
@@ -111,11 +116,7 @@ export class SqliteRecordStore implements RecordStore {
 
   constructor(dataDir: string) {
     this.file = join(dataDir, DB_FILE);
-    try {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw openError(dataDir, error);
-    }
+    prepareDataDir(dataDir, { create: true });
     let db: DatabaseSync | undefined;
     try {
       db = new DatabaseSync(this.file);

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
-import type { Decision, Deny } from '../../src/core/decision.ts';
+import type { Decision, Deny, LimitState } from '../../src/core/decision.ts';
 import { type AdmitInput, createEngine } from '../../src/core/engine.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
-import type { Policy } from '../../src/core/policy/types.ts';
+import type { Plan, Policy } from '../../src/core/policy/types.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
 import type { LimitStore } from '../../src/store/types.ts';
-import { MINUTE, perMinute, testPolicy } from './helpers/policy-fixture.ts';
+import { MINUTE, perMinute, STANDARD, TINY, testPolicy } from './helpers/policy-fixture.ts';
 
 const T0 = 1_767_225_600_000; // a minute boundary
 
@@ -40,7 +40,7 @@ test('IP: the 201st request in a minute is refused with the exact Retry-After', 
   assert.equal(d.retryAfterMs, MINUTE + 300);
   assert.deepEqual(d.counters, { ipRequests: 201, ipBlock: 200, ipWarn: 100 });
   assert.deepEqual(d.limits, [
-    { policy: 'ip', quota: 200, windowSec: 60, remaining: 0, resetSec: 120 },
+    { policy: 'ip', quota: 200, windowSec: 60, remaining: 0, resetSec: 60 },
   ]);
   assert.equal(
     admit({ ip: '198.51.100.8', cost: 1 }).outcome,
@@ -260,4 +260,32 @@ test('with an asynchronous store the decision is a promise with the same answer'
     ((await engine.admit({ ip: '192.0.2.12', cost: 1 })) as Decision).limits[0].remaining,
     196,
   );
+});
+
+test('RateLimit t never exceeds w: the IP window, a burst above the rate, a delayed route', () => {
+  // A burst of 20 at 10/min takes 2 min to come back; a route's burst is its whole
+  // rate, so a delayed route request is further than one window from a full quota;
+  // the IP estimate weighs the previous fixed window, so it lingers up to 2 windows.
+  const wide: Plan = {
+    ...TINY,
+    name: 'wide',
+    base: perMinute(10),
+    min: perMinute(10),
+    max: perMinute(10),
+    burst: 20,
+    maxDelayMs: 30_000,
+    maxSlowed: 100,
+  };
+  const { admit, clock } = setup(testPolicy({ plans: { standard: STANDARD, wide } }));
+  const route = { name: 'search', rate: perMinute(2) };
+  const seen: LimitState[] = [];
+  for (let i = 0; i < 40; i++) {
+    const d = admit({ ip: '192.0.2.50', account: acct('wide', 0, 'wide'), cost: 1, route });
+    seen.push(...d.limits);
+    clock.advance(1_700);
+  }
+  assert.ok(seen.some((l) => l.policy === 'route-search'));
+  for (const l of seen) {
+    assert.ok(l.resetSec >= 0 && l.resetSec <= l.windowSec, `${JSON.stringify(l)}: t > w`);
+  }
 });

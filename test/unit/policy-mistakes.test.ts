@@ -15,6 +15,7 @@ const YAML = 'SLUICE_ERR_POLICY_YAML';
 /** [path, line, message] */
 type Expected = [string, number, string];
 
+const TIMER_WHY = 'sluice waits this long with a timer, and timers cannot wait more than 24.8 days';
 const DURATION_HINT = 'write a number and a unit, for example 30s, 15m, 2h or 30d';
 
 const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
@@ -50,6 +51,50 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
         'server.upstreamTimeout',
         3,
         '"5y" is not a duration: "y" is not a unit (use ms, s, m (or min), h, d or w)',
+      ],
+    ],
+  },
+  'huge-rate.yaml': {
+    problems: [
+      [
+        'ip.block',
+        3,
+        '"1000000000000000000000000/min" is more than sluice counts: at most 1000000000 per period (RateLimit headers carry the count as a whole number)',
+      ],
+      [
+        'routes[0].rate',
+        5,
+        '"2000000000/s" is more than sluice counts: at most 1000000000 per period (RateLimit headers carry the count as a whole number)',
+      ],
+    ],
+  },
+  'timer-too-long.yaml': {
+    problems: [
+      ['server.upstreamTimeout', 3, `"25d" is too long here: at most 24d (${TIMER_WHY})`],
+      ['plans.standard.maxDelay', 6, `"30d" is too long here: at most 24d (${TIMER_WHY})`],
+      ['plans.standard.queueTimeout', 7, `"4w" is too long here: at most 24d (${TIMER_WHY})`],
+    ],
+  },
+  'duration-too-long.yaml': {
+    problems: [
+      [
+        'safeguards.afterAuthFailure.durations[2]',
+        4,
+        '"100000000000d" is too long: a duration is at most 3650d (ten years)',
+      ],
+    ],
+  },
+  'long-value.yaml': {
+    problems: [
+      [
+        'ip.warn',
+        3,
+        `"${'A'.repeat(60)}…" (10240 characters) is not a rate: write COUNT/UNIT, for example 100/min`,
+      ],
+      [
+        `ip.${'B'.repeat(60)}… (1000 characters)`,
+        4,
+        `unknown setting "${'B'.repeat(60)}…" (1000 characters) (known here: warn, block)`,
       ],
     ],
   },

@@ -99,7 +99,7 @@ function compileServer(s: Doc) {
     upstream: s.upstream === undefined ? undefined : read(KINDS.url, s.upstream),
     dataDir: read(KINDS.text, s.data),
     trustedProxies: list(s.trustedProxies).map((a) => read(KINDS.address, a)),
-    upstreamTimeoutMs: read(KINDS.duration, s.upstreamTimeout),
+    upstreamTimeoutMs: read(KINDS.timerDuration, s.upstreamTimeout),
     caseSensitiveRoutes: s.caseSensitiveRoutes,
     unauthenticated: s.unauthenticated,
     identityHeaders: {
@@ -157,11 +157,11 @@ function compilePlans(plans: Doc, ctx: Context): Record<string, Plan> {
       min,
       max,
       burst: p.burst,
-      maxDelayMs: read(KINDS.durationOrZero, p.maxDelay),
+      maxDelayMs: read(KINDS.timerDurationOrZero, p.maxDelay),
       maxSlowed: p.maxSlowed,
       concurrency: p.concurrency,
       queue: p.queue,
-      queueTimeoutMs: read(KINDS.duration, p.queueTimeout),
+      queueTimeoutMs: read(KINDS.timerDuration, p.queueTimeout),
     } as unknown as Plan;
   }
   return out;

@@ -4,6 +4,8 @@
  * line and column of the YAML text.
  */
 
+import { quote, shorten } from '../echo.ts';
+
 export type PathSegment = string | number;
 
 export interface PathProblem {
@@ -25,8 +27,8 @@ export function formatPath(path: readonly PathSegment[]): string {
   for (const segment of path) {
     if (typeof segment === 'number') text += `[${segment}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(segment))
-      text += text === '' ? segment : `.${segment}`;
-    else text += `[${JSON.stringify(segment)}]`;
+      text += text === '' ? shorten(segment) : `.${shorten(segment)}`;
+    else text += `[${quote(segment)}]`;
   }
   return text;
 }

@@ -28,6 +28,22 @@ import {
 const positive = (p: Parsed<number>, what: string): Parsed<number> =>
   p.ok && p.value <= 0 ? { ok: false, message: `${what} must be more than 0` } : p;
 
+/**
+ * The longest duration sluice waits with a timer (24 days). Node's timers hold at
+ * most 2^31 − 1 ms (24.8 days); a longer one fires at once, so a 30-day maxDelay would
+ * forward at once what it should hold. Holding an HTTP request for weeks is no
+ * sensible setting either, so these are refused rather than re-armed.
+ */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+
+const timer = (value: unknown, p: Parsed<number>): Parsed<number> =>
+  p.ok && p.value > MAX_TIMER_MS
+    ? {
+        ok: false,
+        message: `${show(value)} is too long here: at most 24d (sluice waits this long with a timer, and timers cannot wait more than 24.8 days)`,
+      }
+    : p;
+
 /** The checkers behind `{ kind: NAME }` in the schema. */
 export const KINDS = {
   rate: (v) => {
@@ -39,6 +55,8 @@ export const KINDS = {
   rateOrZero: parseRate,
   duration: (v) => positive(parseDuration(v), 'a duration here'),
   durationOrZero: parseDuration,
+  timerDuration: (v) => timer(v, positive(parseDuration(v), 'a duration here')),
+  timerDurationOrZero: (v) => timer(v, parseDuration(v)),
   listen: parseListen,
   url: parseHttpUrl,
   address: parseAddress,
@@ -88,11 +106,11 @@ const plan = closed({
   min: kind('rate'),
   max: kind('rate'),
   burst: whole(1),
-  maxDelay: kind('durationOrZero'),
+  maxDelay: kind('timerDurationOrZero'),
   maxSlowed: whole(0),
   concurrency: whole(1),
   queue: whole(0),
-  queueTimeout: kind('duration'),
+  queueTimeout: kind('timerDuration'),
 });
 
 const route = closed(
@@ -127,7 +145,7 @@ export const POLICY_SCHEMA: Schema = closed({
     upstream: kind('url'),
     data: kind('text'),
     trustedProxies: listOf(kind('address')),
-    upstreamTimeout: kind('duration'),
+    upstreamTimeout: kind('timerDuration'),
     caseSensitiveRoutes: { type: 'boolean' },
     unauthenticated: { enum: ['ip-only', 'refuse'] },
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),

@@ -3,6 +3,7 @@
  * write them in a policy file, and back. Parsing never throws: it answers a value or
  * a message in plain words, so the policy compiler can report every mistake at once.
  */
+import { quote } from '../echo.ts';
 import type { Rate } from './types.ts';
 
 /** A parse result: the value, or why the text is not one. */
@@ -15,6 +16,19 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const WEEK = 7 * DAY;
+
+/**
+ * The longest duration sluice accepts anywhere: ten years. Blocks and suspensions are
+ * end times, and a date past year 275760 does not exist; ten years is long past any
+ * sensible setting and far from that.
+ */
+export const MAX_DURATION_MS = 3650 * DAY;
+/**
+ * The largest count of a rate: 1e9 per period. RateLimit headers carry counts as
+ * structured-field integers (at most 15 digits), and a budget of a billion requests
+ * per period is already no limit; anything above is a typo or a probe.
+ */
+export const MAX_RATE_COUNT = 1_000_000_000;
 
 /** Every unit name people may write, in milliseconds. `m` is minutes, never months. */
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -39,6 +53,7 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 };
 
 const UNIT_HINT = 'use ms, s, m (or min), h, d or w';
+const TOO_LONG = 'a duration is at most 3650d (ten years)';
 
 /** Largest unit first: formatting picks the largest one that divides exactly. */
 const DURATION_UNITS: readonly [string, number][] = [
@@ -57,7 +72,7 @@ const RATE_UNITS: readonly [string, number][] = DURATION_UNITS.map(([u, ms]) => 
 
 /** Describes any YAML value in a message: strings quoted, collections by kind. */
 export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (value === null || value === undefined) return 'an empty value';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
@@ -88,7 +103,7 @@ export function parseDuration(value: unknown): Parsed<number> {
     if (unit === undefined) {
       return {
         ok: false,
-        message: `${show(value)} is not a duration: "${m[2]}" is not a unit (${UNIT_HINT})`,
+        message: `${show(value)} is not a duration: ${quote(m[2])} is not a unit (${UNIT_HINT})`,
       };
     }
     ms += Number(m[1]) * unit;
@@ -97,6 +112,9 @@ export function parseDuration(value: unknown): Parsed<number> {
     DURATION_PART.lastIndex = at;
   }
   if (at !== text.length || at === 0) return { ok: false, message: bad };
+  if (ms > MAX_DURATION_MS) {
+    return { ok: false, message: `${show(value)} is too long: ${TOO_LONG}` };
+  }
   return { ok: true, value: Math.round(ms) };
 }
 
@@ -121,15 +139,25 @@ export function parseRate(value: unknown): Parsed<Rate> {
     periodMs = unitOnly;
   } else {
     const d = parseDuration(period);
+    if (!d.ok && d.message.endsWith(TOO_LONG)) {
+      return { ok: false, message: `${show(value)} has a period that is too long: ${TOO_LONG}` };
+    }
     if (!d.ok) {
       const word = /^\d*(?:\.\d+)?\s*([a-z]+)$/.exec(period)?.[1];
-      const why = word === undefined ? '' : `: "${word}" is not a unit (${UNIT_HINT})`;
+      const why = word === undefined ? '' : `: ${quote(word)} is not a unit (${UNIT_HINT})`;
       return { ok: false, message: why ? `${show(value)} is not a rate${why}` : bad };
     }
     periodMs = d.value;
   }
   if (periodMs <= 0) return { ok: false, message: `${show(value)} is not a rate: its period is 0` };
-  return { ok: true, value: { limit: Number(m[1]), periodMs } };
+  const limit = Number(m[1]);
+  if (limit > MAX_RATE_COUNT) {
+    return {
+      ok: false,
+      message: `${show(value)} is more than sluice counts: at most ${MAX_RATE_COUNT} per period (RateLimit headers carry the count as a whole number)`,
+    };
+  }
+  return { ok: true, value: { limit, periodMs } };
 }
 
 function largestUnit(ms: number, units: readonly [string, number][]): [string, number] {

@@ -4,6 +4,7 @@
  * `unknown setting "brust" (did you mean "burst"?)`, `expected a whole number, got "ten"`.
  */
 import { Ajv, type ErrorObject } from 'ajv';
+import { quote } from '../echo.ts';
 import { didYouMean } from './did-you-mean.ts';
 import type { PathSegment, ProblemList } from './problems.ts';
 import { kindChecker, POLICY_SCHEMA } from './schema.ts';
@@ -48,8 +49,8 @@ function pointerToPath(pointer: string, doc: unknown): PathSegment[] {
 function unknownSetting(key: string, error: ErrorObject): string {
   const known = Object.keys((error.parentSchema?.properties as object | undefined) ?? {});
   const guess = didYouMean(key, known);
-  if (guess !== undefined) return `unknown setting "${key}" (did you mean "${guess}"?)`;
-  return `unknown setting "${key}" (known here: ${known.join(', ')})`;
+  if (guess !== undefined) return `unknown setting ${quote(key)} (did you mean "${guess}"?)`;
+  return `unknown setting ${quote(key)} (known here: ${known.join(', ')})`;
 }
 
 const TYPE_WORDS: Record<string, string> = {

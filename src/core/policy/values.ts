@@ -4,6 +4,7 @@
  * parsed value or a message in plain words that quotes what was written.
  */
 import { isIP } from 'node:net';
+import { quote } from '../echo.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { type Parsed, show } from './units.ts';
 
@@ -100,7 +101,7 @@ export function parseTimeOfDay(text: string): Parsed<number> {
   const m = /^(\d{1,2}):(\d{2})$/.exec(text);
   const minute = m === null ? Number.NaN : Number(m[1]) * 60 + Number(m[2]);
   if (m === null || Number(m[2]) > 59 || minute > 1440) {
-    return fail(`"${text}" is not a time of day: ${TIME_HINT}`);
+    return fail(`${quote(text)} is not a time of day: ${TIME_HINT}`);
   }
   return { ok: true, value: minute };
 }
@@ -118,7 +119,8 @@ export function parseWeekTime(value: unknown): Parsed<{ day: number; minute: num
   if (m === null) return fail(bad);
   const name = m[1].toLowerCase();
   const day = name.length === 3 ? DAYS.indexOf(name) : DAY_NAMES.indexOf(name);
-  if (day < 0) return fail(`"${m[1]}" is not a day: write Mon, Tue, Wed, Thu, Fri, Sat or Sun`);
+  if (day < 0)
+    return fail(`${quote(m[1])} is not a day: write Mon, Tue, Wed, Thu, Fri, Sat or Sun`);
   const minute = parseTimeOfDay(m[2]);
   return minute.ok ? { ok: true, value: { day, minute: minute.value } } : minute;
 }
