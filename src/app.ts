@@ -150,6 +150,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const proxy = createUpstreamProxy({
     url: upstream,
     headersTimeoutMs: policy.server.upstreamTimeoutMs,
+    connections: policy.server.upstreamConnections,
+    bufferBodyBytes: policy.server.bufferBodyBytes,
   });
   const pipeline = createPipeline({
     policy: () => policy,
@@ -214,6 +216,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return false;
     },
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
+    requestTimeoutMs: policy.server.requestTimeoutMs,
   });
 
   const admin =

@@ -7,7 +7,7 @@
  *
  * Every key is optional here: defaults come from the built-in policy (default-policy.ts).
  */
-import { type Parsed, parseDuration, parseRate, show } from './units.ts';
+import { type Parsed, parseDuration, parseRate, parseSize, show } from './units.ts';
 import {
   parseAddress,
   parseCookieName,
@@ -39,6 +39,7 @@ export const KINDS = {
   rateOrZero: parseRate,
   duration: (v) => positive(parseDuration(v), 'a duration here'),
   durationOrZero: parseDuration,
+  size: parseSize,
   listen: parseListen,
   url: parseHttpUrl,
   address: parseAddress,
@@ -128,10 +129,14 @@ export const POLICY_SCHEMA: Schema = closed({
     data: kind('text'),
     trustedProxies: listOf(kind('address')),
     upstreamTimeout: kind('duration'),
+    upstreamConnections: whole(1),
+    requestTimeout: kind('duration'),
+    bufferBody: kind('size'),
     unauthenticated: { enum: ['ip-only', 'refuse'] },
+    unauthenticatedConcurrency: whole(1),
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
   }),
-  ip: closed({ warn: kind('rate'), block: kind('rate') }),
+  ip: closed({ warn: kind('rate'), block: kind('rate'), concurrency: whole(1) }),
   defaultPlan: kind('name'),
   plans: { type: 'object', additionalProperties: plan },
   routes: listOf(route),
