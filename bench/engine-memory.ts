@@ -74,7 +74,7 @@ function generousPolicy(): Policy {
     burst: HUGE,
   };
   return testPolicy({
-    ip: { warn: perMinute(HUGE), block: perMinute(HUGE) },
+    ip: { warn: perMinute(HUGE), block: perMinute(HUGE), concurrency: 32 },
     plans: { standard: plan },
   });
 }

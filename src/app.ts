@@ -163,6 +163,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const proxy = createUpstreamProxy({
     url: upstream,
     headersTimeoutMs: policy.server.upstreamTimeoutMs,
+    connections: policy.server.upstreamConnections,
+    bufferBodyBytes: policy.server.bufferBodyBytes,
   });
   const pipeline = createPipeline({
     policy: () => policy,
@@ -229,6 +231,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     },
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
     headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: policy.server.requestTimeoutMs,
   });
 
   const admin =

@@ -20,6 +20,8 @@ export const RULES = [
   'key-unknown', // unknown API key when the policy refuses those (401)
   'key-missing', // no API key when the policy refuses those (401)
   'ip-blocked', // IP blocked by a safeguard (403)
+  'ip-concurrency', // too many requests of one client IP held at once (429)
+  'unauthenticated-concurrency', // too many requests without a key held at once, all IPs (429)
 ] as const;
 
 export type RuleId = (typeof RULES)[number];

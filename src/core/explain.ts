@@ -382,6 +382,22 @@ const EXPLAIN: Readonly<Record<RuleId | SafeguardRuleId, { title: string; explai
       };
     },
   },
+  'ip-concurrency': {
+    title: 'Too many requests from one IP address at once',
+    explain: ({ f, ip }) => ({
+      what: `A request from IP ${ip} was refused with ${STATUS_429} because many of its requests were still open.`,
+      why: `${f.get('ipHeld') ?? 'Too many'} requests from this address were being held at the same time (waiting, sending their body or in the API); at most ${f.get('ipConcurrency') ?? 'a few'} may be.`,
+      fix: `Send fewer requests at the same time from one address, send each request body in one go, and wait for each response before sending the next, ${PACE}.`,
+    }),
+  },
+  'unauthenticated-concurrency': {
+    title: 'Too many requests without an API key at once',
+    explain: ({ f, who }) => ({
+      what: `A request from ${who} carried no known API key and was refused with ${STATUS_429} because the gateway's share for such requests was in use.`,
+      why: `${f.get('keylessHeld') ?? 'Many'} requests without a key, from all addresses together, were being held at the same time; at most ${f.get('unauthenticatedConcurrency') ?? 'a few'} may be.`,
+      fix: `Send an API key with every request: keyed requests have their own share. Without a key, retry after the Retry-After time, ${PACE}.`,
+    }),
+  },
   'safeguard-auth-failure': {
     title: 'Safeguard: requests kept coming after authentication failed',
     explain: (c) => ({

@@ -4,7 +4,9 @@
  * itself and never reach the upstream: `/healthz`, `/readyz`, `/.well-known/sluice`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { formatDuration } from '../core/policy/units.ts';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
 import { framingVerdict } from './request-framing.ts';
 
@@ -18,25 +20,47 @@ export interface GatewayServerOptions {
   onError(error: unknown): void;
   /** How long a client may take to send the request headers (default 30 s). */
   headersTimeoutMs?: number;
+  /** A request and its whole body must arrive within this (ms, default 30 s); else 408. */
+  requestTimeoutMs?: number;
 }
 
 const BAD_REQUEST_BODY = JSON.stringify(
   plainProblem('bad-request', 400, 'The request could not be parsed as HTTP/1.1.'),
 );
-const BAD_REQUEST = `HTTP/1.1 400 Bad Request\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(BAD_REQUEST_BODY)}\r\n\r\n${BAD_REQUEST_BODY}`;
+const BAD_REQUEST = rawAnswer('400 Bad Request', BAD_REQUEST_BODY);
+
+/** A whole HTTP/1.1 answer written straight to a socket the parser gave up on. */
+function rawAnswer(statusLine: string, body: string): string {
+  return `HTTP/1.1 ${statusLine}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
 
 export function createGatewayServer(options: GatewayServerOptions): Server {
-  const headersTimeout = options.headersTimeoutMs ?? 30_000;
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  // Node refuses a headers timeout longer than the request timeout.
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 30_000, requestTimeout);
+  const timedOut = rawAnswer(
+    '408 Request Timeout',
+    JSON.stringify(
+      plainProblem(
+        'request-timeout',
+        408,
+        `The request and its body did not arrive within ${formatDuration(requestTimeout)}. Send the whole request at once.`,
+      ),
+    ),
+  );
+  /** The response being answered on each socket, so a timeout never cuts into one. */
+  const current = new WeakMap<Socket, ServerResponse>();
   const server = createServer(
     {
       keepAliveTimeout: 65_000,
-      requestTimeout: 0,
+      requestTimeout,
       headersTimeout,
-      // Node checks the timeout at this interval: its default (30 s) would let slow
-      // headers hold a connection for up to twice the timeout.
-      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.round(headersTimeout / 3))),
+      // Node checks both timeouts on this interval (30 s by default, which would let a
+      // 30 s timeout take up to a minute): a pass over the open connections each second.
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, headersTimeout / 4)),
     },
     (req, res) => {
+      current.set(req.socket, res);
       try {
         if (answerFraming(req, res)) return;
         if (!options.local(req, res)) options.handle(req, res);
@@ -65,10 +89,20 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
     }
   });
   server.on('clientError', (error, socket) => {
-    // Malformed request lines and headers get a plain 400, not a crash or a hang.
-    if (socket.writable && (error as NodeJS.ErrnoException).code !== 'ECONNRESET') {
-      socket.end(BAD_REQUEST);
-    } else socket.destroy();
+    const code = (error as NodeJS.ErrnoException).code;
+    // A request already answered (a 429 while its body still arrives) or an answer on
+    // its way must not get a second one on the same connection: just close.
+    const answering = current.get(socket as Socket);
+    const started =
+      answering?.headersSent === true && (!answering.writableEnded || !answering.req.complete);
+    if (!socket.writable || code === 'ECONNRESET' || started) {
+      socket.destroy();
+      return;
+    }
+    // A request or body too slow to arrive gets a 408, malformed request lines and
+    // headers a 400: problem+json either way, never a crash or a hang. Closing the socket
+    // closes the request's response too, which gives back everything it held.
+    socket.end(code === 'ERR_HTTP_REQUEST_TIMEOUT' ? timedOut : BAD_REQUEST);
   });
   return server;
 }

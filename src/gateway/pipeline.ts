@@ -1,6 +1,6 @@
 /**
- * The request pipeline: identify → refuse revoked or suspended keys → per-IP warn/block
- * → per-account admission (allow / delay / 429) → per-account concurrency and queue →
+ * The request pipeline: identify → refuse revoked or suspended keys → per-IP and keyless
+ * caps on requests held at once → per-IP warn/block → per-account admission (allow / delay / 429) → per-account concurrency and queue →
  * proxy → observe. A refusal is answered here and never reaches the upstream.
  *
  * The hot path stays synchronous while the limit store answers synchronously (the
@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Decision, Deny, IpWarning, LimitState, RuleId } from '../core/decision.ts';
 import type { Engine } from '../core/engine.ts';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
+import { HeldSlots } from '../core/limiter/held-slots.ts';
 import type { Policy, Rate } from '../core/policy/types.ts';
 import { canonicalTarget } from '../core/routes/canonical-path.ts';
 import { batchVerdict, bulkRefusal, scaleRate } from '../core/routes/route-limits.ts';
@@ -87,6 +88,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const delayed = new Set<{ timer: LongTimeout; res: ServerResponse; cancel(): void }>();
   /** Each admitted request's canonical target: what is forwarded, never `req.url`. */
   const targets = new WeakMap<IncomingMessage, string>();
+  /** Requests held per client IP, and of every caller without a key together. */
+  const ipSlots = new HeldSlots();
+  const keylessSlots = new HeldSlots();
 
   function limitHeaders(limits: readonly LimitState[], into: Record<string, string>) {
     if (limits.length === 0) return;
@@ -161,9 +165,47 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return who;
   }
 
+  /**
+   * Takes the caller's per-IP slot, and a keyless slot when it has no account, until its
+   * response closes (sent, client gone, upstream failed, timed out: 'close' comes once in
+   * every case, and a slot is given back once anyway). A slow sender then holds slots of
+   * its own address, never every upstream connection. False when refused (429).
+   */
+  function holdSlots(res: ServerResponse, caller: Caller): boolean {
+    const policy = deps.policy();
+    const ip = ipSlots.take(caller.ip, policy.ip.concurrency);
+    if (ip === undefined) {
+      refuse(res, caller, 'ip-concurrency', 429, 1000, {
+        ipHeld: ipSlots.held(caller.ip),
+        ipConcurrency: policy.ip.concurrency,
+      });
+      return false;
+    }
+    let keyless: (() => void) | undefined;
+    if (caller.account === undefined) {
+      const limit = policy.server.unauthenticatedConcurrency;
+      keyless = keylessSlots.take('', limit);
+      if (keyless === undefined) {
+        ip();
+        refuse(res, caller, 'unauthenticated-concurrency', 429, 1000, {
+          keylessHeld: keylessSlots.held(''),
+          unauthenticatedConcurrency: limit,
+        });
+        return false;
+      }
+    }
+    res.once('close', () => {
+      ip();
+      keyless?.();
+    });
+    return true;
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const caller = identify(req, res);
     if (caller === undefined) return;
+    // Upgrades (WebSocket tunnels) are long-lived by design and use no pooled connection.
+    if (!upgrades.has(res) && !holdSlots(res, caller)) return;
     const policy = deps.policy();
     // Routes are decided on the path the upstream will act on, and that is what is
     // forwarded; a target with no safe canonical form never reaches the upstream.

@@ -17,6 +17,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',

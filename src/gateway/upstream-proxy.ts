@@ -1,11 +1,15 @@
 /**
  * Forwards one admitted request to the upstream over a keep-alive undici pool and
- * streams the answer back. Bodies are streamed both ways, never buffered. Hop-by-hop
+ * streams the answer back. A request body up to `bufferBodyBytes` is read whole before
+ * a pooled connection is used (as nginx's `proxy_request_buffering on`), so a client
+ * sending its body slowly holds its own socket, never a connection every caller needs;
+ * a larger body is streamed, and answers are always streamed. Hop-by-hop
  * headers are removed; the caller's identity headers are set by sluice (the client's
  * own copies were already stripped). An unreachable upstream answers 502, a slow one
  * 504, both as problem+json; nothing here can crash the process.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
 
@@ -27,9 +31,12 @@ const HOP_BY_HOP = new Set([
 export interface UpstreamOptions {
   /** `http://host:port[/base]` */
   url: string;
+  /** No response headers by then: 504. Also the longest gap allowed in the response body. */
   headersTimeoutMs: number;
   /** Connections kept to the upstream. */
   connections?: number;
+  /** Request bodies up to this many bytes are read whole before forwarding (default 1 MiB). */
+  bufferBodyBytes?: number;
 }
 
 export interface ForwardOptions {
@@ -92,6 +99,35 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/**
+ * Hands `then` the request body: in one buffer once it has all arrived, when it is at
+ * most `limit` bytes; else the stream (what has arrived, then the rest) as soon as that
+ * is known. A client that goes away midway never calls `then`: its response's 'close'
+ * ends the exchange.
+ */
+function readBody(req: IncomingMessage, limit: number, then: (body: Buffer | Readable) => void) {
+  const length = Number(req.headers['content-length']);
+  if (length > limit) return then(req);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size <= limit) return;
+    // A chunked body past the bound: stream it after all, starting with what came.
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.pause();
+    const rest = new PassThrough();
+    for (const c of chunks) rest.write(c);
+    req.pipe(rest);
+    then(rest);
+  };
+  const onEnd = () => then(Buffer.concat(chunks, size));
+  req.on('data', onData);
+  req.once('end', onEnd);
+}
+
 /** Maps an undici failure to the answer the client gets. */
 function failureStatus(error: NodeJS.ErrnoException): { status: number; name: string } {
   const code = error.code ?? '';
@@ -104,10 +140,15 @@ function failureStatus(error: NodeJS.ErrnoException): { status: number; name: st
 export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   const url = new URL(options.url);
   const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+  const bufferLimit = options.bufferBodyBytes ?? 1_048_576;
   const pool = new Pool(url.origin, {
+    // Nobody can own these: bodies are buffered first, and callers without a key hold at
+    // most server.unauthenticatedConcurrency requests, which the policy keeps below this;
+    // keyed callers are capped per account (plan concurrency) and per IP (ip.concurrency).
     connections: options.connections ?? 256,
     headersTimeout: options.headersTimeoutMs,
-    bodyTimeout: 0,
+    // A stalled response body is cut after the same wait as missing headers.
+    bodyTimeout: options.headersTimeoutMs,
     keepAliveTimeout: 30_000,
   });
 
@@ -126,48 +167,55 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
       if (!res.writableFinished) abort.abort();
       finish({ status: res.statusCode, error: res.writableFinished ? undefined : 'client-gone' });
     });
-    pool.stream(
-      {
-        path: basePath + fo.target,
-        method: req.method as 'GET',
-        headers,
-        body: hasBody(req) ? req : null,
-        signal: abort.signal,
-        opaque: res,
-      },
-      ({ statusCode, headers: upstreamHeaders }) => {
-        res.writeHead(
-          statusCode,
-          copyResponseHeaders(
-            upstreamHeaders as Record<string, string | string[]>,
-            fo.responseHeaders,
-          ),
-        );
-        return res;
-      },
-      (error) => {
-        if (error === null) return finish({ status: res.statusCode });
-        if (abort.signal.aborted) return;
-        const failure = failureStatus(error as NodeJS.ErrnoException);
-        if (res.headersSent) {
-          res.destroy();
-          return finish({ status: res.statusCode, error: failure.name });
-        }
-        const problem = plainProblem(
-          failure.name,
-          failure.status,
-          failure.status === 504
-            ? 'The upstream API did not answer in time. Try again later.'
-            : 'The upstream API cannot be reached right now. Try again later.',
-        );
-        res.writeHead(failure.status, {
-          ...fo.responseHeaders,
-          'content-type': PROBLEM_CONTENT_TYPE,
-        });
-        res.end(JSON.stringify(problem));
-        finish({ status: failure.status, error: failure.name });
-      },
-    );
+    if (hasBody(req)) readBody(req, bufferLimit, send);
+    else send(null);
+
+    function send(body: Buffer | Readable | null) {
+      // The client left while its body was being read: nothing to forward.
+      if (abort.signal.aborted) return;
+      pool.stream(
+        {
+          path: basePath + fo.target,
+          method: req.method as 'GET',
+          headers,
+          body,
+          signal: abort.signal,
+          opaque: res,
+        },
+        ({ statusCode, headers: upstreamHeaders }) => {
+          res.writeHead(
+            statusCode,
+            copyResponseHeaders(
+              upstreamHeaders as Record<string, string | string[]>,
+              fo.responseHeaders,
+            ),
+          );
+          return res;
+        },
+        (error) => {
+          if (error === null) return finish({ status: res.statusCode });
+          if (abort.signal.aborted) return;
+          const failure = failureStatus(error as NodeJS.ErrnoException);
+          if (res.headersSent) {
+            res.destroy();
+            return finish({ status: res.statusCode, error: failure.name });
+          }
+          const problem = plainProblem(
+            failure.name,
+            failure.status,
+            failure.status === 504
+              ? 'The upstream API did not answer in time. Try again later.'
+              : 'The upstream API cannot be reached right now. Try again later.',
+          );
+          res.writeHead(failure.status, {
+            ...fo.responseHeaders,
+            'content-type': PROBLEM_CONTENT_TYPE,
+          });
+          res.end(JSON.stringify(problem));
+          finish({ status: failure.status, error: failure.name });
+        },
+      );
+    }
   }
 
   return { forward, close: () => pool.close() };

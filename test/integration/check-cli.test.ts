@@ -45,8 +45,9 @@ test('a valid file: exit 0 and a table of its limits, without secrets', async ()
   const lines = run.stdout.split('\n');
   assert.equal(lines[0], `${FIXTURES}/valid-full.yaml: valid, no mistakes found.`);
   for (const expected of [
-    '  warn   150/min  signalled and reported, never refused',
-    '  block  300/min  answered 429',
+    '  warn         150/min  signalled and reported, never refused',
+    '  block        300/min  answered 429',
+    '  concurrency  8        requests held at once; one more is 429',
     '  basic       (30 + 0.5 × size) per min, within 30..300   10     5s         5       2            10     20s',
     '  search        POST      /api/*/search          public      5     10/min',
     '  2/w per account and dataset',
@@ -120,7 +121,7 @@ test('a missing file, two files, or no file', async () => {
   const none = await sluice(['check']);
   assert.equal(none.status, 0);
   assert.match(none.stdout, /^No policy file given: this is the built-in default policy\./);
-  assert.match(none.stdout, /\n {2}warn {3}100\/min /);
+  assert.match(none.stdout, /\n {2}warn {9}100\/min /);
 });
 
 test('every fixture through the command in-process: exit 0 or 2, every problem printed', async () => {

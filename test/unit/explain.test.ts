@@ -50,6 +50,8 @@ const SAMPLE: Record<Incident['rule'], Record<string, number | string>> = {
   'key-unknown': {},
   'key-missing': {},
   'ip-blocked': { reason: 'RL-ZZ99-YY88', blockedUntil: '2026-03-02T12:00:00.000Z' },
+  'ip-concurrency': { ipHeld: 33, ipConcurrency: 32 },
+  'unauthenticated-concurrency': { keylessHeld: 65, unauthenticatedConcurrency: 64 },
   // As the safeguard observer records them (src/core/safeguard), plus the action taken.
   'safeguard-auth-failure': {
     observations: 5123,

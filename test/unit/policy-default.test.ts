@@ -23,10 +23,14 @@ const EXPECTED: Policy = {
     trustedProxies: [],
     upstreamTimeoutMs: 30 * S,
     caseSensitiveRoutes: false,
+    upstreamConnections: 256,
+    requestTimeoutMs: 30 * S,
+    bufferBodyBytes: 1024 * 1024,
     unauthenticated: 'ip-only',
+    unauthenticatedConcurrency: 64,
     identityHeaders: { account: 'X-Sluice-Account', key: 'X-Sluice-Key-Id' },
   },
-  ip: { warn: perMin(100), block: perMin(200) },
+  ip: { warn: perMin(100), block: perMin(200), concurrency: 32 },
   defaultPlan: 'standard',
   plans: {
     standard: {

@@ -25,8 +25,9 @@ test('the default policy description shows every limit', () => {
   const text = describePolicy(defaultPolicy());
   assert.deepEqual(section(text, 'Per client IP'), [
     'Per client IP',
-    '  warn   100/min  signalled and reported, never refused',
-    '  block  200/min  answered 429',
+    '  warn         100/min  signalled and reported, never refused',
+    '  block        200/min  answered 429',
+    '  concurrency  32       requests held at once; one more is 429',
   ]);
   assert.deepEqual(section(text, 'Plans'), [
     'Plans (default: standard; size = seats, devices… recorded per account)',

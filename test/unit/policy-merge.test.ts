@@ -19,6 +19,7 @@ test('a partial section is merged over the defaults', () => {
   assert.deepEqual(policy.ip, {
     warn: { limit: 50, periodMs: M },
     block: { limit: 200, periodMs: M },
+    concurrency: 32,
   });
   const { ip: _a, source: _b, ...rest } = policy;
   const { ip: _c, source: _d, ...defaults } = defaultPolicy();
@@ -86,12 +87,17 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     trustedProxies: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'],
     upstreamTimeoutMs: 45 * S,
     caseSensitiveRoutes: true,
+    upstreamConnections: 128,
+    requestTimeoutMs: 20 * S,
+    bufferBodyBytes: 256 * 1024,
     unauthenticated: 'refuse',
+    unauthenticatedConcurrency: 16,
     identityHeaders: { account: 'X-Account-Id', key: 'X-Api-Key-Id' },
   });
   assert.deepEqual(policy.ip, {
     warn: { limit: 150, periodMs: M },
     block: { limit: 300, periodMs: M },
+    concurrency: 8,
   });
   assert.equal(policy.defaultPlan, 'basic');
   assert.deepEqual(policy.plans.basic, {

@@ -23,7 +23,7 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
     problems: [['plans.standard.brust', 4, 'unknown setting "brust" (did you mean "burst"?)']],
   },
   'unknown-key-no-suggestion.yaml': {
-    problems: [['ip.colour', 4, 'unknown setting "colour" (known here: warn, block)']],
+    problems: [['ip.colour', 4, 'unknown setting "colour" (known here: warn, block, concurrency)']],
   },
   'bad-rate.yaml': {
     problems: [
@@ -199,6 +199,24 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
         'ip.warn',
         3,
         'warn (250/min) must be lower than block (200/min): the warning comes before the block',
+      ],
+    ],
+  },
+  'bad-size.yaml': {
+    problems: [
+      [
+        'server.bufferBody',
+        3,
+        '"1 megabyte" is not a size: "megabyte" is not a unit (use B, KiB, MiB, GiB, KB, MB or GB)',
+      ],
+    ],
+  },
+  'keyless-not-below-pool.yaml': {
+    problems: [
+      [
+        'server.unauthenticatedConcurrency',
+        3,
+        'unauthenticatedConcurrency (300) must be lower than upstreamConnections (256), so callers without a key can never hold every upstream connection',
       ],
     ],
   },

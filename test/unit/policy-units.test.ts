@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import {
   formatDuration,
   formatRate,
+  formatSize,
   parseDuration,
   parseRate,
+  parseSize,
 } from '../../src/core/policy/units.ts';
 
 const S = 1_000;
@@ -139,5 +141,37 @@ test('format then parse gives the same value back', () => {
     const parsed = parseRate(text);
     assert.ok(parsed.ok);
     assert.equal(formatRate(parsed.value), text);
+  }
+});
+
+test('sizes: bytes, or a number and a binary or decimal unit', () => {
+  const cases: [unknown, number][] = [
+    [4096, 4096],
+    ['4096', 4096],
+    ['512B', 512],
+    ['64KiB', 65_536],
+    ['1MiB', 1_048_576],
+    ['1 mib', 1_048_576],
+    ['1.5MiB', 1_572_864],
+    ['2GiB', 2_147_483_648],
+    ['10KB', 10_000],
+    ['1MB', 1_000_000],
+    [0, 0],
+  ];
+  for (const [text, bytes] of cases) assert.deepEqual(parseSize(text), { ok: true, value: bytes });
+  for (const bad of ['', 'MiB', '-1', '1 megabyte', 1.5, -4, true, null]) {
+    const p = parseSize(bad);
+    assert.equal(p.ok, false, String(bad));
+    if (!p.ok) assert.match(p.message, /is not a size/);
+  }
+});
+
+test('a size is formatted with the largest binary unit that divides it', () => {
+  assert.equal(formatSize(1_048_576), '1MiB');
+  assert.equal(formatSize(262_144), '256KiB');
+  assert.equal(formatSize(1_000_000), '1000000B');
+  assert.equal(formatSize(0), '0B');
+  for (const bytes of [1, 1024, 3 * 1_048_576, 1_073_741_824, 1_000_000]) {
+    assert.deepEqual(parseSize(formatSize(bytes)), { ok: true, value: bytes });
   }
 });

@@ -74,7 +74,7 @@ export function compileDocument(
   const plans = isMapping(d.plans) ? compilePlans(d.plans, ctx) : undefined;
   const policy = {
     version: 1,
-    server: compileServer(section(d.server)),
+    server: compileServer(section(d.server), ctx),
     ip: compileIp(section(d.ip), ctx),
     defaultPlan: compileDefaultPlan(d.defaultPlan, plans, ctx),
     plans,
@@ -92,8 +92,20 @@ export function compileDocument(
   return { policy: deepFreeze(policy as unknown as Policy), problems: [] };
 }
 
-function compileServer(s: Doc) {
+function compileServer(s: Doc, ctx: Context) {
   const identity = section(s.identityHeaders);
+  const keyless = s.unauthenticatedConcurrency;
+  const connections = s.upstreamConnections;
+  if (typeof keyless === 'number' && typeof connections === 'number' && keyless >= connections) {
+    // Keyless callers are anonymous: they must never be able to hold every connection.
+    const blame = wrote(ctx, ['server', 'unauthenticatedConcurrency'])
+      ? ['server', 'unauthenticatedConcurrency']
+      : ['server', 'upstreamConnections'];
+    ctx.problems.add(
+      blame,
+      `unauthenticatedConcurrency (${keyless}) must be lower than upstreamConnections (${connections}), so callers without a key can never hold every upstream connection`,
+    );
+  }
   return {
     listen: read(KINDS.listen, s.listen),
     upstream: s.upstream === undefined ? undefined : read(KINDS.url, s.upstream),
@@ -101,7 +113,11 @@ function compileServer(s: Doc) {
     trustedProxies: list(s.trustedProxies).map((a) => read(KINDS.address, a)),
     upstreamTimeoutMs: read(KINDS.timerDuration, s.upstreamTimeout),
     caseSensitiveRoutes: s.caseSensitiveRoutes,
+    upstreamConnections: s.upstreamConnections,
+    requestTimeoutMs: read(KINDS.timerDuration, s.requestTimeout),
+    bufferBodyBytes: read(KINDS.size, s.bufferBody),
     unauthenticated: s.unauthenticated,
+    unauthenticatedConcurrency: s.unauthenticatedConcurrency,
     identityHeaders: {
       account: read(KINDS.headerName, identity.account),
       key: read(KINDS.headerName, identity.key),
@@ -124,7 +140,7 @@ function compileIp(ip: Doc, ctx: Context) {
       );
     }
   }
-  return { warn, block };
+  return { warn, block, concurrency: ip.concurrency };
 }
 
 /** Expresses `r` over `periodMs`, so a plan's rates add and compare directly. */

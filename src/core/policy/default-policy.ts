@@ -20,7 +20,11 @@ server:
   trustedProxies: [] # X-Forwarded-For / Forwarded are honoured only from these
   upstreamTimeout: 30s # no response headers from the upstream by then: 504
   caseSensitiveRoutes: false # /API/Reports is still the reports route (true: case counts)
+  upstreamConnections: 256 # connections kept to the upstream, shared by all callers
+  requestTimeout: 30s # a request and its whole body must have arrived by then: 408
+  bufferBody: 1MiB # bodies up to this are read whole before an upstream connection is used
   unauthenticated: ip-only # no key or an unknown key: per-IP limits only (or: refuse)
+  unauthenticatedConcurrency: 64 # requests without a key held at once, all IPs together
   identityHeaders: # set towards the upstream, stripped from clients
     account: X-Sluice-Account
     key: X-Sluice-Key-Id
@@ -29,6 +33,7 @@ server:
 ip:
   warn: 100/min
   block: 200/min
+  concurrency: 32 # requests of one IP held at once (slowed, queued, in the upstream): 429
 
 # An account's rate is base + perUnit x size (seats, devices...), kept within min..max.
 # Over its rate, a request is slowed (up to maxDelay), not refused.

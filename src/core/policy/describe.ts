@@ -3,7 +3,7 @@
  * tables, in the words of the policy file. Webhook secrets are never shown.
  */
 import type { Plan, Policy, Rate, SafeguardRule, WeeklyWindow } from './types.ts';
-import { formatDuration, formatRate } from './units.ts';
+import { formatDuration, formatRate, formatSize } from './units.ts';
 
 /** Pads columns to a common width; the last column is not padded. */
 function table(rows: readonly (readonly string[])[], indent = '  '): string[] {
@@ -96,6 +96,9 @@ export function describePolicy(policy: Policy): string {
           : server.trustedProxies.join(', '),
       ],
       ['upstream timeout', formatDuration(server.upstreamTimeoutMs)],
+      ['upstream pool', `${server.upstreamConnections} connections`],
+      ['request timeout', `${formatDuration(server.requestTimeoutMs)} (request and body: 408)`],
+      ['buffered body', `up to ${formatSize(server.bufferBodyBytes)} read whole before forwarding`],
       [
         'route paths',
         server.caseSensitiveRoutes
@@ -109,6 +112,10 @@ export function describePolicy(policy: Policy): string {
           : 'ip-only (no key or an unknown key: per-IP limits only)',
       ],
       [
+        'keyless at once',
+        `${server.unauthenticatedConcurrency} requests without a key, all IPs together: then 429`,
+      ],
+      [
         'identity headers',
         `${server.identityHeaders.account} (account), ${server.identityHeaders.key} (key id)`,
       ],
@@ -120,6 +127,7 @@ export function describePolicy(policy: Policy): string {
     ...table([
       ['warn', formatRate(ip.warn), 'signalled and reported, never refused'],
       ['block', formatRate(ip.block), 'answered 429'],
+      ['concurrency', String(ip.concurrency), 'requests held at once; one more is 429'],
     ]),
   );
 

@@ -7,7 +7,7 @@
  *
  * Every key is optional here: defaults come from the built-in policy (default-policy.ts).
  */
-import { type Parsed, parseDuration, parseRate, show } from './units.ts';
+import { type Parsed, parseDuration, parseRate, parseSize, show } from './units.ts';
 import {
   parseAddress,
   parseCookieName,
@@ -57,6 +57,7 @@ export const KINDS = {
   durationOrZero: parseDuration,
   timerDuration: (v) => timer(v, positive(parseDuration(v), 'a duration here')),
   timerDurationOrZero: (v) => timer(v, parseDuration(v)),
+  size: parseSize,
   listen: parseListen,
   url: parseHttpUrl,
   address: parseAddress,
@@ -147,10 +148,14 @@ export const POLICY_SCHEMA: Schema = closed({
     trustedProxies: listOf(kind('address')),
     upstreamTimeout: kind('timerDuration'),
     caseSensitiveRoutes: { type: 'boolean' },
+    upstreamConnections: whole(1),
+    requestTimeout: kind('timerDuration'),
+    bufferBody: kind('size'),
     unauthenticated: { enum: ['ip-only', 'refuse'] },
+    unauthenticatedConcurrency: whole(1),
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
   }),
-  ip: closed({ warn: kind('rate'), block: kind('rate') }),
+  ip: closed({ warn: kind('rate'), block: kind('rate'), concurrency: whole(1) }),
   defaultPlan: kind('name'),
   plans: { type: 'object', additionalProperties: plan },
   routes: listOf(route),

@@ -22,15 +22,26 @@ export interface ServerSettings {
   readonly dataDir: string;
   /** CIDRs or addresses of proxies whose X-Forwarded-For / Forwarded headers are trusted. */
   readonly trustedProxies: readonly string[];
-  /** How long sluice waits for the upstream's response headers before answering 504. */
+  /**
+   * How long sluice waits for the upstream's response headers before answering 504,
+   * and at most between two pieces of the upstream's response body.
+   */
   readonly upstreamTimeoutMs: number;
   /**
    * Whether route paths are compared with their case (`false` by default: `/API/Reports`
    * is the reports route, whatever the upstream does with case).
    */
   readonly caseSensitiveRoutes: boolean;
+  /** Connections kept to the upstream (the pool every forwarded request shares). */
+  readonly upstreamConnections: number;
+  /** A request and its whole body must arrive within this; past it, 408 (or the socket closes). */
+  readonly requestTimeoutMs: number;
+  /** Request bodies up to this many bytes are read completely before the upstream is used. */
+  readonly bufferBodyBytes: number;
   /** What to do with requests that carry no key, or an unknown key. */
   readonly unauthenticated: 'ip-only' | 'refuse';
+  /** Requests without a known key held at the same time, all IPs together; one more is 429. */
+  readonly unauthenticatedConcurrency: number;
   /** Header names sluice sets towards the upstream (and strips from clients). */
   readonly identityHeaders: { readonly account: string; readonly key: string };
 }
@@ -39,6 +50,8 @@ export interface ServerSettings {
 export interface IpLimits {
   readonly warn: Rate;
   readonly block: Rate;
+  /** Requests of one client IP held at the same time (delayed, queued, in the upstream); one more is 429. */
+  readonly concurrency: number;
 }
 
 /**

@@ -203,3 +203,55 @@ export function formatRate(rate: Rate): string {
   const shown = Number.isInteger(limit) ? String(limit) : String(Number(limit.toPrecision(6)));
   return `${shown}/${count === 1 ? '' : count}${unit}`;
 }
+
+/** Byte units people may write; `KB` is 1000 bytes and `KiB` 1024, as on a disk label. */
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  kb: 1_000,
+  mb: 1_000_000,
+  gb: 1_000_000_000,
+  kib: 1_024,
+  mib: 1_048_576,
+  gib: 1_073_741_824,
+};
+
+/**
+ * Parses a size in bytes: a whole number (bytes) or a number and a unit.
+ *
+ * @example
+ * parseSize('1MiB'); // { ok: true, value: 1048576 }
+ * parseSize(4096); // { ok: true, value: 4096 }
+ */
+export function parseSize(value: unknown): Parsed<number> {
+  const bad = `${show(value)} is not a size: write a number and a unit, for example 64KiB or 1MiB`;
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 0
+      ? { ok: true, value }
+      : { ok: false, message: bad };
+  }
+  if (typeof value !== 'string') return { ok: false, message: bad };
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/.exec(value.trim().toLowerCase());
+  if (m === null) return { ok: false, message: bad };
+  const unit = SIZE_UNITS[m[2] === '' ? 'b' : m[2]];
+  if (unit === undefined) {
+    return {
+      ok: false,
+      message: `${show(value)} is not a size: "${m[2]}" is not a unit (use B, KiB, MiB, GiB, KB, MB or GB)`,
+    };
+  }
+  return { ok: true, value: Math.round(Number(m[1]) * unit) };
+}
+
+/**
+ * Formats bytes with the largest binary unit that divides them exactly.
+ *
+ * @example
+ * formatSize(1_048_576); // '1MiB'
+ */
+export function formatSize(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB'] as const) {
+    const size = SIZE_UNITS[unit.toLowerCase()];
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}B`;
+}

@@ -3,7 +3,7 @@
  * involved. Values follow the product's defaults (IP warn 100/min, block 200/min).
  *
  * @example
- * const policy = testPolicy({ ip: { warn: perMinute(1), block: perMinute(2) } });
+ * const policy = testPolicy({ ip: { warn: perMinute(1), block: perMinute(2), concurrency: 32 } });
  */
 import type { Plan, Policy, Rate, SafeguardRule } from '../../../src/core/policy/types.ts';
 
@@ -63,10 +63,14 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       trustedProxies: [],
       upstreamTimeoutMs: 30_000,
       caseSensitiveRoutes: false,
+      upstreamConnections: 256,
+      requestTimeoutMs: 30_000,
+      bufferBodyBytes: 1_048_576,
       unauthenticated: 'ip-only',
+      unauthenticatedConcurrency: 64,
       identityHeaders: { account: 'x-sluice-account', key: 'x-sluice-key-id' },
     },
-    ip: { warn: perMinute(100), block: perMinute(200) },
+    ip: { warn: perMinute(100), block: perMinute(200), concurrency: 32 },
     defaultPlan: 'standard',
     plans: { standard: STANDARD, tiny: TINY },
     routes: [],
