@@ -94,7 +94,7 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
       [
         `ip.${'B'.repeat(60)}… (1000 characters)`,
         4,
-        `unknown setting "${'B'.repeat(60)}…" (1000 characters) (known here: warn, block)`,
+        `unknown setting "${'B'.repeat(60)}…" (1000 characters) (known here: warn, block, concurrency)`,
       ],
     ],
   },
