@@ -27,7 +27,12 @@ export function publishPolicy(policy: Policy, now: number) {
       delayed: 'Sluice-Delay-Ms',
       warning: 'Sluice-Warning',
     },
-    ip: { warn: rate(policy.ip.warn), block: rate(policy.ip.block) },
+    ip: {
+      warn: rate(policy.ip.warn),
+      block: rate(policy.ip.block),
+      concurrency: policy.ip.concurrency,
+    },
+    paths: { caseSensitive: policy.server.caseSensitiveRoutes },
     defaultPlan: policy.defaultPlan,
     plans: Object.fromEntries(
       Object.values(policy.plans).map((p) => [
