@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -152,4 +153,54 @@ export async function createKey(
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
   const parsed = JSON.parse(result.stdout) as { id: string; key: string };
   return { key: parsed.key, id: parsed.id };
+}
+
+/** A real gateway in front of the real demo upstream, with keys made by the real CLI. */
+export interface DemoGateway {
+  gateway: GatewayProcess;
+  upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+  dataDir: string;
+  /** The key of each account asked for, by account id. */
+  keys: Record<string, string>;
+  /** Stops the gateway, then the upstream (by process and server, never left running). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the demo upstream and `sluice serve` in front of it with `policy` (YAML; the
+ * built-in policy when omitted), after creating one key per account in `accounts`.
+ *
+ * @example
+ * let demo: DemoGateway;
+ * before(async () => { demo = await startDemoGateway({ policy: 'ip:\n  concurrency: 2\n', accounts: ['acme'] }); });
+ * after(() => demo?.stop());
+ */
+export async function startDemoGateway(
+  options: { policy?: string; accounts?: string[]; args?: string[] } = {},
+): Promise<DemoGateway> {
+  const upstream = await startDemoUpstream({});
+  const dataDir = tempDir();
+  const keys: Record<string, string> = {};
+  for (const account of options.accounts ?? [])
+    keys[account] = (await createKey(dataDir, account)).key;
+  const config =
+    options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
+  const gateway = await startGateway([
+    '--upstream',
+    upstream.url,
+    '--data',
+    dataDir,
+    ...config,
+    ...(options.args ?? []),
+  ]);
+  return {
+    gateway,
+    upstream,
+    dataDir,
+    keys,
+    async stop() {
+      await gateway.stop();
+      await upstream.close();
+    },
+  };
 }

@@ -10,13 +10,10 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
-import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import {
-  createKey,
+  type DemoGateway,
   type GatewayProcess,
-  startGateway,
-  tempDir,
-  writePolicy,
+  startDemoGateway,
 } from '../helpers/gateway-process.ts';
 
 /** High limits: this test is about connections and time, not about rates. */
@@ -43,24 +40,19 @@ const PARTNER_TIMEOUT_MS = 2_000;
 const PHASE_MS = 15_000;
 const MAX_FAILURES = 3;
 
-let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let demo: DemoGateway;
 let gateway: GatewayProcess;
 let partnerKey: string;
 let attackerKey: string;
 
 before(async () => {
-  upstream = await startDemoUpstream({});
-  const data = tempDir();
-  partnerKey = (await createKey(data, 'partner-co')).key;
-  attackerKey = (await createKey(data, 'attacker-co')).key;
-  const config = writePolicy(tempDir(), POLICY);
-  gateway = await startGateway(['--upstream', upstream.url, '--data', data, '--config', config]);
+  demo = await startDemoGateway({ policy: POLICY, accounts: ['partner-co', 'attacker-co'] });
+  gateway = demo.gateway;
+  partnerKey = demo.keys['partner-co'];
+  attackerKey = demo.keys['attacker-co'];
 });
 
-after(async () => {
-  await gateway?.stop();
-  await upstream?.close();
-});
+after(() => demo?.stop());
 
 interface Phase {
   latencies: number[];

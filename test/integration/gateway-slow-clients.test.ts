@@ -9,10 +9,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import {
-  createKey,
+  type DemoGateway,
   type GatewayProcess,
+  startDemoGateway,
   startGateway,
   tempDir,
   writePolicy,
@@ -28,22 +28,18 @@ ip:
   concurrency: 2
 `;
 
-let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let demo: DemoGateway;
 let gateway: GatewayProcess;
+let upstream: DemoGateway['upstream'];
 let key: string;
 
 before(async () => {
-  upstream = await startDemoUpstream({});
-  const data = tempDir();
-  key = (await createKey(data, 'acme')).key;
-  const config = writePolicy(tempDir(), POLICY);
-  gateway = await startGateway(['--upstream', upstream.url, '--data', data, '--config', config]);
+  demo = await startDemoGateway({ policy: POLICY, accounts: ['acme'] });
+  ({ gateway, upstream } = demo);
+  key = demo.keys.acme;
 });
 
-after(async () => {
-  await gateway?.stop();
-  await upstream?.close();
-});
+after(() => demo?.stop());
 
 interface Raw {
   socket: Socket;

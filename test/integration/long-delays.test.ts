@@ -5,39 +5,32 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import {
-  createKey,
+  type DemoGateway,
   type GatewayProcess,
-  startGateway,
-  tempDir,
-  writePolicy,
+  startDemoGateway,
 } from '../helpers/gateway-process.ts';
 import { bearer, call } from '../helpers/http.ts';
 
-let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let demo: DemoGateway;
 let gateway: GatewayProcess;
+let upstream: DemoGateway['upstream'];
 let key: string;
 
 before(async () => {
-  upstream = await startDemoUpstream({});
-  const dir = tempDir();
-  const policy = writePolicy(
-    dir,
-    `plans:
+  demo = await startDemoGateway({
+    policy: `plans:
   standard: { base: 1/30d, perUnit: 0/30d, min: 1/30d, max: 1/30d, burst: 1, maxDelay: 10s }
 routes:
   - { name: heavy, path: /api/companies, cost: 2 }
 `,
-  );
-  key = (await createKey(dir, 'slow-co')).key;
-  gateway = await startGateway(['--config', policy, '--upstream', upstream.url, '--data', dir]);
+    accounts: ['slow-co'],
+  });
+  ({ gateway, upstream } = demo);
+  key = demo.keys['slow-co'];
 });
 
-after(async () => {
-  await gateway?.stop();
-  await upstream?.close();
-});
+after(() => demo?.stop());
 
 test('a request whose unavoidable delay is 30 days is held, not forwarded at once', async () => {
   await call(`${upstream.url}/_test/hits/reset`, { method: 'POST' });
