@@ -16,6 +16,7 @@ import { type Clock, systemClock } from './core/clock.ts';
 import { createEngine } from './core/engine.ts';
 import { SluiceError } from './core/errors.ts';
 import { AccountQueues } from './core/limiter/account-queue.ts';
+import type { LimitStore } from './core/limiter/types.ts';
 import type { Policy } from './core/policy/types.ts';
 import { publishPolicy } from './core/publish-policy.ts';
 import { compileRoutes } from './core/routes/route-matcher.ts';
@@ -33,7 +34,7 @@ import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
 import { MemoryLimitStore } from './store/memory-limit-store.ts';
-import type { LimitStore, RecordStore } from './store/types.ts';
+import type { RecordStore } from './store/types.ts';
 
 export interface AppOptions {
   policy: Policy;

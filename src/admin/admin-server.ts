@@ -13,6 +13,7 @@ import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
 import { explainIncident } from '../core/explain.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
+import type { KeyStatus } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
@@ -20,7 +21,7 @@ import { liftIpBlock } from '../gateway/ip-blocks.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
-import type { KeyStatus, RecordStore } from '../store/types.ts';
+import type { RecordStore } from '../store/types.ts';
 
 export interface AdminServerOptions {
   token: string | undefined;

@@ -7,9 +7,9 @@
  */
 import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
+import type { IpBlock } from '../core/records.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import { liftIpBlock } from '../gateway/ip-blocks.ts';
-import type { IpBlock } from '../store/types.ts';
 import {
   type CommandContext,
   openRecordsFromArgs,

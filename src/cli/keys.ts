@@ -2,7 +2,7 @@ import { generateApiKey, normalizeKeyId } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Policy } from '../core/policy/types.ts';
-import type { Account, ApiKeyRecord, KeyStatus } from '../store/types.ts';
+import type { Account, ApiKeyRecord, KeyStatus } from '../core/records.ts';
 import {
   type CommandContext,
   openRecordsFromArgs,

@@ -23,18 +23,18 @@
  * same time for one account may each see room and pass `maxSlowed` by that many.
  */
 
+import type { Clock } from './clock.ts';
+import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
+import { SluiceError } from './errors.ts';
+import { SlowedCounter } from './limiter/account-queue.ts';
+import { accountRate, gcraParamsFor } from './limiter/budget.ts';
 import type {
   GcraParams,
   GcraResult,
   LimitStore,
   WindowParams,
   WindowResult,
-} from '../store/types.ts';
-import type { Clock } from './clock.ts';
-import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
-import { SluiceError } from './errors.ts';
-import { SlowedCounter } from './limiter/account-queue.ts';
-import { accountRate, gcraParamsFor } from './limiter/budget.ts';
+} from './limiter/types.ts';
 import type { Plan, Policy, Rate } from './policy/types.ts';
 
 export interface AdmitInput {

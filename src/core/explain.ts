@@ -7,8 +7,9 @@
  * specific, and a counter no sentence names is still listed at the end of `why`, so
  * nothing recorded is hidden from support.
  */
-import type { Incident, SafeguardRuleId, Subject } from '../store/types.ts';
+
 import type { RuleId } from './decision.ts';
+import type { Incident, SafeguardRuleId, Subject } from './records.ts';
 import { ordinal } from './safeguard/words.ts';
 
 export interface Explanation {

@@ -10,8 +10,8 @@
  * Pure: time is passed in, the reference generator is injected.
  */
 
-import type { Incident, SafeguardRuleId, Subject } from '../store/types.ts';
 import type { RuleId } from './decision.ts';
+import type { Incident, SafeguardRuleId, Subject } from './records.ts';
 
 type Counters = Readonly<Record<string, number | string>>;
 

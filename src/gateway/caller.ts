@@ -14,7 +14,7 @@ import { hashApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import type { RuleId } from '../core/decision.ts';
 import type { Plan, Policy } from '../core/policy/types.ts';
-import type { Subject } from '../store/types.ts';
+import type { Subject } from '../core/records.ts';
 import { apiKeyOf } from './api-key-header.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import type { IdentityCache } from './identity-cache.ts';

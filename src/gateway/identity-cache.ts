@@ -5,7 +5,8 @@
  * running gateway within one poll interval and survives restarts because it lives in
  * the store, not here.
  */
-import type { Account, ApiKeyRecord, IpBlock, RecordStore } from '../store/types.ts';
+import type { Account, ApiKeyRecord, IpBlock } from '../core/records.ts';
+import type { RecordStore } from '../store/types.ts';
 
 export interface IdentityCache {
   byHash(hash: string): ApiKeyRecord | undefined;

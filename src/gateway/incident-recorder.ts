@@ -13,9 +13,10 @@
 import type { Clock } from '../core/clock.ts';
 import type { RuleId } from '../core/decision.ts';
 import { IncidentRuns } from '../core/incident-runs.ts';
+import type { Incident, SafeguardRuleId, Subject } from '../core/records.ts';
 import { newReference } from '../core/reference.ts';
 import type { IncidentJournal } from '../store/incident-journal.ts';
-import type { Incident, RecordStore, SafeguardRuleId, Subject } from '../store/types.ts';
+import type { RecordStore } from '../store/types.ts';
 
 export interface IncidentRecorder {
   /** Records one refusal or action; returns the reference of its incident. */

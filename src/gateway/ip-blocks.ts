@@ -7,7 +7,8 @@
  *   const lifted = await liftIpBlock(store, '203.0.113.9', { at: now, actor: 'cli:alice', reason: 'ticket 9' });
  *   if (lifted === undefined) console.log('not blocked');
  */
-import type { IpBlock, RecordStore } from '../store/types.ts';
+import type { IpBlock } from '../core/records.ts';
+import type { RecordStore } from '../store/types.ts';
 import { canonicalIp } from './client-ip.ts';
 
 /**

@@ -6,9 +6,10 @@
  * so they survive restarts and reach every gateway process.
  */
 import type { Clock } from '../core/clock.ts';
+import type { Subject } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
-import type { RecordStore, Subject } from '../store/types.ts';
+import type { RecordStore } from '../store/types.ts';
 import type { IdentityCache } from './identity-cache.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import type { Clock } from '../core/clock.ts';
 import type { Webhook } from '../core/policy/types.ts';
-import type { Subject } from '../store/types.ts';
+import type { Subject } from '../core/records.ts';
 import {
   DELIVERY_HEADER,
   EVENT_HEADER,

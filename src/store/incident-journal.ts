@@ -22,8 +22,9 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError } from '../core/errors.ts';
+import type { Incident } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
-import type { Incident, RecordStore } from './types.ts';
+import type { RecordStore } from './types.ts';
 
 /**
  * What the incident recorder needs of a journal; the memory record store runs without one.

@@ -38,9 +38,15 @@ import {
   NEVER_WARNED,
   windowUpdate,
 } from '../core/limiter/sliding-window.ts';
+import type {
+  GcraParams,
+  GcraResult,
+  LimitStore,
+  WindowParams,
+  WindowResult,
+} from '../core/limiter/types.ts';
 import { PAIR_HASHES, packPair } from './key-hash.ts';
 import { REFERENCED, SlotTable } from './slot-table.ts';
-import type { GcraParams, GcraResult, LimitStore, WindowParams, WindowResult } from './types.ts';
 
 export interface MemoryLimitStoreOptions {
   /** Most keys held (all kinds and namespaces together); the oldest are evicted past it. */

@@ -22,7 +22,6 @@
  */
 
 import { bulkVerdict } from '../core/limiter/bulk-log.ts';
-import { normalizeReference } from '../core/reference.ts';
 import type {
   Account,
   ApiKeyRecord,
@@ -30,8 +29,9 @@ import type {
   BulkExportVerdict,
   Incident,
   IpBlock,
-  RecordStore,
-} from './types.ts';
+} from '../core/records.ts';
+import { normalizeReference } from '../core/reference.ts';
+import type { RecordStore } from './types.ts';
 
 /**
  * @example

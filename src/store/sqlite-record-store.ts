@@ -18,8 +18,6 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SluiceError } from '../core/errors.ts';
 import { bulkVerdict } from '../core/limiter/bulk-log.ts';
-import { normalizeReference } from '../core/reference.ts';
-import { prepareDataDir } from './data-dir.ts';
 import type {
   Account,
   ApiKeyRecord,
@@ -28,9 +26,11 @@ import type {
   Incident,
   IpBlock,
   KeyStatus,
-  RecordStore,
   Subject,
-} from './types.ts';
+} from '../core/records.ts';
+import { normalizeReference } from '../core/reference.ts';
+import { prepareDataDir } from './data-dir.ts';
+import type { RecordStore } from './types.ts';
 
 /** The database file inside the data directory. */
 export const DB_FILE = 'sluice.db';

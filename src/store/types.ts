@@ -1,6 +1,9 @@
 /**
  * The two store interfaces. Every implementation (memory, sqlite, redis) passes one
- * contract suite in test/contract/.
+ * contract suite in test/contract/. The words they keep (records, limiter results) are
+ * the core's (core/records.ts, core/limiter/types.ts): stores depend on the core, never
+ * the other way round; `LimitStore` itself is the engine's port, defined beside the
+ * limiter maths and re-exported here.
  *
  * - `LimitStore` holds hot limiter state (GCRA arrival times, window counters). It
  *   applies the pure maths of src/core/limiter atomically per key; a memory store may
@@ -8,190 +11,17 @@
  * - `RecordStore` holds what must survive restarts: accounts, API keys (hashes only),
  *   IP blocks, incidents, the audit trail and the bulk-export ledger.
  */
-import type { RuleId } from '../core/decision.ts';
+export type { LimitStore } from '../core/limiter/types.ts';
 
-export type MaybePromise<T> = T | Promise<T>;
-
-export interface GcraParams {
-  /** Milliseconds per unit of cost (period / limit). */
-  readonly emissionMs: number;
-  /** Units of cost that may pass at once. */
-  readonly burst: number;
-  /** Longest delay the caller accepts; a request needing more is refused and not recorded. */
-  readonly maxDelayMs: number;
-  /** Quota and window for the RateLimit headers (limit per period). */
-  readonly limit: number;
-  readonly periodMs: number;
-}
-
-export interface GcraResult {
-  /** True when the request is admitted (possibly after `delayMs`). */
-  readonly allowed: boolean;
-  /** How long to hold an admitted request; 0 when it conforms now. */
-  readonly delayMs: number;
-  /** For a refused request: how long until it would conform without delay. */
-  readonly retryAfterMs: number;
-  /** Units that could still pass now without delay. */
-  readonly remaining: number;
-  /** Milliseconds until the full burst is available again. */
-  readonly resetMs: number;
-}
-
-export interface WindowParams {
-  readonly periodMs: number;
-  /** Crossing this is recorded and signalled, never refused. */
-  readonly warn: number;
-  /** Crossing this refuses. */
-  readonly block: number;
-}
-
-export interface WindowResult {
-  readonly allowed: boolean;
-  /** Requests in the sliding window, this one included when allowed. */
-  readonly count: number;
-  /** This request is over the warning threshold. */
-  readonly warn: boolean;
-  /** …and it is the first warning of the current fixed window (report it). */
-  readonly warnFirst: boolean;
-  readonly retryAfterMs: number;
-  readonly remaining: number;
-  readonly resetMs: number;
-}
-
-export interface LimitStore {
-  gcra(key: string, now: number, cost: number, params: GcraParams): MaybePromise<GcraResult>;
-  window(key: string, now: number, cost: number, params: WindowParams): MaybePromise<WindowResult>;
-  /**
-   * Optional fast paths, the same as `gcra(namespace + id, …)` and `window(namespace + id, …)`
-   * (same state), without building a key string per request. The memory store has them;
-   * others may not.
-   */
-  gcraIn?(
-    namespace: string,
-    id: string,
-    now: number,
-    cost: number,
-    params: GcraParams,
-  ): MaybePromise<GcraResult>;
-  windowIn?(
-    namespace: string,
-    id: string,
-    now: number,
-    cost: number,
-    params: WindowParams,
-  ): MaybePromise<WindowResult>;
-  /**
-   * Optional hint that `windowIn(windowNamespace, windowId, …)` and then
-   * `gcraIn(gcraNamespace, gcraId, …)` come next. Changes no state: the memory store starts
-   * loading both entries at once, so that their cache misses overlap.
-   */
-  prefetch?(windowNamespace: string, windowId: string, gcraNamespace: string, gcraId: string): void;
-  /** Number of keys held (for metrics and eviction tests). */
-  size(): MaybePromise<number>;
-  close(): MaybePromise<void>;
-}
-
-export interface Account {
-  readonly id: string;
-  /** Seats, devices…: the number budgets scale with. */
-  readonly size: number;
-  readonly plan: string;
-  readonly createdAt: number;
-}
-
-export type KeyStatus = 'active' | 'suspended' | 'revoked';
-
-export interface ApiKeyRecord {
-  /** Public id, shown to people and sent upstream; never the secret. */
-  readonly id: string;
-  readonly accountId: string;
-  /** SHA-256 of the whole key, hex. */
-  readonly hash: string;
-  readonly status: KeyStatus;
-  /** For a suspension: when it ends (ms since the epoch). */
-  readonly suspendedUntil: number | undefined;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  /** Why the status last changed (reference code or words). */
-  readonly reason: string | undefined;
-}
-
-export interface Subject {
-  readonly accountId?: string;
-  readonly keyId?: string;
-  readonly ip?: string;
-}
-
-export interface Incident {
-  /** Reference code, e.g. `RL-7KQ4-M9XT`. */
-  readonly reference: string;
-  readonly rule: RuleId | SafeguardRuleId;
-  readonly subject: Subject;
-  readonly startedAt: number;
-  readonly endedAt: number;
-  /** Requests the incident covers. */
-  readonly count: number;
-  /** Counters at the start of the incident. */
-  readonly counters: Readonly<Record<string, number | string>>;
-  /** Extra words, e.g. "next export allowed 2026-12-21T00:00:00Z". */
-  readonly note: string | undefined;
-}
-
-/** Safeguard actions are incidents too. */
-export type SafeguardRuleId =
-  | 'safeguard-auth-failure'
-  | 'safeguard-ignoring-429'
-  | 'safeguard-malformed-storm'
-  | 'safeguard-non-public';
-
-export interface AuditEntry {
-  readonly at: number;
-  /** `sluice` for automatic actions, else who did it (e.g. `cli:alice`). */
-  readonly actor: string;
-  readonly action: string;
-  readonly subject: Subject;
-  readonly reason: string;
-  readonly reference: string | undefined;
-}
-
-/**
- * An IP address refused by the gateway, by a safeguard (escalating 1h, 1d, 1w…) or by
- * an operator (`sluice ips block`). A block past its `until` is expired: it no longer
- * refuses anything but stays listed until lifted, replaced or pruned (a week after it
- * ended, when a safeguard blocks another IP).
- *
- * @example
- * const block: IpBlock = { ip: '203.0.113.9', until: now + 3_600_000, createdAt: now,
- *   reason: 'kept sending after 429', reference: 'RL-7KQ4-M9XT', actor: 'sluice' };
- */
-export interface IpBlock {
-  /** One address as the gateway sees it: IPv4 dotted, IPv6 in its canonical (RFC 5952) form. */
-  readonly ip: string;
-  /** When the block ends (ms since the epoch); undefined: until lifted. */
-  readonly until: number | undefined;
-  readonly createdAt: number;
-  readonly reason: string;
-  /** The incident that caused it, if any. */
-  readonly reference: string | undefined;
-  /** `sluice` for a safeguard, else who did it (e.g. `cli:alice`). */
-  readonly actor: string;
-}
-
-/**
- * The answer of `RecordStore.takeBulkExport`.
- *
- * @example
- * const v = store.takeBulkExport('acme', 'companies', now, 1, 30 * 86_400_000);
- * // first time: { allowed: true, used: 0, nextAllowedAt: undefined }
- * // again:      { allowed: false, used: 1, nextAllowedAt: now + 30 * 86_400_000 }
- */
-export interface BulkExportVerdict {
-  readonly allowed: boolean;
-  /** Exports counted in the period before this one (this one not included). */
-  readonly used: number;
-  /** When the next export is allowed if refused (ms since the epoch), else undefined. */
-  readonly nextAllowedAt: number | undefined;
-}
+import type { MaybePromise } from '../core/maybe-async.ts';
+import type {
+  Account,
+  ApiKeyRecord,
+  AuditEntry,
+  BulkExportVerdict,
+  Incident,
+  IpBlock,
+} from '../core/records.ts';
 
 export interface RecordStore {
   putAccount(account: Account): MaybePromise<void>;

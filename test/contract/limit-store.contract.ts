@@ -15,10 +15,10 @@ import type {
   GcraParams,
   GcraResult,
   LimitStore,
-  MaybePromise,
   WindowParams,
   WindowResult,
-} from '../../src/store/types.ts';
+} from '../../src/core/limiter/types.ts';
+import type { MaybePromise } from '../../src/core/maybe-async.ts';
 
 export interface GoldenStep<P, R> {
   readonly now: number;

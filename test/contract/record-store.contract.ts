@@ -11,16 +11,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CROCKFORD } from '../../src/core/reference.ts';
+import type { MaybePromise } from '../../src/core/maybe-async.ts';
 import type {
   Account,
   ApiKeyRecord,
   AuditEntry,
   Incident,
   IpBlock,
-  MaybePromise,
-  RecordStore,
-} from '../../src/store/types.ts';
+} from '../../src/core/records.ts';
+import { CROCKFORD } from '../../src/core/reference.ts';
+import type { RecordStore } from '../../src/store/types.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
 /** The default bulk allowance: one export per 30 days. */

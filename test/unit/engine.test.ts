@@ -4,9 +4,9 @@ import { manualClock } from '../../src/core/clock.ts';
 import type { Decision, Deny, LimitState } from '../../src/core/decision.ts';
 import { type AdmitInput, createEngine } from '../../src/core/engine.ts';
 import { isSluiceError } from '../../src/core/errors.ts';
+import type { LimitStore } from '../../src/core/limiter/types.ts';
 import type { Plan, Policy } from '../../src/core/policy/types.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
-import type { LimitStore } from '../../src/store/types.ts';
 import { MINUTE, perMinute, STANDARD, TINY, testPolicy } from './helpers/policy-fixture.ts';
 
 const T0 = 1_767_225_600_000; // a minute boundary

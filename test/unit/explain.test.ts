@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RULES } from '../../src/core/decision.ts';
 import { EXPLAINED_RULES, explainIncident } from '../../src/core/explain.ts';
-import type { Incident, SafeguardRuleId } from '../../src/store/types.ts';
+import type { Incident, SafeguardRuleId } from '../../src/core/records.ts';
 
 const SAFEGUARDS: readonly SafeguardRuleId[] = [
   'safeguard-auth-failure',

@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
+import type { Incident } from '../../src/core/records.ts';
 import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import {
   findInJournals,
@@ -11,7 +12,7 @@ import {
 } from '../../src/store/incident-journal.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
-import type { Incident, RecordStore } from '../../src/store/types.ts';
+import type { RecordStore } from '../../src/store/types.ts';
 import { tempDir } from '../helpers/gateway-process.ts';
 
 const DEAD = 4_000_001; // above Linux's pid_max: no process has it

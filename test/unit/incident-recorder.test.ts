@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
+import type { Incident } from '../../src/core/records.ts';
 import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
-import type { Incident, RecordStore } from '../../src/store/types.ts';
+import type { RecordStore } from '../../src/store/types.ts';
 
 const stored: Incident = {
   reference: 'RL-AAAA-AAAA',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gcraStep } from '../../src/core/limiter/gcra.ts';
-import type { GcraParams } from '../../src/store/types.ts';
+import type { GcraParams } from '../../src/core/limiter/types.ts';
 import { assertFields, GCRA_VECTORS } from '../contract/limit-store.contract.ts';
 
 for (const [i, vector] of GCRA_VECTORS.entries()) {

@@ -5,7 +5,7 @@ import {
   type WindowState,
   windowStep,
 } from '../../src/core/limiter/sliding-window.ts';
-import type { WindowResult } from '../../src/store/types.ts';
+import type { WindowResult } from '../../src/core/limiter/types.ts';
 import { assertFields, WINDOW_VECTORS } from '../contract/limit-store.contract.ts';
 
 for (const [i, vector] of WINDOW_VECTORS.entries()) {

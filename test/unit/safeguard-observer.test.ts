@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../../src/core/policy/types.ts';
+import type { Subject } from '../../src/core/records.ts';
 import { createSafeguards } from '../../src/core/safeguard/observer.ts';
 import type { ObservationKind } from '../../src/core/safeguard/types.ts';
-import type { Subject } from '../../src/store/types.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

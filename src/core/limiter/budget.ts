@@ -8,8 +8,8 @@
  * ceiling is the promise made to the upstream.
  */
 
-import type { GcraParams } from '../../store/types.ts';
 import type { Plan, Rate } from '../policy/types.ts';
+import type { GcraParams } from './types.ts';
 
 /**
  * The account's rate for its size. Negative, NaN or missing sizes count as 0.

@@ -8,7 +8,7 @@
  * bulkVerdict([1_000], 1, 30 * 86_400_000);
  * // { allowed: false, used: 1, nextAllowedAt: 1_000 + 30 days }
  */
-import type { BulkExportVerdict } from '../../store/types.ts';
+import type { BulkExportVerdict } from '../records.ts';
 
 export function bulkVerdict(
   countedOldestFirst: readonly number[],

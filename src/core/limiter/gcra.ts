@@ -41,7 +41,7 @@
  * ({ tat } = gcraStep(tat, 0, 1, params)); // allowed, remaining 0
  * gcraStep(tat, 0, 1, params).result.delayMs; // 1000: slowed, not refused
  */
-import type { GcraParams, GcraResult } from '../../store/types.ts';
+import type { GcraParams, GcraResult } from './types.ts';
 
 /** Tolerance for floating-point rounding, in milliseconds. */
 export const EPSILON_MS = 1e-6;

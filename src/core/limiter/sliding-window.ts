@@ -40,7 +40,7 @@
  * first.result.count; // 1
  * windowStep(first.state, 1_000, 1, params).result.remaining; // 198
  */
-import type { WindowParams, WindowResult } from '../../store/types.ts';
+import type { WindowParams, WindowResult } from './types.ts';
 
 export interface WindowState {
   /** Start of the fixed window `curr` counts (a multiple of periodMs). */

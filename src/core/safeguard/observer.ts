@@ -14,9 +14,9 @@
  * take, and switching it to real does not start offenders over at the first step.
  */
 
-import type { Subject } from '../../store/types.ts';
 import type { Clock } from '../clock.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
+import type { Subject } from '../records.ts';
 import { BoundedMap } from './bounded-map.ts';
 import { DEFAULT_HISTORY_MS, escalate, isForgotten, type OffenceRecord } from './escalation.ts';
 import { addOne, newCount, type SlidingCount } from './sliding-count.ts';

@@ -4,8 +4,8 @@
  * it as an incident; a dry-run action is recorded and not acted on.
  */
 
-import type { SafeguardRuleId, Subject } from '../../store/types.ts';
 import type { SafeguardAction, SafeguardPolicy } from '../policy/types.ts';
+import type { SafeguardRuleId, Subject } from '../records.ts';
 
 /**
  * Kinds of behaviour the gateway reports, one per request:

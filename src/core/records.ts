@@ -1,0 +1,109 @@
+/**
+ * What sluice records and reasons about: accounts and their API keys (hashes only),
+ * the subject of a decision (account, key, IP), incidents with their reference codes,
+ * the audit trail, IP blocks and bulk-export verdicts. The core owns these words; the
+ * record stores (store/) keep them.
+ */
+import type { RuleId } from './decision.ts';
+
+export interface Account {
+  readonly id: string;
+  /** Seats, devices…: the number budgets scale with. */
+  readonly size: number;
+  readonly plan: string;
+  readonly createdAt: number;
+}
+
+export type KeyStatus = 'active' | 'suspended' | 'revoked';
+
+export interface ApiKeyRecord {
+  /** Public id, shown to people and sent upstream; never the secret. */
+  readonly id: string;
+  readonly accountId: string;
+  /** SHA-256 of the whole key, hex. */
+  readonly hash: string;
+  readonly status: KeyStatus;
+  /** For a suspension: when it ends (ms since the epoch). */
+  readonly suspendedUntil: number | undefined;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Why the status last changed (reference code or words). */
+  readonly reason: string | undefined;
+}
+
+export interface Subject {
+  readonly accountId?: string;
+  readonly keyId?: string;
+  readonly ip?: string;
+}
+
+export interface Incident {
+  /** Reference code, e.g. `RL-7KQ4-M9XT`. */
+  readonly reference: string;
+  readonly rule: RuleId | SafeguardRuleId;
+  readonly subject: Subject;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Requests the incident covers. */
+  readonly count: number;
+  /** Counters at the start of the incident. */
+  readonly counters: Readonly<Record<string, number | string>>;
+  /** Extra words, e.g. "next export allowed 2026-12-21T00:00:00Z". */
+  readonly note: string | undefined;
+}
+
+/** Safeguard actions are incidents too. */
+export type SafeguardRuleId =
+  | 'safeguard-auth-failure'
+  | 'safeguard-ignoring-429'
+  | 'safeguard-malformed-storm'
+  | 'safeguard-non-public';
+
+export interface AuditEntry {
+  readonly at: number;
+  /** `sluice` for automatic actions, else who did it (e.g. `cli:alice`). */
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: Subject;
+  readonly reason: string;
+  readonly reference: string | undefined;
+}
+
+/**
+ * An IP address refused by the gateway, by a safeguard (escalating 1h, 1d, 1w…) or by
+ * an operator (`sluice ips block`). A block past its `until` is expired: it no longer
+ * refuses anything but stays listed until lifted, replaced or pruned (a week after it
+ * ended, when a safeguard blocks another IP).
+ *
+ * @example
+ * const block: IpBlock = { ip: '203.0.113.9', until: now + 3_600_000, createdAt: now,
+ *   reason: 'kept sending after 429', reference: 'RL-7KQ4-M9XT', actor: 'sluice' };
+ */
+export interface IpBlock {
+  /** One address as the gateway sees it: IPv4 dotted, IPv6 in its canonical (RFC 5952) form. */
+  readonly ip: string;
+  /** When the block ends (ms since the epoch); undefined: until lifted. */
+  readonly until: number | undefined;
+  readonly createdAt: number;
+  readonly reason: string;
+  /** The incident that caused it, if any. */
+  readonly reference: string | undefined;
+  /** `sluice` for a safeguard, else who did it (e.g. `cli:alice`). */
+  readonly actor: string;
+}
+
+/**
+ * The answer of `RecordStore.takeBulkExport`.
+ *
+ * @example
+ * const v = store.takeBulkExport('acme', 'companies', now, 1, 30 * 86_400_000);
+ * // first time: { allowed: true, used: 0, nextAllowedAt: undefined }
+ * // again:      { allowed: false, used: 1, nextAllowedAt: now + 30 * 86_400_000 }
+ */
+export interface BulkExportVerdict {
+  readonly allowed: boolean;
+  /** Exports counted in the period before this one (this one not included). */
+  readonly used: number;
+  /** When the next export is allowed if refused (ms since the epoch), else undefined. */
+  readonly nextAllowedAt: number | undefined;
+}
