@@ -25,7 +25,6 @@ import { answerBadPath, BAD_PATH_RULE } from './bad-path.ts';
 import { type Caller, type CallerDeps, identifyCaller } from './caller.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
 import type { GatewayLogger } from './logger.ts';
-import { type LongTimeout, setLongTimeout } from './long-timeout.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { denialProblem, PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
 import { rateLimitHeader, rateLimitPolicyHeader } from './rate-limit-headers.ts';
@@ -86,7 +85,7 @@ export interface Pipeline {
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const waiters = new Map<number, Waiter>();
   const upgrades = new WeakMap<ServerResponse, { socket: Duplex; head: Buffer }>();
-  const delayed = new Set<{ timer: LongTimeout; res: ServerResponse; cancel(): void }>();
+  const delayed = new Set<{ res: ServerResponse; cancel(): void }>();
   /** Each admitted request's canonical target: what is forwarded, never `req.url`. */
   const targets = new WeakMap<IncomingMessage, string>();
   /** Requests held per client IP, and of every caller without a key together. */
@@ -335,17 +334,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       deps.metrics.delayed.inc();
       deps.metrics.delaySeconds.observe(d.delayMs / 1000);
       deps.engine.slowedEnter(accountId);
+      // The clock's timer: a manual clock in tests, and a wait of any length (an
+      // unavoidable delay, cost above the burst, may pass a Node timer's 24.8 days).
+      const clear = deps.clock.after(d.delayMs, () => {
+        delayed.delete(entry);
+        res.off('close', onClose);
+        deps.engine.slowedLeave(accountId);
+        admitToQueue(req, res, caller, headers);
+      });
       const entry = {
         res,
-        // Long: an unavoidable delay (cost above the burst) may pass a timer's 24.8 days.
-        timer: setLongTimeout(() => {
-          delayed.delete(entry);
-          res.off('close', onClose);
-          deps.engine.slowedLeave(accountId);
-          admitToQueue(req, res, caller, headers);
-        }, d.delayMs),
         cancel() {
-          entry.timer.clear();
+          clear();
           delayed.delete(entry);
           deps.engine.slowedLeave(accountId);
         },
@@ -386,15 +386,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     const ticket = slot.ticket;
-    const timer = setTimeout(() => {
+    const clearTimer = deps.clock.after(plan.queueTimeoutMs, () => {
       if (deps.queues.cancel(account.id, ticket)) {
         waiters.delete(ticket);
         refuse(res, caller, 'account-queue-timeout', 429, 1000, counters);
       }
-    }, plan.queueTimeoutMs);
+    });
     const onClose = () => {
       if (deps.queues.cancel(account.id, ticket)) {
-        clearTimeout(timer);
+        clearTimer();
         waiters.delete(ticket);
       }
     };
@@ -404,7 +404,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       ticket,
       res,
       start() {
-        clearTimeout(timer);
+        clearTimer();
         res.off('close', onClose);
         forward(req, res, caller, headers, account.id);
       },

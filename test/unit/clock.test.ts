@@ -11,3 +11,59 @@ test('a manual clock moves only when told, and never backwards', () => {
   clock.set(5);
   assert.equal(clock.now(), 5);
 });
+
+test('a manual clock fires timers as it advances, in order of due time, each at its own time', () => {
+  const clock = manualClock(0);
+  const fired: string[] = [];
+  clock.after(300, () => fired.push(`b@${clock.now()}`));
+  clock.after(100, () => fired.push(`a@${clock.now()}`));
+  clock.after(300, () => fired.push(`c@${clock.now()}`)); // same due time: arming order
+  clock.advance(99);
+  assert.deepEqual(fired, []);
+  clock.advance(1);
+  assert.deepEqual(fired, ['a@100']);
+  clock.advance(1_000);
+  assert.deepEqual(fired, ['a@100', 'b@300', 'c@300']);
+  assert.equal(clock.now(), 1_100);
+  assert.equal(clock.pending(), 0);
+});
+
+test('a cancelled timer never fires; a timer armed by a timer fires within the same advance', () => {
+  const clock = manualClock(0);
+  const fired: number[] = [];
+  const cancel = clock.after(50, () => fired.push(-1));
+  clock.after(10, () => clock.after(10, () => fired.push(clock.now())));
+  cancel();
+  clock.advance(100);
+  assert.deepEqual(fired, [20]);
+  cancel(); // a second cancel is harmless
+});
+
+test('set() forward fires what fell due; set() backward fires nothing', () => {
+  const clock = manualClock(1_000);
+  const fired: number[] = [];
+  clock.after(500, () => fired.push(clock.now()));
+  clock.set(900);
+  assert.deepEqual(fired, []);
+  clock.set(2_000);
+  assert.deepEqual(fired, [1_500]);
+  assert.equal(clock.now(), 2_000);
+});
+
+test('the system clock runs a real timer once and can cancel one', async () => {
+  const { systemClock } = await import('../../src/core/clock.ts');
+  let cancelledRan = false;
+  const cancel = systemClock.after(1, () => {
+    cancelledRan = true;
+  });
+  cancel();
+  // Waits on the event it tests (the timer firing), bounded, not on a fixed sleep.
+  await new Promise<void>((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error('timer did not fire')), 5_000);
+    systemClock.after(1, () => {
+      clearTimeout(guard);
+      resolve();
+    });
+  });
+  assert.equal(cancelledRan, false);
+});
