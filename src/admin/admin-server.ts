@@ -13,14 +13,15 @@ import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
 import { explainIncident } from '../core/explain.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
-import type { KeyStatus } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
-import { liftIpBlock } from '../gateway/ip-blocks.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
+import type { RecordsContext } from '../records/context.ts';
+import { liftIpBlock } from '../records/ip-blocks.ts';
+import { changeKeyStatus } from '../records/key-status.ts';
 import type { RecordStore } from '../store/types.ts';
 
 export interface AdminServerOptions {
@@ -133,41 +134,43 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     keys: (await recordStore.listKeys(req.query.account)).map(({ hash: _hash, ...key }) => key),
   }));
 
-  const changeStatus = (status: KeyStatus, action: string) =>
-    async function handler(
-      req: { params: { id: string }; body?: { reason?: string; actor?: string } },
-      reply: { code(n: number): { header(a: string, b: string): { send(x: unknown): unknown } } },
-    ) {
-      const key = await recordStore.getKey(req.params.id);
-      if (key === undefined) {
-        return reply
-          .code(404)
-          .header('content-type', PROBLEM_CONTENT_TYPE)
-          .send(problem(404, 'key-not-found', `No API key has the id "${req.params.id}".`));
-      }
-      const now = clock.now();
-      const reason = req.body?.reason ?? `${action} through the admin API`;
-      const next = { ...key, status, suspendedUntil: undefined, updatedAt: now, reason };
-      await recordStore.putKey(next);
-      options.identities.putKey(next);
-      await recordStore.appendAudit({
-        at: now,
-        actor: `admin:${req.body?.actor ?? 'api'}`,
-        action,
-        subject: { accountId: key.accountId, keyId: key.id },
-        reason,
-        reference: undefined,
-      });
-      options.logger.info(
-        { event: action, keyId: key.id, accountId: key.accountId },
-        `key ${action}`,
-      );
-      const { hash: _hash, ...shown } = next;
-      return { key: shown };
-    };
+  /** What the key routes change records with: this node's cache sees a change at once. */
+  const records = (): RecordsContext => ({
+    store: recordStore,
+    now: clock.now(),
+    keyChanged: (key) => options.identities.putKey(key),
+    ipBlocksChanged: () => options.identities.refresh(),
+  });
 
-  app.post('/admin/keys/:id/reinstate', changeStatus('active', 'reinstate') as never);
-  app.post('/admin/keys/:id/revoke', changeStatus('revoked', 'revoke') as never);
+  const keyRoute = (verb: 'reinstate' | 'revoke', to: 'active' | 'revoked') =>
+    app.post<{ Params: { id: string }; Body?: { reason?: string; actor?: string } }>(
+      `/admin/keys/:id/${verb}`,
+      async (req, reply) => {
+        const result = await changeKeyStatus(records(), {
+          keyId: req.params.id,
+          to,
+          reason: req.body?.reason ?? `${verb} through the admin API`,
+          actor: `admin:${req.body?.actor ?? 'api'}`,
+        });
+        if (result.outcome === 'not-found') {
+          return reply
+            .code(404)
+            .header('content-type', PROBLEM_CONTENT_TYPE)
+            .send(problem(404, 'key-not-found', `No API key has the id "${req.params.id}".`));
+        }
+        const { key } = result;
+        if (result.outcome === 'changed') {
+          options.logger.info(
+            { event: result.action, keyId: key.id, accountId: key.accountId },
+            `key ${result.action}`,
+          );
+        }
+        const { hash: _hash, ...shown } = key;
+        return { key: shown, changed: result.outcome === 'changed' };
+      },
+    );
+  keyRoute('reinstate', 'active');
+  keyRoute('revoke', 'revoked');
 
   app.get('/admin/ips', async () => {
     const now = clock.now();
@@ -187,8 +190,8 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           .header('content-type', PROBLEM_CONTENT_TYPE)
           .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
       }
-      const old = await liftIpBlock(recordStore, ip, {
-        at: clock.now(),
+      const old = await liftIpBlock(records(), {
+        ip,
         actor: `admin:${req.body?.actor ?? 'api'}`,
         reason: req.body?.reason ?? 'unblock-ip through the admin API',
       });
@@ -198,8 +201,6 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           .header('content-type', PROBLEM_CONTENT_TYPE)
           .send(problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`));
       }
-      // The delete moved the change sequence: this node rereads its blocks now.
-      await options.identities.refresh();
       options.logger.info({ event: 'unblock-ip', ip }, 'IP unblocked');
       return { ip, lifted: old };
     },

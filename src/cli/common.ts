@@ -141,7 +141,7 @@ export interface CommandContext {
   readonly json: boolean;
   readonly now: number;
   /** Recorded in the audit trail, e.g. `cli:alice`. */
-  readonly actor: string;
+  readonly actor: `cli:${string}`;
 }
 
 /** The options section of the help of every command that opens the database. */

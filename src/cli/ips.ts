@@ -9,7 +9,7 @@ import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
 import type { IpBlock } from '../core/records.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
-import { liftIpBlock } from '../gateway/ip-blocks.ts';
+import { liftIpBlock } from '../records/ip-blocks.ts';
 import {
   type CommandContext,
   openRecordsFromArgs,
@@ -200,7 +200,7 @@ function block(
 
 async function unblock(ctx: CommandContext, ip: string, reason: string | undefined) {
   const why = reason?.trim() || `unblocked by ${ctx.actor}`;
-  const old = await liftIpBlock(ctx.store, ip, { at: ctx.now, actor: ctx.actor, reason: why });
+  const old = await liftIpBlock(ctx, { ip, actor: ctx.actor, reason: why });
   if (old === undefined) {
     if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: null })}\n`);
     else ctx.io.stdout.write(`IP ${ip} is not blocked; nothing changed\n`);

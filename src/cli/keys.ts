@@ -1,8 +1,9 @@
-import { generateApiKey, normalizeKeyId } from '../core/api-key.ts';
+import { generateApiKey } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Policy } from '../core/policy/types.ts';
 import type { Account, ApiKeyRecord, KeyStatus } from '../core/records.ts';
+import { changeKeyStatus } from '../records/key-status.ts';
 import {
   type CommandContext,
   openRecordsFromArgs,
@@ -134,9 +135,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       case 'list':
         return list(ctx, values.account);
       case 'revoke':
-        return setStatus(ctx, rest[0], 'revoked', values.reason);
+        return await setStatus(ctx, rest[0], 'revoked', values.reason);
       case 'reinstate':
-        return setStatus(ctx, rest[0], 'active', values.reason);
+        return await setStatus(ctx, rest[0], 'active', values.reason);
       case 'accounts':
         return accounts(ctx);
       default:
@@ -257,56 +258,40 @@ function list(ctx: CommandContext, accountId: string | undefined) {
   return 0;
 }
 
-function findKey(ctx: CommandContext, typed: string): ApiKeyRecord {
-  const id = normalizeKeyId(typed);
-  const key = id === undefined ? undefined : ctx.store.getKey(id);
-  if (key === undefined) {
+async function setStatus(
+  ctx: CommandContext,
+  typed: string,
+  status: 'active' | 'revoked',
+  reason: string | undefined,
+) {
+  const verb = status === 'revoked' ? 'revoked' : 'reinstated';
+  const why = reason?.trim() || `${verb} by ${ctx.actor}`;
+  const result = await changeKeyStatus(ctx, {
+    keyId: typed,
+    to: status,
+    reason: why,
+    actor: ctx.actor,
+  });
+  if (result.outcome === 'not-found') {
     throw new SluiceError(
       'SLUICE_ERR_NOT_FOUND',
       `no API key with id "${typed}" in ${ctx.store.file} (\`sluice keys list\` shows the ids)`,
       { exitCode: 2 },
     );
   }
-  return key;
-}
-
-function setStatus(
-  ctx: CommandContext,
-  typed: string,
-  status: KeyStatus,
-  reason: string | undefined,
-) {
-  const key = findKey(ctx, typed);
-  const verb = status === 'revoked' ? 'revoked' : 'reinstated';
-  if (key.status === status) {
+  const { key } = result;
+  if (result.outcome === 'unchanged') {
     ctx.io.stdout.write(
       `API key ${key.id} is already ${status} (since ${iso(key.updatedAt)}); nothing changed\n`,
     );
     return 0;
   }
-  const why = reason?.trim() || `${verb} by ${ctx.actor}`;
-  const next: ApiKeyRecord = {
-    ...key,
-    status,
-    suspendedUntil: undefined,
-    updatedAt: ctx.now,
-    reason: why,
-  };
-  ctx.store.putKey(next);
-  ctx.store.appendAudit({
-    at: ctx.now,
-    actor: ctx.actor,
-    action: status === 'revoked' ? 'key-revoke' : 'key-reinstate',
-    subject: { accountId: key.accountId, keyId: key.id },
-    reason: why,
-    reference: undefined,
-  });
   if (ctx.json) {
-    const { hash: _hash, ...shown } = next;
+    const { hash: _hash, ...shown } = key;
     ctx.io.stdout.write(`${JSON.stringify(shown)}\n`);
   } else {
     ctx.io.stdout.write(
-      `API key ${key.id} of account ${key.accountId} ${verb} (was ${key.status}): ${why}\n` +
+      `API key ${key.id} of account ${key.accountId} ${verb} (was ${result.was.status}): ${why}\n` +
         'A running gateway applies this within its key poll interval.\n',
     );
   }

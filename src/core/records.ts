@@ -59,11 +59,48 @@ export type SafeguardRuleId =
   | 'safeguard-malformed-storm'
   | 'safeguard-non-public';
 
+/**
+ * Every action the audit trail holds, spelled as stored: rows written by earlier versions
+ * read back as the same words, so nothing here is ever renamed. `sluice keys` writes the
+ * `account-` and `key-` words; the admin API and the safeguards write the bare ones for
+ * the same key changes; IP blocks are `block-ip` / `unblock-ip` whoever acts; a dry-run
+ * safeguard writes what it would have done.
+ *
+ * @example
+ * const action: AuditAction = 'dry-run suspend';
+ */
+export const AUDIT_ACTIONS = [
+  'account-create',
+  'account-update',
+  'key-create',
+  'key-revoke',
+  'key-reinstate',
+  'revoke',
+  'reinstate',
+  'suspend',
+  'block-ip',
+  'unblock-ip',
+  'dry-run block-ip',
+  'dry-run suspend',
+  'dry-run revoke',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * Who acts, as the audit trail names them: `sluice` (a safeguard), `cli:<user>`
+ * (`sluice keys`, `sluice ips`) or `admin:<name>` (the admin API).
+ *
+ * @example
+ * const actor: Actor = `cli:${process.env.USER ?? 'unknown'}`;
+ */
+export type Actor = 'sluice' | `cli:${string}` | `admin:${string}`;
+
 export interface AuditEntry {
   readonly at: number;
   /** `sluice` for automatic actions, else who did it (e.g. `cli:alice`). */
   readonly actor: string;
-  readonly action: string;
+  readonly action: AuditAction;
   readonly subject: Subject;
   readonly reason: string;
   readonly reference: string | undefined;

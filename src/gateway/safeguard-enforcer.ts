@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Subject } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
+import { changeKeyStatus } from '../records/key-status.ts';
 import type { RecordStore } from '../store/types.ts';
 import type { IdentityCache } from './identity-cache.ts';
 import type { IncidentRecorder } from './incident-recorder.ts';
@@ -64,14 +65,17 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
       },
       action.dryRun ? `safeguard would ${action.kind} (dry run)` : `safeguard: ${action.kind}`,
     );
-    await deps.recordStore.appendAudit({
-      at: action.at,
-      actor: 'sluice',
-      action: action.dryRun ? `dry-run ${action.kind}` : action.kind,
-      subject: action.subject,
-      reason: action.reason,
-      reference,
-    });
+    // A key's change is audited by changeKeyStatus, only when it changes something.
+    if (action.dryRun || action.kind === 'block-ip') {
+      await deps.recordStore.appendAudit({
+        at: action.at,
+        actor: 'sluice',
+        action: action.dryRun ? `dry-run ${action.kind}` : action.kind,
+        subject: action.subject,
+        reason: action.reason,
+        reference,
+      });
+    }
     if (action.dryRun) return;
     if (action.kind === 'block-ip' && action.subject.ip !== undefined) {
       const block = {
@@ -88,17 +92,22 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
       // reread by every gateway's cache; the audit log keeps their history.
       await deps.recordStore.pruneIpBlocks(action.at - ENDED_BLOCKS_KEPT_MS);
     } else if (action.subject.keyId !== undefined) {
-      const key = await deps.recordStore.getKey(action.subject.keyId);
-      if (key === undefined || key.status === 'revoked') return;
-      const next = {
-        ...key,
-        status: action.kind === 'revoke' ? ('revoked' as const) : ('suspended' as const),
-        suspendedUntil: action.kind === 'revoke' ? undefined : action.until,
-        updatedAt: action.at,
-        reason: `${reference}: ${action.reason}`,
-      };
-      deps.identities.putKey(next);
-      await deps.recordStore.putKey(next);
+      const changed = await changeKeyStatus(
+        {
+          store: deps.recordStore,
+          now: action.at,
+          keyChanged: (key) => deps.identities.putKey(key),
+        },
+        {
+          keyId: action.subject.keyId,
+          to: action.kind === 'revoke' ? 'revoked' : 'suspended',
+          until: action.until,
+          reason: action.reason,
+          actor: 'sluice',
+          reference,
+        },
+      );
+      if (changed.outcome !== 'changed') return;
     }
     deps.notifier.notify({
       type: EVENT[action.kind],

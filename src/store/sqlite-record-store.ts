@@ -21,6 +21,7 @@ import { bulkVerdict } from '../core/limiter/bulk-log.ts';
 import type {
   Account,
   ApiKeyRecord,
+  AuditAction,
   AuditEntry,
   BulkExportVerdict,
   Incident,
@@ -513,7 +514,8 @@ function toAudit(row: Row): AuditEntry {
   return {
     at: row.at as number,
     actor: row.actor as string,
-    action: row.action as string,
+    // Every word ever written is in the union (AUDIT_ACTIONS), so old rows read as they are.
+    action: row.action as AuditAction,
     subject: toSubject(row),
     reason: row.reason as string,
     reference: (row.reference as string | null) ?? undefined,

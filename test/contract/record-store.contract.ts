@@ -15,6 +15,7 @@ import type { MaybePromise } from '../../src/core/maybe-async.ts';
 import type {
   Account,
   ApiKeyRecord,
+  AuditAction,
   AuditEntry,
   Incident,
   IpBlock,
@@ -66,7 +67,7 @@ export function ipBlock(ip: string, over: Partial<IpBlock> = {}): IpBlock {
   };
 }
 
-function audit(at: number, action: string, keyId?: string): AuditEntry {
+function audit(at: number, action: AuditAction, keyId?: string): AuditEntry {
   return {
     at,
     actor: 'cli:alice',
@@ -240,9 +241,9 @@ export function runRecordStoreContract(
 
   test(`${name}: the audit trail lists newest first, with limit and per key`, async (t) => {
     const store = await open(t);
-    await store.appendAudit(audit(T0, 'create', 'KEY0000001'));
+    await store.appendAudit(audit(T0, 'key-create', 'KEY0000001'));
     await store.appendAudit(audit(T0 + 20, 'revoke', 'KEY0000001'));
-    await store.appendAudit(audit(T0 + 10, 'set-account'));
+    await store.appendAudit(audit(T0 + 10, 'account-update'));
     // Same time as the revoke, appended after it: listed before it.
     await store.appendAudit({
       ...audit(T0 + 20, 'reinstate', 'KEY0000002'),
@@ -252,7 +253,7 @@ export function runRecordStoreContract(
     const all = await store.listAudit();
     assert.deepEqual(
       all.map((e) => e.action),
-      ['reinstate', 'revoke', 'set-account', 'create'],
+      ['reinstate', 'revoke', 'account-update', 'key-create'],
     );
     assert.deepEqual(all[0], {
       at: T0 + 20,
@@ -270,7 +271,7 @@ export function runRecordStoreContract(
     );
     assert.deepEqual(
       (await store.listAudit({ keyId: 'KEY0000001' })).map((e) => e.action),
-      ['revoke', 'create'],
+      ['revoke', 'key-create'],
     );
     assert.deepEqual(
       (await store.listAudit({ keyId: 'KEY0000001', limit: 1 })).map((e) => e.action),

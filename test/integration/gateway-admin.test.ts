@@ -109,6 +109,45 @@ test('support looks an incident up and reinstates the key; metrics count what ha
   assert.doesNotMatch(metrics, /sluice_store_errors_total\{[^}]*\} [1-9]/);
 });
 
+test('the admin API takes a key id in any case, and leaves a key already in that status as it is', async () => {
+  const { key, id } = await createKey(dataDir, 'acct-any-case');
+  // Typed as read over the phone: lower case, as `sluice keys revoke` accepts it.
+  const revoked = await admin(`/admin/keys/${id.toLowerCase()}/revoke`, {
+    method: 'POST',
+    body: JSON.stringify({ reason: 'ticket 11' }),
+  });
+  assert.equal(revoked.status, 200, revoked.body);
+  assert.deepEqual(
+    (({ id, status, reason }) => ({ id, status, reason }))(
+      revoked.json<{ key: { id: string; status: string; reason: string } }>().key,
+    ),
+    { id, status: 'revoked', reason: 'ticket 11' },
+  );
+  assert.equal(
+    (await call(`${gateway.url}/api/whoami`, { headers: bearer(key) })).status,
+    403,
+    'at once on this node',
+  );
+
+  const again = await admin(`/admin/keys/${id}/revoke`, {
+    method: 'POST',
+    body: JSON.stringify({ reason: 'ticket 12' }),
+  });
+  assert.equal(again.status, 200);
+  assert.equal(again.json<{ key: { reason: string } }>().key.reason, 'ticket 11', 'unchanged');
+  const audit = (await admin(`/admin/audit?key=${id}`)).json<{
+    audit: { action: string; reason: string }[];
+  }>();
+  assert.deepEqual(
+    audit.audit.map((a) => [a.action, a.reason]),
+    [
+      ['revoke', 'ticket 11'],
+      ['key-create', 'created with sluice keys create'],
+    ],
+    'one revocation in the trail',
+  );
+});
+
 test('SIGHUP reloads the policy; a broken file keeps the running one', async () => {
   const before = await call(`${gateway.url}/api/companies?limit=1`);
   assert.match(before.headers['ratelimit-policy'], /"ip";q=200;w=60/);
