@@ -4,15 +4,15 @@
  * counters at the time, and the plain-language what / why / fix.
  */
 import { dirname } from 'node:path';
-import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import { duration, explainIncident } from '../core/explain.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import type { Incident, Subject } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { findInJournals } from '../store/incident-journal.ts';
-import { openRecordsFromArgs, parseCli, table, usage } from './common.ts';
+import { parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { onRecords } from './record-command.ts';
 
 const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
        sluice incident --list [--limit N] [--json]
@@ -70,7 +70,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (!/^\d+$/.test(values.limit ?? '20') || !Number.isSafeInteger(limit) || limit < 1) {
       throw usage(`--limit must be a whole number of 1 or more, got "${values.limit}"`);
     }
-    return withStore(values, io, (store, now) =>
+    return onRecords(values, io, { create: false }, ({ store, now }) =>
       listIncidents(store.listIncidents({ limit }), now, values.json, io),
     );
   }
@@ -84,7 +84,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (reference === undefined) {
     throw usage(`"${typed}" is not a reference code; they look like RL-7KQ4-M9XT`);
   }
-  return withStore(values, io, (store, now) => {
+  return onRecords(values, io, { create: false }, ({ store, now }) => {
     const stored = store.getIncident(reference);
     // Not saved yet (the gateway flushes every 250 ms) or left by a crash before the
     // replay at the next start: the journal has every code handed out.
@@ -95,19 +95,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     showIncident(journaled, now, values.json, io, stored === undefined);
     return 0;
   });
-}
-
-function withStore(
-  values: { config?: unknown; data?: unknown },
-  io: CliIo,
-  fn: (store: ReturnType<typeof openRecordsFromArgs>['store'], now: number) => number,
-): number {
-  const { store } = openRecordsFromArgs(values, io, { create: false });
-  try {
-    return fn(store, systemClock.now());
-  } finally {
-    store.close();
-  }
 }
 
 function showIncident(

@@ -5,20 +5,13 @@
  * gateway picks up a change within its poll interval. Every change is written to the
  * audit trail as `cli:<user>`.
  */
-import { systemClock } from '../core/clock.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
 import type { IpBlock } from '../core/records.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import { liftIpBlock } from '../records/ip-blocks.ts';
-import {
-  type CommandContext,
-  openRecordsFromArgs,
-  parseSubcommand,
-  RECORD_OPTIONS_HELP,
-  table,
-  usage,
-} from './common.ts';
+import { type CommandContext, RECORD_OPTIONS_HELP, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { type RecordSubcommand, runRecordCommand } from './record-command.ts';
 
 const HELP = `usage: sluice ips <command> [options] [--config FILE] [--data DIR]
 
@@ -36,13 +29,6 @@ const OPTIONS = {
   reason: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
-
-/** Options each command accepts, besides --config, --data, --json and --help. */
-const ACCEPTS: Record<string, readonly string[]> = {
-  list: [],
-  block: ['for', 'reason'],
-  unblock: ['reason'],
-};
 
 function checkIp(command: string, text: string | undefined): string {
   if (text === undefined) throw usage(`"sluice ips ${command}" takes one IP address`);
@@ -100,41 +86,41 @@ function blockJson(block: IpBlock, now: number) {
   };
 }
 
-/** `sluice ips …`; returns the exit status. */
-export async function run(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseSubcommand('ips', args, io, {
-    options: OPTIONS,
-    help: HELP,
-    accepts: ACCEPTS,
-  });
-  if (typeof parsed === 'number') return parsed;
-  const { command, rest, values } = parsed;
-  const wantsIp = command !== 'list';
-  if (rest.length > (wantsIp ? 1 : 0)) throw usage(`unexpected argument "${rest.at(-1)}"`);
-  // Check the arguments before opening anything.
-  const ip = wantsIp ? checkIp(command, rest[0]) : '';
-  const forMs = parseFor(values.for);
+/** Only one IP address: a second one is an unexpected argument. */
+function oneIp(command: string, rest: readonly string[]): string {
+  if (rest.length > 1) throw usage(`unexpected argument "${rest.at(-1)}"`);
+  return checkIp(command, rest[0]);
+}
 
-  const { store } = openRecordsFromArgs(values, io, { create: command === 'block' });
-  try {
-    const ctx: CommandContext = {
-      store,
-      io,
-      json: values.json === true,
-      now: systemClock.now(),
-      actor: `cli:${io.env.USER || 'unknown'}`,
-    };
-    switch (command) {
-      case 'list':
-        return list(ctx);
-      case 'block':
-        return block(ctx, ip, forMs, values.reason);
-      default:
-        return await unblock(ctx, ip, values.reason);
-    }
-  } finally {
-    store.close();
-  }
+const COMMANDS: Readonly<Record<string, RecordSubcommand<typeof OPTIONS>>> = {
+  list: {
+    accepts: [],
+    check(rest) {
+      if (rest.length > 0) throw usage(`unexpected argument "${rest.at(-1)}"`);
+      return (ctx) => list(ctx);
+    },
+  },
+  block: {
+    accepts: ['for', 'reason'],
+    creates: true,
+    check(rest, values) {
+      const ip = oneIp('block', rest);
+      const forMs = parseFor(values.for);
+      return (ctx) => block(ctx, ip, forMs, values.reason);
+    },
+  },
+  unblock: {
+    accepts: ['reason'],
+    check(rest, values) {
+      const ip = oneIp('unblock', rest);
+      return (ctx) => unblock(ctx, ip, values.reason);
+    },
+  },
+};
+
+/** `sluice ips …`; returns the exit status. */
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runRecordCommand('ips', args, io, { options: OPTIONS, help: HELP, commands: COMMANDS });
 }
 
 function list(ctx: CommandContext) {

@@ -1,18 +1,24 @@
+/**
+ * `sluice keys …`: API keys and the accounts they belong to. A key is shown once when
+ * created and only its hash is stored; revoke and reinstate go through the one key-status
+ * service (records/key-status.ts), as the admin API's and the safeguards' changes do.
+ * Every change is written to the audit trail as `cli:<user>`.
+ */
 import { generateApiKey } from '../core/api-key.ts';
-import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
-import type { Policy } from '../core/policy/types.ts';
-import type { Account, ApiKeyRecord, KeyStatus } from '../core/records.ts';
+import type { ApiKeyRecord } from '../core/records.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import {
-  type CommandContext,
-  openRecordsFromArgs,
-  parseSubcommand,
-  RECORD_OPTIONS_HELP,
-  table,
-  usage,
-} from './common.ts';
+  accounts,
+  checkAccountId,
+  checkPlan,
+  parseSize,
+  setAccount,
+  upsertAccount,
+} from './accounts.ts';
+import { type CommandContext, RECORD_OPTIONS_HELP, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { type RecordSubcommand, runRecordCommand } from './record-command.ts';
 
 const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR]
 
@@ -36,51 +42,6 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-/** Options each command accepts, besides --config, --data, --json and --help. */
-const ACCEPTS: Record<string, readonly string[]> = {
-  create: ['account', 'size', 'plan'],
-  list: ['account'],
-  revoke: ['reason'],
-  reinstate: ['reason'],
-  accounts: [],
-  'set-account': ['size', 'plan'],
-};
-
-/** Account ids travel to the upstream in a header: printable, no spaces. */
-const ACCOUNT_ID = /^[\w.:@-]{1,128}$/;
-/** Size of a new account when `--size` is not given. */
-const DEFAULT_SIZE = 1;
-
-function parseSize(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) {
-    throw usage(`--size must be a whole number of 0 or more (seats, devices…), got "${text}"`);
-  }
-  return n;
-}
-
-function checkAccountId(id: string | undefined, option: string): string {
-  if (id === undefined) throw usage(`${option} is required: the account the key belongs to`);
-  if (!ACCOUNT_ID.test(id)) {
-    throw usage(`${option} must be 1 to 128 letters, digits or . _ : @ -, got "${id}"`);
-  }
-  return id;
-}
-
-function checkPlan(plan: string | undefined, policy: Policy, io: CliIo): string | undefined {
-  if (plan === undefined) return undefined;
-  if (plan.trim() === '') throw usage('--plan is empty');
-  if (!(plan in policy.plans)) {
-    // A warning, not an error: the gateway may run with another policy file than this
-    // command was given, and an unknown plan falls back to the default one there.
-    io.stderr.write(
-      `warning: plan "${plan}" is not in the policy ${policy.source} (plans: ${Object.keys(policy.plans).join(', ')}); the gateway uses "${policy.defaultPlan}" for it until it is added\n`,
-    );
-  }
-  return plan;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function statusText(key: ApiKeyRecord): string {
@@ -89,101 +50,75 @@ function statusText(key: ApiKeyRecord): string {
     : key.status;
 }
 
+/** "unexpected argument" unless the command got `want` arguments. */
+function takes(command: string, rest: readonly string[], want: 0 | 1): void {
+  if (rest.length === want) return;
+  throw usage(
+    want === 1
+      ? `"sluice keys ${command}" takes one ${command === 'set-account' ? 'account id' : 'key id'}`
+      : `unexpected argument "${rest[0]}"`,
+  );
+}
+
+const COMMANDS: Readonly<Record<string, RecordSubcommand<typeof OPTIONS>>> = {
+  create: {
+    accepts: ['account', 'size', 'plan'],
+    // Keys are made before the first serve: this may create the database.
+    creates: true,
+    check(rest, values) {
+      takes('create', rest, 0);
+      const size = parseSize(values.size);
+      const account = checkAccountId(values.account, '--account');
+      return (ctx, policy) => create(ctx, account, size, checkPlan(values.plan, policy, ctx.io));
+    },
+  },
+  list: {
+    accepts: ['account'],
+    check(rest, values) {
+      takes('list', rest, 0);
+      if (values.account !== undefined) checkAccountId(values.account, '--account');
+      return (ctx) => list(ctx, values.account);
+    },
+  },
+  revoke: {
+    accepts: ['reason'],
+    check(rest, values) {
+      takes('revoke', rest, 1);
+      return (ctx) => setStatus(ctx, rest[0], 'revoked', values.reason);
+    },
+  },
+  reinstate: {
+    accepts: ['reason'],
+    check(rest, values) {
+      takes('reinstate', rest, 1);
+      return (ctx) => setStatus(ctx, rest[0], 'active', values.reason);
+    },
+  },
+  accounts: {
+    accepts: [],
+    check(rest) {
+      takes('accounts', rest, 0);
+      return (ctx) => accounts(ctx);
+    },
+  },
+  'set-account': {
+    accepts: ['size', 'plan'],
+    creates: true,
+    check(rest, values) {
+      takes('set-account', rest, 1);
+      const size = parseSize(values.size);
+      const id = checkAccountId(rest[0], 'the account id');
+      if (size === undefined && values.plan === undefined)
+        throw usage('set-account needs --size, --plan or both');
+      return (ctx, policy) => setAccount(ctx, id, size, checkPlan(values.plan, policy, ctx.io));
+    },
+  },
+};
+
 /** `sluice keys …`; returns the exit status. */
-export async function run(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseSubcommand('keys', args, io, {
-    options: OPTIONS,
-    help: HELP,
-    accepts: ACCEPTS,
-  });
-  if (typeof parsed === 'number') return parsed;
-  const { command, rest, values } = parsed;
-  const wantsArg = ['revoke', 'reinstate', 'set-account'].includes(command);
-  if (rest.length !== (wantsArg ? 1 : 0)) {
-    throw usage(
-      wantsArg
-        ? `"sluice keys ${command}" takes one ${command === 'set-account' ? 'account id' : 'key id'}`
-        : `unexpected argument "${rest[0]}"`,
-    );
-  }
-  // Check the arguments before opening anything.
-  const size = parseSize(values.size);
-  const account = command === 'create' ? checkAccountId(values.account, '--account') : undefined;
-  if (command === 'list' && values.account !== undefined)
-    checkAccountId(values.account, '--account');
-  if (command === 'set-account') {
-    checkAccountId(rest[0], 'the account id');
-    if (size === undefined && values.plan === undefined)
-      throw usage('set-account needs --size, --plan or both');
-  }
-
-  // Only records that can start a database create one (keys before the first serve).
-  const creates = command === 'create' || command === 'set-account';
-  const { store, policy } = openRecordsFromArgs(values, io, { create: creates });
-  try {
-    const ctx: CommandContext = {
-      store,
-      io,
-      json: values.json === true,
-      now: systemClock.now(),
-      actor: `cli:${io.env.USER || 'unknown'}`,
-    };
-    const plan = checkPlan(values.plan, policy, io);
-    switch (command) {
-      case 'create':
-        return create(ctx, account!, size, plan);
-      case 'list':
-        return list(ctx, values.account);
-      case 'revoke':
-        return await setStatus(ctx, rest[0], 'revoked', values.reason);
-      case 'reinstate':
-        return await setStatus(ctx, rest[0], 'active', values.reason);
-      case 'accounts':
-        return accounts(ctx);
-      default:
-        return setAccount(ctx, rest[0], size, plan);
-    }
-  } finally {
-    store.close();
-  }
+export function run(args: string[], io: CliIo): Promise<number> {
+  return runRecordCommand('keys', args, io, { options: OPTIONS, help: HELP, commands: COMMANDS });
 }
-
-/** Creates or updates an account; returns it and what changed, for the audit trail. */
-function upsertAccount(
-  ctx: CommandContext,
-  id: string,
-  size: number | undefined,
-  plan: string | undefined,
-) {
-  const old = ctx.store.getAccount(id);
-  const next: Account = {
-    id,
-    size: size ?? old?.size ?? DEFAULT_SIZE,
-    plan: plan ?? old?.plan ?? '',
-    createdAt: old?.createdAt ?? ctx.now,
-  };
-  const changes: string[] = [];
-  if (old === undefined) changes.push(`size ${next.size}`, `plan ${planText(next.plan)}`);
-  else {
-    if (old.size !== next.size) changes.push(`size ${old.size} → ${next.size}`);
-    if (old.plan !== next.plan) changes.push(`plan ${planText(old.plan)} → ${planText(next.plan)}`);
-  }
-  if (changes.length > 0) {
-    ctx.store.putAccount(next);
-    ctx.store.appendAudit({
-      at: ctx.now,
-      actor: ctx.actor,
-      action: old === undefined ? 'account-create' : 'account-update',
-      subject: { accountId: id },
-      reason: changes.join(', '),
-      reference: undefined,
-    });
-  }
-  return { account: next, created: old === undefined, changes };
-}
-
-/** An account without a plan uses the policy's default plan. */
-const planText = (plan: string) => plan || '(default)';
 
 function create(
   ctx: CommandContext,
@@ -293,52 +228,6 @@ async function setStatus(
     ctx.io.stdout.write(
       `API key ${key.id} of account ${key.accountId} ${verb} (was ${result.was.status}): ${why}\n` +
         'A running gateway applies this within its key poll interval.\n',
-    );
-  }
-  return 0;
-}
-
-function accounts(ctx: CommandContext) {
-  const all = ctx.store.listAccounts();
-  const keys = ctx.store.listKeys();
-  const count = (id: string, status?: KeyStatus) =>
-    keys.filter((k) => k.accountId === id && (status === undefined || k.status === status)).length;
-  if (ctx.json) {
-    const out = all.map((a) => ({ ...a, keys: count(a.id), activeKeys: count(a.id, 'active') }));
-    ctx.io.stdout.write(`${JSON.stringify(out)}\n`);
-    return 0;
-  }
-  if (all.length === 0) {
-    ctx.io.stdout.write('no accounts (`sluice keys create --account ID` makes one)\n');
-    return 0;
-  }
-  const rows = all.map((a) => [
-    a.id,
-    String(a.size),
-    planText(a.plan),
-    `${count(a.id)} (${count(a.id, 'active')} active)`,
-    iso(a.createdAt),
-  ]);
-  ctx.io.stdout.write(table(['account', 'size', 'plan', 'keys', 'created'], rows));
-  return 0;
-}
-
-function setAccount(
-  ctx: CommandContext,
-  id: string,
-  size: number | undefined,
-  plan: string | undefined,
-) {
-  const { account, created, changes } = upsertAccount(ctx, id, size, plan);
-  if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify({ ...account, created })}\n`);
-  } else if (created) {
-    ctx.io.stdout.write(`Created account ${id} (${changes.join(', ')}).\n`);
-  } else {
-    ctx.io.stdout.write(
-      changes.length > 0
-        ? `Updated account ${id}: ${changes.join(', ')}.\n`
-        : `Account ${id} unchanged.\n`,
     );
   }
   return 0;
