@@ -134,7 +134,7 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     keys: (await recordStore.listKeys(req.query.account)).map(({ hash: _hash, ...key }) => key),
   }));
 
-  /** What the key routes change records with: this node's cache sees a change at once. */
+  /** What the admin routes change records with: this node's cache sees a change at once. */
   const records = (): RecordsContext => ({
     store: recordStore,
     now: clock.now(),

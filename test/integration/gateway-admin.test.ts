@@ -117,6 +117,7 @@ test('the admin API takes a key id in any case, and leaves a key already in that
     body: JSON.stringify({ reason: 'ticket 11' }),
   });
   assert.equal(revoked.status, 200, revoked.body);
+  assert.equal(revoked.json<{ changed: boolean }>().changed, true);
   assert.deepEqual(
     (({ id, status, reason }) => ({ id, status, reason }))(
       revoked.json<{ key: { id: string; status: string; reason: string } }>().key,
@@ -134,7 +135,13 @@ test('the admin API takes a key id in any case, and leaves a key already in that
     body: JSON.stringify({ reason: 'ticket 12' }),
   });
   assert.equal(again.status, 200);
-  assert.equal(again.json<{ key: { reason: string } }>().key.reason, 'ticket 11', 'unchanged');
+  assert.deepEqual(
+    (({ key, changed }) => [key.reason, changed])(
+      again.json<{ key: { reason: string }; changed: boolean }>(),
+    ),
+    ['ticket 11', false],
+    'unchanged, and the answer says so',
+  );
   const audit = (await admin(`/admin/audit?key=${id}`)).json<{
     audit: { action: string; reason: string }[];
   }>();
