@@ -26,6 +26,7 @@
 import type { Clock } from './clock.ts';
 import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
 import { SluiceError } from './errors.ts';
+import type { AccountBudgetFacts } from './incident-facts.ts';
 import { SlowedCounter } from './limiter/account-queue.ts';
 import { accountRate, gcraParamsFor } from './limiter/budget.ts';
 import type {
@@ -174,7 +175,7 @@ export function createEngine(options: EngineOptions): Engine {
       const unavoidable = Math.max(0, (p.cost - plan.burst) * params.emissionMs);
       const wait = a.retryAfterMs + unavoidable;
       const onlySlowed = p.slowedFull && wait <= Math.max(plan.maxDelayMs, unavoidable);
-      const counters: Record<string, number | string> = {
+      const budget: AccountBudgetFacts = {
         account: account.id,
         plan: plan.name,
         size: account.size,
@@ -183,13 +184,23 @@ export function createEngine(options: EngineOptions): Engine {
         burst: plan.burst,
         cost: p.cost,
       };
-      if (onlySlowed) {
-        counters.slowed = slowed.count(account.id);
-        counters.maxSlowed = plan.maxSlowed;
-      } else counters.maxDelayMs = plan.maxDelayMs;
-      const rule = onlySlowed ? 'account-slowed' : 'account-rate';
       const limits = [p.ipLimit, accountLimit];
-      return deny(rule, Math.ceil(a.retryAfterMs), counters, limits, p.warning);
+      const retryAfterMs = Math.ceil(a.retryAfterMs);
+      return onlySlowed
+        ? deny(
+            'account-slowed',
+            retryAfterMs,
+            { ...budget, slowed: slowed.count(account.id), maxSlowed: plan.maxSlowed },
+            limits,
+            p.warning,
+          )
+        : deny(
+            'account-rate',
+            retryAfterMs,
+            { ...budget, maxDelayMs: plan.maxDelayMs },
+            limits,
+            p.warning,
+          );
     }
     const route = p.input.route;
     if (route?.rate === undefined) {

@@ -13,8 +13,10 @@ import type { IncomingMessage } from 'node:http';
 import { hashApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import type { RuleId } from '../core/decision.ts';
+import type { FactsOf } from '../core/incident-facts.ts';
 import type { Plan, Policy } from '../core/policy/types.ts';
 import type { Subject } from '../core/records.ts';
+import { type Refusal, refusal } from '../core/refusal.ts';
 import { apiKeyOf } from './api-key-header.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import type { IdentityCache } from './identity-cache.ts';
@@ -24,13 +26,6 @@ export interface Caller {
   subject: Subject;
   account: { id: string; size: number; plan: string } | undefined;
   plan: Plan | undefined;
-}
-
-export interface CallerRefusal {
-  rule: RuleId;
-  status: 401 | 403;
-  retryAfterMs: number;
-  counters: Readonly<Record<string, number | string>>;
 }
 
 export interface CallerDeps {
@@ -46,16 +41,16 @@ export interface CallerDeps {
 export function identifyCaller(
   req: IncomingMessage,
   deps: CallerDeps,
-): Caller | { caller: Caller; refusal: CallerRefusal } {
+): Caller | { caller: Caller; refusal: Refusal } {
   const policy = deps.policy();
   const ip = clientIp(req.socket.remoteAddress, req.headers, deps.trusted());
   const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
-  const refused = (
-    rule: RuleId,
+  const refused = <R extends RuleId>(
+    rule: R,
     status: 401 | 403,
     retryAfterMs: number,
-    counters: Readonly<Record<string, number | string>> = {},
-  ) => ({ caller, refusal: { rule, status, retryAfterMs, counters } });
+    counters: FactsOf<R>,
+  ) => ({ caller, refusal: refusal(rule, status, retryAfterMs, counters) });
 
   const block = deps.ipBlock(ip);
   if (block !== undefined) {
@@ -70,11 +65,11 @@ export function identifyCaller(
   }
   const key = apiKeyOf(req.headers);
   if (key === undefined) {
-    return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0) : caller;
+    return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0, {}) : caller;
   }
   const record = deps.identities.byHash(hashApiKey(key));
   if (record === undefined) {
-    return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0) : caller;
+    return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0, {}) : caller;
   }
   caller.subject = { accountId: record.accountId, keyId: record.id, ip };
   if (record.status === 'revoked') {

@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from '../clock.ts';
+import type { SafeguardObservedFacts } from '../incident-facts.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
 import type { Subject } from '../records.ts';
 import { BoundedMap } from './bounded-map.ts';
@@ -146,7 +147,7 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
       quietUntil: until ?? now,
       ipBlockUntil: action === 'block-ip' && !rule.dryRun && until !== undefined ? until : 0,
     });
-    const counters: Record<string, number> = {
+    const counters: SafeguardObservedFacts = {
       observations: total,
       threshold: rule.threshold,
       windowMs: rule.windowMs,
