@@ -36,6 +36,7 @@ import type {
   WindowParams,
   WindowResult,
 } from './limiter/types.ts';
+import { isAnswered, whenReady } from './maybe-async.ts';
 import type { Plan, Policy, Rate } from './policy/types.ts';
 
 export interface AdmitInput {
@@ -97,7 +98,7 @@ interface Pending {
  * @example
  * const engine = createEngine({ policy, store: new MemoryLimitStore(), clock: systemClock });
  * const d = engine.admit({ ip: '203.0.113.9', account: { id: 'acme', size: 12, plan: 'standard' }, cost: 1 });
- * if (!(d instanceof Promise) && d.outcome === 'deny') console.log(d.rule, d.retryAfterMs);
+ * if (isAnswered(d) && d.outcome === 'deny') console.log(d.rule, d.retryAfterMs);
  */
 export function createEngine(options: EngineOptions): Engine {
   const { store, clock } = options;
@@ -119,8 +120,7 @@ export function createEngine(options: EngineOptions): Engine {
     const r = split
       ? store.windowIn!('ip:', input.ip, now, 1, c.ip)
       : store.window('ip:' + input.ip, now, 1, c.ip);
-    if (r instanceof Promise) return r.then((res) => afterIp(c, input, now, res));
-    return afterIp(c, input, now, r);
+    return whenReady(r, (res) => afterIp(c, input, now, res));
   }
 
   function afterIp(c: Compiled, input: AdmitInput, now: number, r: WindowResult) {
@@ -147,7 +147,7 @@ export function createEngine(options: EngineOptions): Engine {
     const params = gcraParamsFor(accountRate(plan, account.size), plan, maxDelayMs);
     const a = gcra('acct:', account.id, now, cost, params);
     // The common case, allowed with no route rate of its own, ends here without a Pending.
-    if (!(a instanceof Promise) && a.allowed && input.route?.rate === undefined) {
+    if (isAnswered(a) && a.allowed && input.route?.rate === undefined) {
       return settle(a.delayMs, 'account-rate', [ipLimit, accountLimitOf(params, a)], warning);
     }
     const p: Pending = {
@@ -164,8 +164,7 @@ export function createEngine(options: EngineOptions): Engine {
       accountLimit: undefined,
       accountDelayMs: 0,
     };
-    if (a instanceof Promise) return a.then((res) => afterAccount(p, res));
-    return afterAccount(p, a);
+    return whenReady(a, (res) => afterAccount(p, res));
   }
 
   function afterAccount(p: Pending, a: GcraResult): Decision | Promise<Decision> {
@@ -216,8 +215,7 @@ export function createEngine(options: EngineOptions): Engine {
       periodMs: route.rate.periodMs,
     };
     const r = gcra('route:', route.name + ':' + account.id, p.now, 1, routeParams);
-    if (r instanceof Promise) return r.then((res) => afterRoute(p, routeParams, res));
-    return afterRoute(p, routeParams, r);
+    return whenReady(r, (res) => afterRoute(p, routeParams, res));
   }
 
   function afterRoute(p: Pending, params: GcraParams, r: GcraResult) {
