@@ -56,8 +56,6 @@ export interface Engine {
   slowedEnter(accountId: string): void;
   /** …and stops holding it (forwarded, or the client left). */
   slowedLeave(accountId: string): void;
-  /** Requests of the account being slowed now. */
-  slowed(accountId: string): number;
   /** Swaps the policy; decisions already started finish with the one they began with. */
   setPolicy(policy: Policy): void;
   readonly policy: Policy;
@@ -247,7 +245,6 @@ export function createEngine(options: EngineOptions): Engine {
     admit,
     slowedEnter: (accountId) => slowed.enter(accountId),
     slowedLeave: (accountId) => slowed.leave(accountId),
-    slowed: (accountId) => slowed.count(accountId),
     setPolicy(policy) {
       compiled = compile(policy);
     },
