@@ -87,6 +87,13 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   policy = withServerOverrides(policy, { listen: values.listen, upstream: values.upstream });
   const logger = createLogger({ level });
 
+  if (!values.demo && policy.server.upstream === undefined) {
+    throw new SluiceError(
+      'SLUICE_ERR_CLI_USAGE',
+      'no upstream: give --upstream URL or server.upstream in the policy',
+      { exitCode: 2 },
+    );
+  }
   const demo = values.demo ? await startDemoUpstream({}) : undefined;
   if (demo !== undefined) policy = withServerOverrides(policy, { upstream: demo.url });
 

@@ -8,7 +8,7 @@
  * const r = refusal('ip-concurrency', 429, 1000, { ipHeld: 32, ipConcurrency: 32 });
  * answer.refuse(res, caller, r);
  */
-import type { IpWarning, LimitState, RuleId } from './decision.ts';
+import type { Deny, IpWarning, LimitState, RuleId } from './decision.ts';
 import type { FactsOf, RuleFacts } from './incident-facts.ts';
 
 export type Refusal = RuleFacts<RuleId> & {
@@ -45,5 +45,24 @@ export function refusal<R extends RuleId>(
     limits: extra.limits ?? [],
     warning: extra.warning,
     note: extra.note,
+  } as Refusal;
+}
+
+/**
+ * The engine's denial as a refusal to answer.
+ *
+ * @example
+ * if (d.outcome === 'deny') answer.refuse(res, caller, fromDenial(d));
+ */
+export function fromDenial(d: Deny): Refusal {
+  // The engine builds every denial with `deny<R>`, which types its counters by rule.
+  return {
+    rule: d.rule,
+    counters: d.counters,
+    status: d.status,
+    retryAfterMs: d.retryAfterMs,
+    limits: d.limits,
+    warning: d.warning,
+    note: undefined,
   } as Refusal;
 }

@@ -32,14 +32,9 @@ export interface IncidentRecorder {
   close(): Promise<void>;
 }
 
-export function createIncidentRecorder(options: {
-  store: RecordStore;
-  clock: Clock;
-  flushMs: number;
-  gapMs?: number;
+/** What the recorder reports, for the log and metrics (incident-log.ts). */
+export interface IncidentRecorderHooks {
   onError: (error: unknown, lost: readonly Incident[]) => void;
-  /** Where new incidents go before their code is handed out; none: only the flush saves them. */
-  journal?: IncidentJournal;
   /** A journal write failed: the first of a streak of failures (the flush still saves them). */
   onJournalError?: (error: unknown) => void;
   /** The first refusal of each new incident, for the log (a flood logs one line, not a million). */
@@ -51,9 +46,20 @@ export function createIncidentRecorder(options: {
   }) => void;
   /** Each batch written, for the log (one line per incident and flush, not per request). */
   onFlushed?: (batch: readonly Incident[]) => void;
-  /** Makes reference codes; tests pin them. */
-  newReference?: () => string;
-}): IncidentRecorder {
+}
+
+export function createIncidentRecorder(
+  options: IncidentRecorderHooks & {
+    store: RecordStore;
+    clock: Clock;
+    flushMs: number;
+    gapMs?: number;
+    /** Where new incidents go before their code is handed out; none: only the flush saves them. */
+    journal?: IncidentJournal;
+    /** Makes reference codes; tests pin them. */
+    newReference?: () => string;
+  },
+): IncidentRecorder {
   const makeReference = options.newReference ?? (() => newReference());
 
   /**
