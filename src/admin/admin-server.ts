@@ -11,7 +11,6 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
-import { explainIncident } from '../core/explain.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
 import type { KeyStatus } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
@@ -22,6 +21,7 @@ import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
 import type { RecordStore } from '../store/types.ts';
+import { explainIncident } from '../words/explain.ts';
 
 export interface AdminServerOptions {
   token: string | undefined;

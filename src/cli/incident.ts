@@ -6,11 +6,11 @@
 import { dirname } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
-import { duration, explainIncident } from '../core/explain.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import type { Incident, Subject } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { findInJournals } from '../store/incident-journal.ts';
+import { duration, explainIncident } from '../words/explain.ts';
 import { openRecordsFromArgs, parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
 

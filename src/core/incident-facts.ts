@@ -1,7 +1,7 @@
 /**
  * The facts each rule records with its incident (the stored `counters`), one type per
  * rule. The code that decides (engine, route limits, the request stages, the safeguard
- * enforcer) builds them with these types and the explanation (explain.ts) reads
+ * enforcer) builds them with these types and the explanation (words/explain.ts) reads
  * them by the same types, so a name or a value one side writes and the other does not
  * read cannot compile: that is how `dryRun: 'yes'` was once written and `'true'` read.
  *

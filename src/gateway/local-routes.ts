@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import type { Policy } from '../core/policy/types.ts';
-import { publishPolicy } from '../core/publish-policy.ts';
+import { publishPolicy } from '../words/publish-policy.ts';
 import { sendJson } from './http-server.ts';
 
 export function localRoutes(deps: {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RULES } from '../../src/core/decision.ts';
-import { EXPLAINED_RULES, explainIncident } from '../../src/core/explain.ts';
 import { dryRunFlag, wasDryRun } from '../../src/core/incident-facts.ts';
 import type { Incident, SafeguardRuleId } from '../../src/core/records.ts';
+import { EXPLAINED_RULES, explainIncident } from '../../src/words/explain.ts';
 
 const SAFEGUARDS: readonly SafeguardRuleId[] = [
   'safeguard-auth-failure',

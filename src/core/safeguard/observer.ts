@@ -14,6 +14,7 @@
  * take, and switching it to real does not start offenders over at the first step.
  */
 
+import { reason } from '../../words/safeguard.ts';
 import type { Clock } from '../clock.ts';
 import type { SafeguardObservedFacts } from '../incident-facts.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
@@ -28,7 +29,6 @@ import {
   RULE_IDS,
   type SafeguardRuleName,
 } from './types.ts';
-import { reason } from './words.ts';
 
 export interface SafeguardsOptions {
   readonly policy: SafeguardPolicy;

@@ -8,7 +8,7 @@
  * nothing recorded is hidden from support.
  */
 
-import type { RuleId } from './decision.ts';
+import type { RuleId } from '../core/decision.ts';
 import {
   type AccountBudgetFacts,
   type Counters,
@@ -17,9 +17,9 @@ import {
   type QueueFacts,
   type SafeguardFacts,
   wasDryRun,
-} from './incident-facts.ts';
-import type { Incident, SafeguardRuleId, Subject } from './records.ts';
-import { ordinal } from './safeguard/words.ts';
+} from '../core/incident-facts.ts';
+import type { Incident, SafeguardRuleId, Subject } from '../core/records.ts';
+import { ordinal } from './safeguard.ts';
 
 export interface Explanation {
   readonly title: string;
