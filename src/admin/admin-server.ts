@@ -19,7 +19,7 @@ import type { IdentityCache } from '../gateway/identity-cache.ts';
 import { liftIpBlock } from '../gateway/ip-blocks.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
-import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
+import { PROBLEM_CONTENT_TYPE, plainProblem, replyProblem } from '../gateway/problem.ts';
 import type { RecordStore } from '../store/types.ts';
 import { explainIncident } from '../words/explain.ts';
 
@@ -54,18 +54,15 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     if (!allowed.allowed) {
       // The token is not checked while locked out: a right guess must not show.
       const seconds = Math.ceil(allowed.retryAfterMs / 1000);
-      reply
-        .code(429)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .header('retry-after', String(seconds))
-        .send(
-          problem(
-            429,
-            'admin-locked-out',
-            `Too many failed admin logins from this address: try again in ${seconds} seconds.`,
-          ),
-        );
-      return reply;
+      return replyProblem(
+        reply,
+        problem(
+          429,
+          'admin-locked-out',
+          `Too many failed admin logins from this address: try again in ${seconds} seconds.`,
+        ),
+        { 'retry-after': String(seconds) },
+      );
     }
     const header = req.headers.authorization ?? '';
     const given = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
@@ -83,18 +80,15 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           'admin logins from this IP refused for 5 minutes',
         );
       }
-      reply
-        .code(401)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .header('www-authenticate', 'Bearer realm="sluice-admin"')
-        .send(
-          problem(
-            401,
-            'admin-unauthorized',
-            'The admin API needs Authorization: Bearer <admin token>.',
-          ),
-        );
-      return reply;
+      return replyProblem(
+        reply,
+        problem(
+          401,
+          'admin-unauthorized',
+          'The admin API needs Authorization: Bearer <admin token>.',
+        ),
+        { 'www-authenticate': 'Bearer realm="sluice-admin"' },
+      );
     }
     throttle.succeed(ip);
   });
@@ -110,16 +104,14 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     const reference = normalizeReference(req.params.reference);
     const incident = reference === undefined ? undefined : await recordStore.getIncident(reference);
     if (incident === undefined) {
-      return reply
-        .code(404)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .send(
-          problem(
-            404,
-            'incident-not-found',
-            `No incident has the reference "${req.params.reference}".`,
-          ),
-        );
+      return replyProblem(
+        reply,
+        problem(
+          404,
+          'incident-not-found',
+          `No incident has the reference "${req.params.reference}".`,
+        ),
+      );
     }
     return { incident, explanation: explainIncident(incident) };
   });
@@ -182,10 +174,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     async (req, reply) => {
       const ip = canonicalIp(req.params.ip);
       if (ip === undefined) {
-        return reply
-          .code(400)
-          .header('content-type', PROBLEM_CONTENT_TYPE)
-          .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
+        return replyProblem(
+          reply,
+          problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`),
+        );
       }
       const old = await liftIpBlock(recordStore, ip, {
         at: clock.now(),
@@ -193,10 +185,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
         reason: req.body?.reason ?? 'unblock-ip through the admin API',
       });
       if (old === undefined) {
-        return reply
-          .code(404)
-          .header('content-type', PROBLEM_CONTENT_TYPE)
-          .send(problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`));
+        return replyProblem(
+          reply,
+          problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`),
+        );
       }
       // The delete moved the change sequence: this node rereads its blocks now.
       await options.identities.refresh();

@@ -88,3 +88,29 @@ export function sendProblem(
   });
   res.end(body);
 }
+
+/** The part of a Fastify reply (the admin API) a problem answer needs. */
+export interface ProblemReply {
+  code(status: number): ProblemReply;
+  headers(values: Record<string, string>): ProblemReply;
+  send(payload?: unknown): unknown;
+}
+
+/**
+ * The same answer on a Fastify reply (the admin API): status, the content type and the
+ * headers given, the problem as the body (Fastify frames it).
+ *
+ * @example
+ * return replyProblem(reply, plainProblem('bad-ip', 400, '"x" is not an IP address.'));
+ */
+export function replyProblem<R extends ProblemReply>(
+  reply: R,
+  problem: Problem,
+  headers: Readonly<Record<string, string>> = {},
+): R {
+  reply
+    .code(problem.status)
+    .headers({ 'content-type': PROBLEM_CONTENT_TYPE, ...headers })
+    .send(problem);
+  return reply;
+}
