@@ -21,6 +21,9 @@
  * The gateway calls `slowedEnter` when it starts holding a delayed request and
  * `slowedLeave` when it stops. With an asynchronous store, decisions in flight at the
  * same time for one account may each see room and pass `maxSlowed` by that many.
+ *
+ * Over 300 lines on purpose: a → b → c is one chain of continuations (each may wait on
+ * the store), and reads best top to bottom in one file.
  */
 
 import type { Clock } from './clock.ts';

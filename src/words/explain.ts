@@ -6,6 +6,9 @@
  * reads are listed in docs/incidents.md; a missing counter only makes a sentence less
  * specific, and a counter no sentence names is still listed at the end of `why`, so
  * nothing recorded is hidden from support.
+ *
+ * Over 300 lines on purpose: one table holds every rule's words, so a rule without
+ * words (or words for a rule's facts it does not record) shows here and fails to compile.
  */
 
 import type { RuleId } from '../core/decision.ts';
