@@ -9,29 +9,32 @@
  * // …
  * await app.close();
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.ts';
 import { type Clock, systemClock } from './core/clock.ts';
+import type { IpWarning } from './core/decision.ts';
 import { createEngine } from './core/engine.ts';
 import { SluiceError } from './core/errors.ts';
 import { AccountQueues } from './core/limiter/account-queue.ts';
 import type { LimitStore } from './core/limiter/types.ts';
 import type { Policy } from './core/policy/types.ts';
-import { publishPolicy } from './core/publish-policy.ts';
-import { compileRoutes } from './core/routes/route-matcher.ts';
+import type { Subject } from './core/records.ts';
 import { createSafeguards } from './core/safeguard/index.ts';
-import { trustedProxies } from './gateway/client-ip.ts';
-import { createGatewayServer, sendJson } from './gateway/http-server.ts';
+import { createGatewayServer } from './gateway/http-server.ts';
 import { createIdentityCache } from './gateway/identity-cache.ts';
+import { incidentLog } from './gateway/incident-log.ts';
 import { createIncidentRecorder } from './gateway/incident-recorder.ts';
+import { localRoutes } from './gateway/local-routes.ts';
 import { createLogger, type GatewayLogger } from './gateway/logger.ts';
 import { createMetrics } from './gateway/metrics.ts';
-import { createPipeline, identityStrip } from './gateway/pipeline.ts';
+import { createPipeline, type Pipeline } from './gateway/pipeline.ts';
+import { compileRuntime } from './gateway/runtime.ts';
 import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
 import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
-import { createWebhookNotifier, type WebhookNotifier } from './notify/index.ts';
+import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
 import { MemoryLimitStore } from './store/memory-limit-store.ts';
 import type { RecordStore } from './store/types.ts';
@@ -68,30 +71,16 @@ export interface App {
 }
 
 export async function buildApp(options: AppOptions): Promise<App> {
-  let policy = options.policy;
-  const upstream = policy.server.upstream;
-  if (upstream === undefined) {
-    throw new SluiceError(
-      'SLUICE_ERR_CLI_USAGE',
-      'no upstream: give --upstream URL or server.upstream in the policy',
-      {
-        exitCode: 2,
-      },
-    );
-  }
+  const upstream = options.policy.server.upstream;
+  // The CLI says which flag is missing (cli/serve.ts); here it is a caller's mistake.
+  if (upstream === undefined) throw new TypeError('buildApp: policy.server.upstream is not set');
+  let runtime = compileRuntime(options.policy);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
   const limitStore = options.limitStore ?? new MemoryLimitStore();
-  const recordStore = options.recordStore;
-  const engine = createEngine({ policy, store: limitStore, clock });
-  const queues = new AccountQueues();
-  let trusted = trustedProxies(policy.server.trustedProxies);
-  let ready = false;
-  /** Upgraded (WebSocket) connections: the HTTP server no longer tracks them. */
-  const tunnels = new Set<Duplex>();
-  let closing = false;
-
+  const { recordStore } = options;
+  const engine = createEngine({ policy: runtime.policy, store: limitStore, clock });
   const identities = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
     onError: (error) => {
@@ -104,53 +93,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clock,
     flushMs: options.incidentFlushMs ?? 250,
     journal: options.incidentJournal,
-    onJournalError: (error) => {
-      metrics.storeErrors.inc({ operation: 'journal' });
-      logger.error(
-        { err: error },
-        'writing the incident journal failed; new incidents are saved by the next flush only',
-      );
-    },
-    onError: (error, lost) => {
-      metrics.storeErrors.inc({ operation: 'incidents' });
-      logger.error(
-        { err: error, incidents: lost.length },
-        'writing incidents failed; kept for the next try',
-      );
-    },
-    onNew: (i) =>
-      logger.info(
-        {
-          event: 'refused',
-          reference: i.reference,
-          rule: i.rule,
-          ...i.subject,
-          counters: i.counters,
-        },
-        'request refused: new incident',
-      ),
-    onFlushed: (batch) => {
-      metrics.incidentsWritten.inc(batch.length);
-      for (const i of batch) {
-        if (i.count > 1) {
-          logger.info(
-            {
-              event: 'incident',
-              reference: i.reference,
-              rule: i.rule,
-              count: i.count,
-              ...i.subject,
-            },
-            'requests refused (incident updated)',
-          );
-        }
-      }
-    },
+    ...incidentLog(logger, metrics),
   });
-  let routes = compileRoutes(policy.routes, { caseSensitive: policy.server.caseSensitiveRoutes });
   const notifier =
-    options.notifier ?? createWebhookNotifier({ webhooks: policy.webhooks, clock, logger });
-  const safeguards = createSafeguards({ policy: policy.safeguards, clock });
+    options.notifier ?? createWebhookNotifier({ webhooks: runtime.policy.webhooks, clock, logger });
+  const safeguards = createSafeguards({ policy: runtime.policy.safeguards, clock });
   const enforcer = createSafeguardEnforcer({
     safeguards,
     recordStore,
@@ -163,48 +110,32 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   const proxy = createUpstreamProxy({
     url: upstream,
-    headersTimeoutMs: policy.server.upstreamTimeoutMs,
-    connections: policy.server.upstreamConnections,
-    bufferBodyBytes: policy.server.bufferBodyBytes,
+    headersTimeoutMs: runtime.policy.server.upstreamTimeoutMs,
+    connections: runtime.policy.server.upstreamConnections,
+    bufferBodyBytes: runtime.policy.server.bufferBodyBytes,
   });
   const pipeline = createPipeline({
-    policy: () => policy,
-    trusted: () => trusted,
     clock,
     engine,
-    queues,
     identities,
     incidents,
     proxy,
     logger,
     metrics,
+    runtime: () => runtime,
+    queues: new AccountQueues(),
     bulkLedger: recordStore,
-    routes: () => routes,
     ipBlock: identities.ipBlock,
     observe: enforcer.observe,
-    tunnel(req, target, socket, head, set, closed) {
-      tunnelUpgrade(req, socket, head, {
-        upstreamUrl: upstream,
-        target,
-        set,
-        strip: identityStrip(policy),
-        connectTimeoutMs: policy.server.upstreamTimeoutMs,
-        closed,
-      });
-    },
-    onWarning(warning, subject) {
-      notifier.notify({
-        type: 'warning',
-        at: clock.now(),
-        subject,
-        rule: 'ip-warning',
-        detail: `IP ${warning.ip} sent ${warning.count} requests within one minute; the warning threshold is ${warning.limit}.`,
-        counters: { count: warning.count, limit: warning.limit },
-      });
-    },
+    tunnel: (t) => tunnelUpgrade(t.req, t.socket, t.head, { ...t, upstreamUrl: upstream }),
+    onWarning: (warning, subject) => notifier.notify(warningEvent(warning, subject, clock)),
   });
   metrics.observeWaiting(pipeline.waiting);
 
+  let ready = false;
+  let closing = false;
+  /** Upgraded (WebSocket) connections: the HTTP server no longer tracks them. */
+  const tunnels = new Set<Duplex>();
   const server = createGatewayServer({
     handle: pipeline.handle,
     upgrade(req, socket, head) {
@@ -212,29 +143,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
       socket.once('close', () => tunnels.delete(socket));
       pipeline.handleUpgrade(req, socket, head);
     },
-    local(req, res) {
-      const url = req.url ?? '/';
-      if (url === '/healthz') {
-        sendJson(res, 200, { status: 'ok' });
-        return true;
-      }
-      if (url === '/.well-known/sluice') {
-        sendJson(res, 200, publishPolicy(policy, clock.now()));
-        return true;
-      }
-      if (url === '/readyz') {
-        sendJson(res, ready && !closing ? 200 : 503, {
-          status: ready && !closing ? 'ready' : 'not ready',
-        });
-        return true;
-      }
-      return false;
-    },
+    local: localRoutes({ policy: () => runtime.policy, clock, ready: () => ready && !closing }),
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
     headersTimeoutMs: options.headersTimeoutMs,
-    requestTimeoutMs: policy.server.requestTimeoutMs,
+    requestTimeoutMs: runtime.policy.server.requestTimeoutMs,
   });
-
   const admin =
     options.admin === undefined
       ? undefined
@@ -247,67 +160,90 @@ export async function buildApp(options: AppOptions): Promise<App> {
           logger,
         });
 
-  async function listen() {
-    const { host, port } = policy.server.listen;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) =>
-        reject(
-          new SluiceError(
-            'SLUICE_ERR_LISTEN',
-            `cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
-            { exitCode: 2 },
-          ),
-        );
-      server.once('error', onError);
-      server.listen(port, host, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    const address = server.address() as AddressInfo;
-    let adminUrl: string | undefined;
-    if (admin !== undefined && options.admin !== undefined) {
-      adminUrl = await admin.listen(options.admin.host, options.admin.port);
-    }
-    ready = true;
-    return { url: `http://${formatHost(address.address)}:${address.port}`, adminUrl };
-  }
-
-  async function close() {
-    if (closing) return;
-    closing = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    pipeline.drainWaiting();
-    // Keep-alive connections become idle as their last response ends: close them as
-    // they do, so shutdown takes as long as the slowest in-flight request, no longer.
-    server.closeIdleConnections();
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
-    const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
-    for (const socket of tunnels) socket.destroy();
-    await closed;
-    clearInterval(sweep);
-    clearTimeout(grace);
-    await admin?.close();
-    identities.close();
-    await incidents.close();
-    await notifier.flush(5_000);
-    notifier.close();
-    await proxy.close();
-    await limitStore.close();
-    await recordStore.close();
-  }
-
   return {
-    listen,
+    async listen() {
+      const url = await listenOn(server, runtime.policy.server.listen);
+      const adminUrl =
+        options.admin === undefined
+          ? undefined
+          : await admin?.listen(options.admin.host, options.admin.port);
+      ready = true;
+      return { url, adminUrl };
+    },
     setPolicy(next) {
-      policy = next;
-      trusted = trustedProxies(next.server.trustedProxies);
+      // One snapshot for the request path, swapped whole; the engine and the safeguards
+      // compile their own parts of the same policy.
+      runtime = compileRuntime(next);
       engine.setPolicy(next);
       safeguards.setPolicy(next.safeguards);
-      routes = compileRoutes(next.routes, { caseSensitive: next.server.caseSensitiveRoutes });
     },
-    close,
+    async close() {
+      if (closing) return;
+      closing = true;
+      await stopServer(server, pipeline, tunnels, options.shutdownGraceMs ?? 10_000);
+      await admin?.close();
+      identities.close();
+      await incidents.close();
+      await notifier.flush(5_000);
+      notifier.close();
+      await proxy.close();
+      await limitStore.close();
+      await recordStore.close();
+    },
   };
+}
+
+/** The webhook event of a first IP warning in its window. */
+function warningEvent(warning: IpWarning, subject: Subject, clock: Clock): NotifyEvent {
+  return {
+    type: 'warning',
+    at: clock.now(),
+    subject,
+    rule: 'ip-warning',
+    detail: `IP ${warning.ip} sent ${warning.count} requests within one minute; the warning threshold is ${warning.limit}.`,
+    counters: { count: warning.count, limit: warning.limit },
+  };
+}
+
+/** Listens on the policy's address; resolves to the gateway's URL. */
+async function listenOn(server: Server, { host, port }: { host: string; port: number }) {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(
+        new SluiceError(
+          'SLUICE_ERR_LISTEN',
+          `cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
+          { exitCode: 2 },
+        ),
+      );
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${formatHost(address.address)}:${address.port}`;
+}
+
+/** Stops taking requests; in-flight ones finish (up to the grace), waiting ones get 503. */
+async function stopServer(
+  server: Server,
+  pipeline: Pipeline,
+  tunnels: ReadonlySet<Duplex>,
+  graceMs: number,
+) {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  pipeline.drainWaiting();
+  // Keep-alive connections become idle as their last response ends: close them as
+  // they do, so shutdown takes as long as the slowest in-flight request, no longer.
+  server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+  for (const socket of tunnels) socket.destroy();
+  await closed;
+  clearInterval(sweep);
+  clearTimeout(grace);
 }
 
 function formatHost(address: string): string {

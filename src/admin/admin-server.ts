@@ -11,18 +11,18 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
-import { explainIncident } from '../core/explain.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
 import type { GatewayLogger } from '../gateway/logger.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
-import { PROBLEM_CONTENT_TYPE, plainProblem } from '../gateway/problem.ts';
+import { plainProblem, replyProblem } from '../gateway/problem.ts';
 import type { RecordsContext } from '../records/context.ts';
 import { liftIpBlock } from '../records/ip-blocks.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import type { RecordStore } from '../store/types.ts';
+import { explainIncident } from '../words/explain.ts';
 
 export interface AdminServerOptions {
   token: string | undefined;
@@ -55,18 +55,15 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     if (!allowed.allowed) {
       // The token is not checked while locked out: a right guess must not show.
       const seconds = Math.ceil(allowed.retryAfterMs / 1000);
-      reply
-        .code(429)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .header('retry-after', String(seconds))
-        .send(
-          problem(
-            429,
-            'admin-locked-out',
-            `Too many failed admin logins from this address: try again in ${seconds} seconds.`,
-          ),
-        );
-      return reply;
+      return replyProblem(
+        reply,
+        problem(
+          429,
+          'admin-locked-out',
+          `Too many failed admin logins from this address: try again in ${seconds} seconds.`,
+        ),
+        { 'retry-after': String(seconds) },
+      );
     }
     const header = req.headers.authorization ?? '';
     const given = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
@@ -84,18 +81,15 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           'admin logins from this IP refused for 5 minutes',
         );
       }
-      reply
-        .code(401)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .header('www-authenticate', 'Bearer realm="sluice-admin"')
-        .send(
-          problem(
-            401,
-            'admin-unauthorized',
-            'The admin API needs Authorization: Bearer <admin token>.',
-          ),
-        );
-      return reply;
+      return replyProblem(
+        reply,
+        problem(
+          401,
+          'admin-unauthorized',
+          'The admin API needs Authorization: Bearer <admin token>.',
+        ),
+        { 'www-authenticate': 'Bearer realm="sluice-admin"' },
+      );
     }
     throttle.succeed(ip);
   });
@@ -111,16 +105,14 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     const reference = normalizeReference(req.params.reference);
     const incident = reference === undefined ? undefined : await recordStore.getIncident(reference);
     if (incident === undefined) {
-      return reply
-        .code(404)
-        .header('content-type', PROBLEM_CONTENT_TYPE)
-        .send(
-          problem(
-            404,
-            'incident-not-found',
-            `No incident has the reference "${req.params.reference}".`,
-          ),
-        );
+      return replyProblem(
+        reply,
+        problem(
+          404,
+          'incident-not-found',
+          `No incident has the reference "${req.params.reference}".`,
+        ),
+      );
     }
     return { incident, explanation: explainIncident(incident) };
   });
@@ -153,10 +145,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
           actor: `admin:${req.body?.actor ?? 'api'}`,
         });
         if (result.outcome === 'not-found') {
-          return reply
-            .code(404)
-            .header('content-type', PROBLEM_CONTENT_TYPE)
-            .send(problem(404, 'key-not-found', `No API key has the id "${req.params.id}".`));
+          return replyProblem(
+            reply,
+            problem(404, 'key-not-found', `No API key has the id "${req.params.id}".`),
+          );
         }
         const { key } = result;
         if (result.outcome === 'changed') {
@@ -185,10 +177,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     async (req, reply) => {
       const ip = canonicalIp(req.params.ip);
       if (ip === undefined) {
-        return reply
-          .code(400)
-          .header('content-type', PROBLEM_CONTENT_TYPE)
-          .send(problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`));
+        return replyProblem(
+          reply,
+          problem(400, 'bad-ip', `"${req.params.ip}" is not an IPv4 or IPv6 address.`),
+        );
       }
       const old = await liftIpBlock(records(), {
         ip,
@@ -196,10 +188,10 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
         reason: req.body?.reason ?? 'unblock-ip through the admin API',
       });
       if (old === undefined) {
-        return reply
-          .code(404)
-          .header('content-type', PROBLEM_CONTENT_TYPE)
-          .send(problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`));
+        return replyProblem(
+          reply,
+          problem(404, 'ip-not-blocked', `IP ${ip} is not blocked; nothing changed.`),
+        );
       }
       options.logger.info({ event: 'unblock-ip', ip }, 'IP unblocked');
       return { ip, lifted: old };

@@ -4,9 +4,9 @@
  * with its line (printed by main.ts), and the exit status is 2.
  */
 import { SluiceError } from '../core/errors.ts';
-import { describePolicy } from '../core/policy/describe.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import { loadPolicy } from '../policy-file.ts';
+import { describePolicy } from '../words/describe-policy.ts';
 import { parseCli } from './common.ts';
 import type { CliIo } from './io.ts';
 

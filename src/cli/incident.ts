@@ -5,11 +5,11 @@
  */
 import { dirname } from 'node:path';
 import { SluiceError } from '../core/errors.ts';
-import { duration, explainIncident } from '../core/explain.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import type { Incident, Subject } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { findInJournals } from '../store/incident-journal.ts';
+import { duration, explainIncident } from '../words/explain.ts';
 import { parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
 import { onRecords } from './record-command.ts';

@@ -87,6 +87,13 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   policy = withServerOverrides(policy, { listen: values.listen, upstream: values.upstream });
   const logger = createLogger({ level });
 
+  if (!values.demo && policy.server.upstream === undefined) {
+    throw new SluiceError(
+      'SLUICE_ERR_CLI_USAGE',
+      'no upstream: give --upstream URL or server.upstream in the policy',
+      { exitCode: 2 },
+    );
+  }
   const demo = values.demo ? await startDemoUpstream({}) : undefined;
   if (demo !== undefined) policy = withServerOverrides(policy, { upstream: demo.url });
 
@@ -110,7 +117,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     await demo?.close();
     throw error;
   }
-  const demoKey = demo === undefined ? undefined : createDemoKey(recordStore);
+  let demoKey: string | undefined;
+  try {
+    demoKey = demo === undefined ? undefined : await createDemoKey(recordStore);
+  } catch (error) {
+    await recordStore.close();
+    await demo?.close();
+    throw error;
+  }
 
   const app = await buildApp({ policy, recordStore, logger, admin, incidentJournal });
   let urls: { url: string; adminUrl: string | undefined };
@@ -170,11 +184,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 }
 
 /** A fresh demo account key, printed once; the store keeps only its hash. */
-function createDemoKey(store: RecordStore): string {
+async function createDemoKey(store: RecordStore): Promise<string> {
   const now = systemClock.now();
   const key = generateApiKey();
-  void store.putAccount({ id: 'demo', size: 10, plan: 'standard', createdAt: now });
-  void store.putKey({
+  // Awaited: a store that answers later must hold the key before it is printed.
+  await store.putAccount({ id: 'demo', size: 10, plan: 'standard', createdAt: now });
+  await store.putKey({
     id: key.id,
     accountId: 'demo',
     hash: key.hash,

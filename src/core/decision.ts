@@ -4,6 +4,8 @@
  * need (limits, remaining, reset, counters at the time).
  */
 
+import type { Counters, FactsOf } from './incident-facts.ts';
+
 /** Every rule that can slow, refuse or act on a request. Stable: they appear in incidents. */
 export const RULES = [
   'ip-block', // per-IP block threshold (429)
@@ -74,17 +76,17 @@ export interface Deny {
   readonly retryAfterMs: number;
   readonly limits: readonly LimitState[];
   /** The counters at the time, for the incident (e.g. `{ ipRequests: 201, ipBlock: 200 }`). */
-  readonly counters: Readonly<Record<string, number | string>>;
+  readonly counters: Counters;
   readonly warning: IpWarning | undefined;
 }
 
 export type Decision = Allow | Delay | Deny;
 
-/** Builds a denial; `status` defaults to 429. */
-export function deny(
-  rule: RuleId,
+/** Builds a denial with the facts its rule records (incident-facts.ts); `status` defaults to 429. */
+export function deny<R extends RuleId>(
+  rule: R,
   retryAfterMs: number,
-  counters: Record<string, number | string>,
+  counters: FactsOf<R>,
   limits: readonly LimitState[] = [],
   warning?: IpWarning,
   status: 401 | 403 | 429 = 429,

@@ -21,11 +21,15 @@
  * The gateway calls `slowedEnter` when it starts holding a delayed request and
  * `slowedLeave` when it stops. With an asynchronous store, decisions in flight at the
  * same time for one account may each see room and pass `maxSlowed` by that many.
+ *
+ * Over 300 lines on purpose: a → b → c is one chain of continuations (each may wait on
+ * the store), and reads best top to bottom in one file.
  */
 
 import type { Clock } from './clock.ts';
 import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
 import { SluiceError } from './errors.ts';
+import type { AccountBudgetFacts } from './incident-facts.ts';
 import { SlowedCounter } from './limiter/account-queue.ts';
 import { accountRate, gcraParamsFor } from './limiter/budget.ts';
 import type {
@@ -35,6 +39,7 @@ import type {
   WindowParams,
   WindowResult,
 } from './limiter/types.ts';
+import { isAnswered, whenReady } from './maybe-async.ts';
 import type { Plan, Policy, Rate } from './policy/types.ts';
 
 export interface AdmitInput {
@@ -54,8 +59,6 @@ export interface Engine {
   slowedEnter(accountId: string): void;
   /** …and stops holding it (forwarded, or the client left). */
   slowedLeave(accountId: string): void;
-  /** Requests of the account being slowed now. */
-  slowed(accountId: string): number;
   /** Swaps the policy; decisions already started finish with the one they began with. */
   setPolicy(policy: Policy): void;
   readonly policy: Policy;
@@ -96,7 +99,7 @@ interface Pending {
  * @example
  * const engine = createEngine({ policy, store: new MemoryLimitStore(), clock: systemClock });
  * const d = engine.admit({ ip: '203.0.113.9', account: { id: 'acme', size: 12, plan: 'standard' }, cost: 1 });
- * if (!(d instanceof Promise) && d.outcome === 'deny') console.log(d.rule, d.retryAfterMs);
+ * if (isAnswered(d) && d.outcome === 'deny') console.log(d.rule, d.retryAfterMs);
  */
 export function createEngine(options: EngineOptions): Engine {
   const { store, clock } = options;
@@ -118,8 +121,7 @@ export function createEngine(options: EngineOptions): Engine {
     const r = split
       ? store.windowIn!('ip:', input.ip, now, 1, c.ip)
       : store.window('ip:' + input.ip, now, 1, c.ip);
-    if (r instanceof Promise) return r.then((res) => afterIp(c, input, now, res));
-    return afterIp(c, input, now, r);
+    return whenReady(r, (res) => afterIp(c, input, now, res));
   }
 
   function afterIp(c: Compiled, input: AdmitInput, now: number, r: WindowResult) {
@@ -146,7 +148,7 @@ export function createEngine(options: EngineOptions): Engine {
     const params = gcraParamsFor(accountRate(plan, account.size), plan, maxDelayMs);
     const a = gcra('acct:', account.id, now, cost, params);
     // The common case, allowed with no route rate of its own, ends here without a Pending.
-    if (!(a instanceof Promise) && a.allowed && input.route?.rate === undefined) {
+    if (isAnswered(a) && a.allowed && input.route?.rate === undefined) {
       return settle(a.delayMs, 'account-rate', [ipLimit, accountLimitOf(params, a)], warning);
     }
     const p: Pending = {
@@ -163,8 +165,7 @@ export function createEngine(options: EngineOptions): Engine {
       accountLimit: undefined,
       accountDelayMs: 0,
     };
-    if (a instanceof Promise) return a.then((res) => afterAccount(p, res));
-    return afterAccount(p, a);
+    return whenReady(a, (res) => afterAccount(p, res));
   }
 
   function afterAccount(p: Pending, a: GcraResult): Decision | Promise<Decision> {
@@ -174,7 +175,7 @@ export function createEngine(options: EngineOptions): Engine {
       const unavoidable = Math.max(0, (p.cost - plan.burst) * params.emissionMs);
       const wait = a.retryAfterMs + unavoidable;
       const onlySlowed = p.slowedFull && wait <= Math.max(plan.maxDelayMs, unavoidable);
-      const counters: Record<string, number | string> = {
+      const budget: AccountBudgetFacts = {
         account: account.id,
         plan: plan.name,
         size: account.size,
@@ -183,13 +184,23 @@ export function createEngine(options: EngineOptions): Engine {
         burst: plan.burst,
         cost: p.cost,
       };
-      if (onlySlowed) {
-        counters.slowed = slowed.count(account.id);
-        counters.maxSlowed = plan.maxSlowed;
-      } else counters.maxDelayMs = plan.maxDelayMs;
-      const rule = onlySlowed ? 'account-slowed' : 'account-rate';
       const limits = [p.ipLimit, accountLimit];
-      return deny(rule, Math.ceil(a.retryAfterMs), counters, limits, p.warning);
+      const retryAfterMs = Math.ceil(a.retryAfterMs);
+      return onlySlowed
+        ? deny(
+            'account-slowed',
+            retryAfterMs,
+            { ...budget, slowed: slowed.count(account.id), maxSlowed: plan.maxSlowed },
+            limits,
+            p.warning,
+          )
+        : deny(
+            'account-rate',
+            retryAfterMs,
+            { ...budget, maxDelayMs: plan.maxDelayMs },
+            limits,
+            p.warning,
+          );
     }
     const route = p.input.route;
     if (route?.rate === undefined) {
@@ -205,8 +216,7 @@ export function createEngine(options: EngineOptions): Engine {
       periodMs: route.rate.periodMs,
     };
     const r = gcra('route:', route.name + ':' + account.id, p.now, 1, routeParams);
-    if (r instanceof Promise) return r.then((res) => afterRoute(p, routeParams, res));
-    return afterRoute(p, routeParams, r);
+    return whenReady(r, (res) => afterRoute(p, routeParams, res));
   }
 
   function afterRoute(p: Pending, params: GcraParams, r: GcraResult) {
@@ -238,7 +248,6 @@ export function createEngine(options: EngineOptions): Engine {
     admit,
     slowedEnter: (accountId) => slowed.enter(accountId),
     slowedLeave: (accountId) => slowed.leave(accountId),
-    slowed: (accountId) => slowed.count(accountId),
     setPolicy(policy) {
       compiled = compile(policy);
     },

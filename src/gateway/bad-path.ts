@@ -6,18 +6,17 @@
  *
  * @example
  * const canonical = canonicalTarget(req.url ?? '/');
- * if ('reason' in canonical) return answerBadPath(res, canonical);
+ * if ('reason' in canonical) sendProblem(res, badPathProblem(canonical), { 'cache-control': 'no-store' });
  */
-import type { ServerResponse } from 'node:http';
 import type { PathRefusal } from '../core/routes/canonical-path.ts';
-import { PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
+import { type Problem, plainProblem } from './problem.ts';
 
 /** The rule name of the answer, in the body and the refusal metric. */
 export const BAD_PATH_RULE = 'bad-path';
 
-/** Answers 400 for a target sluice will not route or forward. */
-export function answerBadPath(res: ServerResponse, refusal: PathRefusal): void {
-  const body = JSON.stringify({
+/** The 400 problem for a target sluice will not route or forward. */
+export function badPathProblem(refusal: PathRefusal): Problem {
+  return {
     ...plainProblem(
       BAD_PATH_RULE,
       400,
@@ -25,11 +24,5 @@ export function answerBadPath(res: ServerResponse, refusal: PathRefusal): void {
     ),
     rule: BAD_PATH_RULE,
     reason: refusal.reason,
-  });
-  res.writeHead(400, {
-    'content-type': PROBLEM_CONTENT_TYPE,
-    'cache-control': 'no-store',
-    'content-length': String(Buffer.byteLength(body)),
-  });
-  res.end(body);
+  };
 }

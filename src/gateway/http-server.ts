@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatDuration } from '../core/policy/units.ts';
-import { PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
+import { internalProblem, PROBLEM_CONTENT_TYPE, plainProblem, sendProblem } from './problem.ts';
 import { framingVerdict } from './request-framing.ts';
 
 /** Answers a sluice-owned path; returns false when the path is not one. */
@@ -67,12 +67,8 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
       } catch (error) {
         // A bug must cost one request, not the process.
         options.onError(error);
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': PROBLEM_CONTENT_TYPE });
-          res.end(
-            JSON.stringify(plainProblem('internal', 500, 'sluice failed to handle this request.')),
-          );
-        } else res.destroy();
+        if (!res.headersSent) sendProblem(res, internalProblem());
+        else res.destroy();
       }
     },
   );
@@ -117,15 +113,11 @@ function answerFraming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end();
     return true;
   }
-  const body = JSON.stringify(plainProblem(verdict.name, verdict.status, verdict.detail));
   // The rest of the request cannot be trusted to be framed as it says: close after.
   res.shouldKeepAlive = false;
-  res.writeHead(verdict.status, {
-    'content-type': PROBLEM_CONTENT_TYPE,
-    'content-length': Buffer.byteLength(body),
+  sendProblem(res, plainProblem(verdict.name, verdict.status, verdict.detail), {
     connection: 'close',
   });
-  res.end(body);
   return true;
 }
 

@@ -5,6 +5,7 @@
  * running gateway within one poll interval and survives restarts because it lives in
  * the store, not here.
  */
+import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import type { Account, ApiKeyRecord, IpBlock } from '../core/records.ts';
 import type { RecordStore } from '../store/types.ts';
 
@@ -68,7 +69,8 @@ export async function createIdentityCache(
     const missedAt = misses.get(hash);
     if (missedAt !== undefined && now - missedAt < options.pollMs) return undefined;
     const found = store.findKeyByHash(hash);
-    if (found instanceof Promise) {
+    if (!isAnswered(found)) {
+      // A store that answers later: this request is a miss, the next one finds the key.
       found.then((k) => (k === undefined ? undefined : remember(k)), options.onError);
       return undefined;
     }
@@ -82,10 +84,13 @@ export async function createIdentityCache(
   function remember(key: ApiKeyRecord): ApiKeyRecord {
     keys.set(key.hash, key);
     if (!accounts.has(key.accountId)) {
-      const account = store.getAccount(key.accountId);
-      if (account instanceof Promise)
-        account.then((a) => a && accounts.set(a.id, a), options.onError);
-      else if (account !== undefined) accounts.set(account.id, account);
+      void whenReady(
+        store.getAccount(key.accountId),
+        (a) => {
+          if (a !== undefined) accounts.set(a.id, a);
+        },
+        options.onError,
+      );
     }
     return key;
   }

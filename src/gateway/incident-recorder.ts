@@ -13,6 +13,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { RuleId } from '../core/decision.ts';
 import { IncidentRuns } from '../core/incident-runs.ts';
+import { type MaybePromise, whenReady } from '../core/maybe-async.ts';
 import type { Incident, SafeguardRuleId, Subject } from '../core/records.ts';
 import { newReference } from '../core/reference.ts';
 import type { IncidentJournal } from '../store/incident-journal.ts';
@@ -31,14 +32,9 @@ export interface IncidentRecorder {
   close(): Promise<void>;
 }
 
-export function createIncidentRecorder(options: {
-  store: RecordStore;
-  clock: Clock;
-  flushMs: number;
-  gapMs?: number;
+/** What the recorder reports, for the log and metrics (incident-log.ts). */
+export interface IncidentRecorderHooks {
   onError: (error: unknown, lost: readonly Incident[]) => void;
-  /** Where new incidents go before their code is handed out; none: only the flush saves them. */
-  journal?: IncidentJournal;
   /** A journal write failed: the first of a streak of failures (the flush still saves them). */
   onJournalError?: (error: unknown) => void;
   /** The first refusal of each new incident, for the log (a flood logs one line, not a million). */
@@ -50,39 +46,67 @@ export function createIncidentRecorder(options: {
   }) => void;
   /** Each batch written, for the log (one line per incident and flush, not per request). */
   onFlushed?: (batch: readonly Incident[]) => void;
-  /** Makes reference codes; tests pin them. */
-  newReference?: () => string;
-}): IncidentRecorder {
+}
+
+export function createIncidentRecorder(
+  options: IncidentRecorderHooks & {
+    store: RecordStore;
+    clock: Clock;
+    flushMs: number;
+    gapMs?: number;
+    /** Where new incidents go before their code is handed out; none: only the flush saves them. */
+    journal?: IncidentJournal;
+    /** Makes reference codes; tests pin them. */
+    newReference?: () => string;
+  },
+): IncidentRecorder {
   const makeReference = options.newReference ?? (() => newReference());
 
-  /** Whether a stored incident already has this code (a store that answers later: no). */
-  function taken(reference: string): boolean {
+  /**
+   * Codes no stored incident has, drawn and looked up ahead of need. Codes carry 40
+   * random bits, so among a few hundred thousand incidents two start to share one, and
+   * saving the second would overwrite the first. A refusal is answered at once, so its
+   * code cannot wait on a store that answers later (Redis): the look-ups are made
+   * before, one indexed look-up per new incident (not per refusal), and a store that
+   * answers at once fills the pool again at once.
+   */
+  const checked: string[] = [];
+  const CHECKED = 16;
+  let filling = false;
+
+  function refill(): void {
+    if (filling) return;
+    filling = true;
+    const done = () => {
+      filling = false;
+    };
+    // Bounded: a generator that keeps repeating taken codes cannot loop forever.
+    const step = (left: number): MaybePromise<void> => {
+      if (checked.length >= CHECKED || left === 0) return;
+      const reference = makeReference();
+      return whenReady(options.store.getIncident(reference), (found) => {
+        const free =
+          found === undefined && !checked.includes(reference) && runs.get(reference) === undefined;
+        if (free) checked.push(reference);
+        return step(left - 1);
+      });
+    };
     try {
-      const found = options.store.getIncident(reference);
-      if (found instanceof Promise) {
-        found.catch(() => {});
-        return false;
-      }
-      return found !== undefined;
+      // The store is away: the codes are drawn unchecked meanwhile, and the flush reports it.
+      whenReady(step(CHECKED * 3), done, done);
     } catch {
-      return false; // the store is away: the flush will report it
+      done();
     }
   }
 
-  /**
-   * A code no stored incident has. Codes carry 40 random bits, so among a few hundred
-   * thousand incidents two start to share one, and saving the second would overwrite the
-   * first. One indexed look-up per new incident (not per refusal) rules that out.
-   */
   function uniqueReference(): string {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const reference = makeReference();
-      if (!taken(reference)) return reference;
-    }
-    return makeReference();
+    const reference = checked.shift();
+    refill();
+    return reference ?? checked.shift() ?? makeReference();
   }
 
   const runs = new IncidentRuns({ gapMs: options.gapMs ?? 60_000, newReference: uniqueReference });
+  refill();
   const journal = options.journal;
   let pending: Incident[] = [];
   let flushing: Promise<void> | undefined;

@@ -3,6 +3,7 @@
  * and a 429's `detail` is exactly the sentence the brief promises, so customers can
  * quote it to support.
  */
+import type { ServerResponse } from 'node:http';
 import type { RuleId } from '../core/decision.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -59,4 +60,57 @@ export function denialProblem(
 /** An answer that is not a refusal (upstream down, bad request line…). */
 export function plainProblem(name: string, status: number, detail: string): Problem {
   return { type: problemType(name), title: TITLES[status] ?? 'Error', status, detail };
+}
+
+/** The 500 of a request sluice itself failed on (a bug costs one request, not the process). */
+export function internalProblem(): Problem {
+  return plainProblem('internal', 500, 'sluice failed to handle this request.');
+}
+
+/**
+ * The one writer of a problem+json answer on a gateway response: the content type, the
+ * headers given (in their order), then the length of the body. Refusals, bad targets,
+ * badly framed requests, upstream failures and shutdown answers all go through here.
+ *
+ * @example
+ * sendProblem(res, plainProblem('bad-path', 400, 'The request target …'), { 'cache-control': 'no-store' });
+ */
+export function sendProblem(
+  res: ServerResponse,
+  problem: Problem,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const body = JSON.stringify(problem);
+  res.writeHead(problem.status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    ...headers,
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}
+
+/** The part of a Fastify reply (the admin API) a problem answer needs. */
+export interface ProblemReply {
+  code(status: number): ProblemReply;
+  headers(values: Record<string, string>): ProblemReply;
+  send(payload?: unknown): unknown;
+}
+
+/**
+ * The same answer on a Fastify reply (the admin API): status, the content type and the
+ * headers given, the problem as the body (Fastify frames it).
+ *
+ * @example
+ * return replyProblem(reply, plainProblem('bad-ip', 400, '"x" is not an IP address.'));
+ */
+export function replyProblem<R extends ProblemReply>(
+  reply: R,
+  problem: Problem,
+  headers: Readonly<Record<string, string>> = {},
+): R {
+  reply
+    .code(problem.status)
+    .headers({ 'content-type': PROBLEM_CONTENT_TYPE, ...headers })
+    .send(problem);
+  return reply;
 }

@@ -6,6 +6,7 @@
  * so they survive restarts and reach every gateway process.
  */
 import type { Clock } from '../core/clock.ts';
+import { dryRunFlag, type SafeguardFacts } from '../core/incident-facts.ts';
 import type { Subject } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
@@ -37,15 +38,16 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
 } {
   async function apply(action: Action): Promise<void> {
     const iso = action.until === undefined ? undefined : new Date(action.until).toISOString();
+    const facts: SafeguardFacts = {
+      ...action.counters,
+      action: action.kind,
+      dryRun: dryRunFlag(action.dryRun),
+      ...(iso === undefined ? {} : { until: iso }),
+    };
     const reference = deps.incidents.record(
       action.rule,
       action.observed,
-      {
-        ...action.counters,
-        action: action.kind,
-        dryRun: action.dryRun ? 'yes' : 'no',
-        ...(iso === undefined ? {} : { until: iso }),
-      },
+      facts,
       action.dryRun ? `dry run: ${action.reason}` : action.reason,
     );
     deps.metrics.safeguardActions.inc({

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool } from 'undici';
-import { PROBLEM_CONTENT_TYPE, plainProblem } from './problem.ts';
+import { plainProblem, sendProblem } from './problem.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
 const HOP_BY_HOP = new Set([
@@ -207,11 +207,7 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
               ? 'The upstream API did not answer in time. Try again later.'
               : 'The upstream API cannot be reached right now. Try again later.',
           );
-          res.writeHead(failure.status, {
-            ...fo.responseHeaders,
-            'content-type': PROBLEM_CONTENT_TYPE,
-          });
-          res.end(JSON.stringify(problem));
+          sendProblem(res, problem, fo.responseHeaders);
           finish({ status: failure.status, error: failure.name });
         },
       );

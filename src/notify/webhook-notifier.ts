@@ -5,6 +5,9 @@
  * Delivery never slows the gateway: `notify` only queues. Each delivery is retried with
  * back-off on network errors and retryable statuses, and the queue is bounded, so a
  * dead receiver costs at most `maxQueue` bodies of memory.
+ *
+ * Over 300 lines on purpose: queue, retry schedule and delivery share one bounded state,
+ * which is easier to check for leaks in one place.
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';

@@ -13,6 +13,9 @@
  * step, and an older sluice never misreads a newer layout. Key secrets are never
  * stored, only their SHA-256. Semantics are those of the contract suite (see
  * memory-record-store.ts).
+ *
+ * Over 300 lines on purpose: one prepared statement and one row mapping per method of
+ * the RecordStore contract, beside the schema they depend on.
  */
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';

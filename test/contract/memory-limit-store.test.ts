@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
+import { answeringLater } from '../helpers/async-store.ts';
 import { runLimitStoreContract } from './limit-store.contract.ts';
 
 runLimitStoreContract('memory', () => new MemoryLimitStore());
+// The same store answering with promises: every caller must be right for a Redis store.
+runLimitStoreContract('memory, answering later', () => answeringLater(new MemoryLimitStore()));
 
 const GCRA = { emissionMs: 1000, burst: 5, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
 const WINDOW = { periodMs: 60_000, warn: 100, block: 200 };

@@ -6,6 +6,7 @@ import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import {
   createKey,
   type GatewayProcess,
+  sluice,
   startGateway,
   tempDir,
   writePolicy,
@@ -57,6 +58,17 @@ test('a dry-run rule records an incident and an audit entry, and the key keeps w
     );
     assert.equal(incident.rule, 'safeguard-ignoring-429');
     assert.equal(incident.counters.dryRun, 'yes');
+
+    // What support reads: `sluice incident` says nothing was done, never that it was.
+    const shown = await sluice(['incident', incident.reference, '--data', dataDir]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(
+      shown.stdout,
+      new RegExp(
+        `Dry run, nothing was done: API key ${id} of account acct-dry would have been suspended for 1 hour\\.`,
+      ),
+    );
+    assert.doesNotMatch(shown.stdout, /was suspended/);
   } finally {
     await store.close();
   }

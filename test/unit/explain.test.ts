@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RULES } from '../../src/core/decision.ts';
-import { EXPLAINED_RULES, explainIncident } from '../../src/core/explain.ts';
+import { dryRunFlag, wasDryRun } from '../../src/core/incident-facts.ts';
 import type { Incident, SafeguardRuleId } from '../../src/core/records.ts';
+import { EXPLAINED_RULES, explainIncident } from '../../src/words/explain.ts';
 
 const SAFEGUARDS: readonly SafeguardRuleId[] = [
   'safeguard-auth-failure',
@@ -172,6 +173,33 @@ test('durations are in words, and safeguard actions say what was done', () => {
     dry.what,
     /^Dry run, nothing was done: API key 7KQ4M9XT2B of account acme would have been revoked\.$/,
   );
+});
+
+test('a safeguard incident as the enforcer stores it says whether anything was done', () => {
+  // The stored words come from the writer's own type (dryRunFlag), never a literal here.
+  const stored = (dryRun: boolean) =>
+    explainIncident(
+      incident('safeguard-ignoring-429', {
+        subject: { keyId: 'K1', accountId: 'acme' },
+        counters: {
+          observations: 3,
+          threshold: 3,
+          windowMs: 60_000,
+          offence: 1,
+          durationMs: 3_600_000,
+          action: 'suspend',
+          dryRun: dryRunFlag(dryRun),
+        },
+      }),
+    ).what;
+  assert.equal(
+    stored(true),
+    'Dry run, nothing was done: API key K1 of account acme would have been suspended for 1 hour.',
+  );
+  assert.equal(stored(false), 'API key K1 of account acme was suspended for 1 hour.');
+  // Rows written before the facts were typed hold the same words.
+  assert.equal(wasDryRun('yes'), true);
+  assert.equal(wasDryRun('no'), false);
 });
 
 test('without an action counter, the action is read from the subject only when unambiguous', () => {

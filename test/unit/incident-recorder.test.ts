@@ -9,6 +9,7 @@ import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import type { RecordStore } from '../../src/store/types.ts';
+import { answeringLater } from '../helpers/async-store.ts';
 
 const stored: Incident = {
   reference: 'RL-AAAA-AAAA',
@@ -23,6 +24,10 @@ const stored: Incident = {
 
 for (const [name, open] of [
   ['memory', () => ({ store: new MemoryRecordStore() as RecordStore, done() {} })],
+  [
+    'memory answering later',
+    () => ({ store: answeringLater(new MemoryRecordStore()) as RecordStore, done() {} }),
+  ],
   [
     'sqlite',
     () => {
@@ -51,6 +56,8 @@ for (const [name, open] of [
         onError: (error) => assert.fail(String(error)),
         newReference: () => codes.shift() ?? 'RL-CCCC-CCCC',
       });
+      // A store that answers later is asked ahead, while the gateway starts.
+      await new Promise((resolve) => setImmediate(resolve));
       const reference = recorder.record('ip-block', { ip: '198.51.100.9' }, { ipCount: 201 });
       assert.equal(reference, 'RL-BBBB-BBBB');
       await recorder.close();

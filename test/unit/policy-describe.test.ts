@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
-import { describePolicy } from '../../src/core/policy/describe.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
+import { describePolicy } from '../../src/words/describe-policy.ts';
 
 const full = () =>
   parsePolicyText(

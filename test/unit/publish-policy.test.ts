@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
-import { publishPolicy } from '../../src/core/publish-policy.ts';
+import { publishPolicy } from '../../src/words/publish-policy.ts';
 
 const NOW = Date.parse('2026-12-02T15:00:00Z'); // a Wednesday, 10:00 in New York
 

@@ -4,7 +4,7 @@ import type { SafeguardRule } from '../../src/core/policy/types.ts';
 import { BoundedMap } from '../../src/core/safeguard/bounded-map.ts';
 import { escalate, FALLBACK_DURATION_MS } from '../../src/core/safeguard/escalation.ts';
 import { addOne, newCount } from '../../src/core/safeguard/sliding-count.ts';
-import { humanDuration, ordinal } from '../../src/core/safeguard/words.ts';
+import { humanDuration, ordinal } from '../../src/words/safeguard.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

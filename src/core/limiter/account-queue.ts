@@ -110,20 +110,12 @@ export class AccountQueues {
  *
  * @example
  * const slowed = new SlowedCounter();
- * slowed.tryEnter('acme', 1); // true
- * slowed.tryEnter('acme', 1); // false: one is already being slowed
+ * slowed.enter('acme');
+ * slowed.count('acme'); // 1: the engine refuses a further delay when maxSlowed is 1
  * slowed.leave('acme');
  */
 export class SlowedCounter {
   #counts = new Map<string, number>();
-
-  /** Enters if fewer than `max` are slowed; false (and no change) otherwise. */
-  tryEnter(id: string, max: number): boolean {
-    const n = this.#counts.get(id) ?? 0;
-    if (n >= max) return false;
-    this.#counts.set(id, n + 1);
-    return true;
-  }
 
   /** Enters unconditionally (the decision to slow was already taken). */
   enter(id: string): void {

@@ -6,6 +6,7 @@
  *   record store); a refusal says exactly when the next export is allowed.
  */
 
+import type { FactsOf } from '../incident-facts.ts';
 import type { OffHoursPolicy, Policy, Rate } from '../policy/types.ts';
 import { batchMultiplierAt, describeWindows, offHoursAt } from '../schedule/index.ts';
 
@@ -15,7 +16,7 @@ export type BatchVerdict =
       readonly allowed: false;
       readonly retryAfterMs: number;
       readonly nextStart: number | undefined;
-      readonly counters: Record<string, string>;
+      readonly counters: FactsOf<'batch-window'>;
     };
 
 /** Whether a batch request may run now, and by how much its rate is multiplied. */
@@ -53,7 +54,7 @@ export function bulkRefusal(
   now: number,
   retryAfterMs: number,
   used: number,
-): { counters: Record<string, number | string>; note: string } {
+): { counters: FactsOf<'bulk-export'>; note: string } {
   const next = new Date(now + retryAfterMs).toISOString();
   return {
     counters: {

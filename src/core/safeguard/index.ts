@@ -1,4 +1,6 @@
 /** Safeguards: rules that turn observed behaviour into actions (block, suspend, revoke). */
+
+export { humanDuration, ordinal, reason } from '../../words/safeguard.ts';
 export { BoundedMap } from './bounded-map.ts';
 export {
   DEFAULT_HISTORY_MS,
@@ -16,4 +18,3 @@ export {
   RULE_IDS,
   type SafeguardRuleName,
 } from './types.ts';
-export { humanDuration, ordinal, reason } from './words.ts';

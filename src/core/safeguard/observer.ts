@@ -14,7 +14,9 @@
  * take, and switching it to real does not start offenders over at the first step.
  */
 
+import { reason } from '../../words/safeguard.ts';
 import type { Clock } from '../clock.ts';
+import type { SafeguardObservedFacts } from '../incident-facts.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
 import type { Subject } from '../records.ts';
 import { BoundedMap } from './bounded-map.ts';
@@ -27,7 +29,6 @@ import {
   RULE_IDS,
   type SafeguardRuleName,
 } from './types.ts';
-import { reason } from './words.ts';
 
 export interface SafeguardsOptions {
   readonly policy: SafeguardPolicy;
@@ -146,7 +147,7 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
       quietUntil: until ?? now,
       ipBlockUntil: action === 'block-ip' && !rule.dryRun && until !== undefined ? until : 0,
     });
-    const counters: Record<string, number> = {
+    const counters: SafeguardObservedFacts = {
       observations: total,
       threshold: rule.threshold,
       windowMs: rule.windowMs,

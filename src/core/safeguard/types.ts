@@ -4,6 +4,7 @@
  * it as an incident; a dry-run action is recorded and not acted on.
  */
 
+import type { SafeguardObservedFacts } from '../incident-facts.ts';
 import type { SafeguardAction, SafeguardPolicy } from '../policy/types.ts';
 import type { SafeguardRuleId, Subject } from '../records.ts';
 
@@ -74,5 +75,5 @@ export interface Action {
   readonly dryRun: boolean;
   /** Plain words with the counts, for the incident, the audit trail and the webhook. */
   readonly reason: string;
-  readonly counters: Readonly<Record<string, number | string>>;
+  readonly counters: Readonly<SafeguardObservedFacts>;
 }

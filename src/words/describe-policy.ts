@@ -2,8 +2,8 @@
  * The readable summary `sluice check` prints: every effective limit, aligned in
  * tables, in the words of the policy file. Webhook secrets are never shown.
  */
-import type { Plan, Policy, Rate, SafeguardRule, WeeklyWindow } from './types.ts';
-import { formatDuration, formatRate, formatSize } from './units.ts';
+import type { Plan, Policy, Rate, SafeguardRule, WeeklyWindow } from '../core/policy/types.ts';
+import { formatDuration, formatRate, formatSize } from '../core/policy/units.ts';
 
 /** Pads columns to a common width; the last column is not padded. */
 function table(rows: readonly (readonly string[])[], indent = '  '): string[] {

@@ -6,9 +6,9 @@
  * Nothing secret is in it: no webhook, no trusted proxy, no admin setting.
  */
 
-import type { Policy, Rate } from './policy/types.ts';
-import { formatDuration, formatRate } from './policy/units.ts';
-import { describeWindows, offHoursAt } from './schedule/index.ts';
+import type { Policy, Rate } from '../core/policy/types.ts';
+import { formatDuration, formatRate } from '../core/policy/units.ts';
+import { describeWindows, offHoursAt } from '../core/schedule/index.ts';
 
 function rate(r: Rate) {
   return { limit: r.limit, periodSec: r.periodMs / 1000, text: formatRate(r) };

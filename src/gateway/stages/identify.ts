@@ -1,23 +1,26 @@
 /**
- * Who is calling: the client IP (forwarding headers honoured only from trusted proxies),
- * the API key and its account and plan — or why the caller is refused before any limit
- * is counted (a blocked IP, a missing, unknown, revoked or suspended key). Reads the
- * identity cache only: no I/O on the request path.
+ * Stage 1, identify: who is calling — the client IP (forwarding headers honoured only
+ * from trusted proxies), the API key and its account and plan — or why the caller is
+ * refused before any limit is counted (a blocked IP, a missing, unknown, revoked or
+ * suspended key). Reads the identity cache only: no I/O on the request path.
  *
  * @example
- *   const who = identifyCaller(req, deps);
- *   if ('refusal' in who) refuse(res, who.caller, who.refusal);
+ *   const who = identifyCaller(req, runtime, deps);
+ *   if ('refusal' in who) answer.refuse(res, who.caller, who.refusal);
  *   else admit(who.account, who.plan);
  */
 import type { IncomingMessage } from 'node:http';
-import { hashApiKey } from '../core/api-key.ts';
-import type { Clock } from '../core/clock.ts';
-import type { RuleId } from '../core/decision.ts';
-import type { Plan, Policy } from '../core/policy/types.ts';
-import type { Subject } from '../core/records.ts';
-import { apiKeyOf } from './api-key-header.ts';
-import { clientIp, type TrustedProxies } from './client-ip.ts';
-import type { IdentityCache } from './identity-cache.ts';
+import { hashApiKey } from '../../core/api-key.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { RuleId } from '../../core/decision.ts';
+import type { FactsOf } from '../../core/incident-facts.ts';
+import type { Plan } from '../../core/policy/types.ts';
+import type { Subject } from '../../core/records.ts';
+import { type Refusal, refusal } from '../../core/refusal.ts';
+import { apiKeyOf } from '../api-key-header.ts';
+import { clientIp } from '../client-ip.ts';
+import type { IdentityCache } from '../identity-cache.ts';
+import type { Runtime } from '../runtime.ts';
 
 export interface Caller {
   ip: string;
@@ -26,16 +29,7 @@ export interface Caller {
   plan: Plan | undefined;
 }
 
-export interface CallerRefusal {
-  rule: RuleId;
-  status: 401 | 403;
-  retryAfterMs: number;
-  counters: Readonly<Record<string, number | string>>;
-}
-
 export interface CallerDeps {
-  policy(): Policy;
-  trusted(): TrustedProxies;
   clock: Clock;
   identities: IdentityCache;
   /** An active block of this IP (by a safeguard or support), if any. */
@@ -45,17 +39,18 @@ export interface CallerDeps {
 /** The caller, or the caller (as far as known) with the reason it is refused. */
 export function identifyCaller(
   req: IncomingMessage,
+  runtime: Runtime,
   deps: CallerDeps,
-): Caller | { caller: Caller; refusal: CallerRefusal } {
-  const policy = deps.policy();
-  const ip = clientIp(req.socket.remoteAddress, req.headers, deps.trusted());
+): Caller | { caller: Caller; refusal: Refusal } {
+  const policy = runtime.policy;
+  const ip = clientIp(req.socket.remoteAddress, req.headers, runtime.trusted);
   const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
-  const refused = (
-    rule: RuleId,
+  const refused = <R extends RuleId>(
+    rule: R,
     status: 401 | 403,
     retryAfterMs: number,
-    counters: Readonly<Record<string, number | string>> = {},
-  ) => ({ caller, refusal: { rule, status, retryAfterMs, counters } });
+    counters: FactsOf<R>,
+  ) => ({ caller, refusal: refusal(rule, status, retryAfterMs, counters) });
 
   const block = deps.ipBlock(ip);
   if (block !== undefined) {
@@ -70,11 +65,11 @@ export function identifyCaller(
   }
   const key = apiKeyOf(req.headers);
   if (key === undefined) {
-    return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0) : caller;
+    return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0, {}) : caller;
   }
   const record = deps.identities.byHash(hashApiKey(key));
   if (record === undefined) {
-    return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0) : caller;
+    return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0, {}) : caller;
   }
   caller.subject = { accountId: record.accountId, keyId: record.id, ip };
   if (record.status === 'revoked') {

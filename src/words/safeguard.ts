@@ -1,6 +1,6 @@
 /** Plain words for safeguard actions: durations, ordinals, and the reason line. */
-import type { SafeguardAction } from '../policy/types.ts';
-import type { ObservationKind } from './types.ts';
+import type { SafeguardAction } from '../core/policy/types.ts';
+import type { ObservationKind } from '../core/safeguard/types.ts';
 
 const UNITS: [number, string][] = [
   [604_800_000, 'week'],

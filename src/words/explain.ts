@@ -6,11 +6,23 @@
  * reads are listed in docs/incidents.md; a missing counter only makes a sentence less
  * specific, and a counter no sentence names is still listed at the end of `why`, so
  * nothing recorded is hidden from support.
+ *
+ * Over 300 lines on purpose: one table holds every rule's words, so a rule without
+ * words (or words for a rule's facts it does not record) shows here and fails to compile.
  */
 
-import type { RuleId } from './decision.ts';
-import type { Incident, SafeguardRuleId, Subject } from './records.ts';
-import { ordinal } from './safeguard/words.ts';
+import type { RuleId } from '../core/decision.ts';
+import {
+  type AccountBudgetFacts,
+  type Counters,
+  type FactsByRule,
+  type IncidentRule,
+  type QueueFacts,
+  type SafeguardFacts,
+  wasDryRun,
+} from '../core/incident-facts.ts';
+import type { Incident, SafeguardRuleId, Subject } from '../core/records.ts';
+import { ordinal } from './safeguard.ts';
 
 export interface Explanation {
   readonly title: string;
@@ -19,10 +31,12 @@ export interface Explanation {
   readonly fix: string;
 }
 
-type Counters = Readonly<Record<string, number | string>>;
-
-/** Reads counters, remembering which ones a sentence used. */
-class Facts {
+/**
+ * Reads an incident's counters by the names its rule's facts have (incident-facts.ts),
+ * remembering which ones a sentence used. The stored row may lack any of them (older
+ * rows, other writers): each read says undefined then.
+ */
+class Facts<T> {
   readonly #counters: Counters;
   readonly #used = new Set<string>();
 
@@ -31,7 +45,7 @@ class Facts {
   }
 
   /** The counter as text, or undefined when it was not recorded. */
-  get(name: string): string | undefined {
+  get(name: keyof T & string): string | undefined {
     const v = this.#counters[name];
     if (v === undefined || v === '') return undefined;
     this.#used.add(name);
@@ -39,12 +53,20 @@ class Facts {
   }
 
   /** The raw value, without counting it as said. */
-  peek(name: string): number | string | undefined {
+  peek(name: keyof T & string): number | string | undefined {
     return this.#counters[name];
   }
 
+  /** The value as its rule's facts type it, counted as said. */
+  value<K extends keyof T & string>(name: K): T[K] | undefined {
+    const v = this.#counters[name];
+    if (v === undefined) return undefined;
+    this.#used.add(name);
+    return v as T[K];
+  }
+
   /** A counter holding milliseconds, as a duration in words. */
-  ms(name: string): string | undefined {
+  ms(name: keyof T & string): string | undefined {
     const v = this.#counters[name];
     if (typeof v !== 'number') return undefined;
     this.#used.add(name);
@@ -52,7 +74,7 @@ class Facts {
   }
 
   /** A period counter in seconds (`…Sec`); one minute when not recorded. */
-  periodSec(name: string): number {
+  periodSec(name: keyof T & string): number {
     const v = this.#counters[name];
     if (typeof v !== 'number' || v <= 0) return 60;
     this.#used.add(name);
@@ -60,7 +82,7 @@ class Facts {
   }
 
   /** Marks counters the rule's words already say (e.g. `keyStatus` for key-revoked). */
-  said(...names: string[]): void {
+  said(...names: (keyof T & string)[]): void {
     for (const name of names) this.#used.add(name);
   }
 
@@ -73,8 +95,8 @@ class Facts {
   }
 }
 
-interface Context {
-  readonly f: Facts;
+interface Context<T> {
+  readonly f: Facts<T>;
   /** Everything known about the caller: "API key K of account A from IP I". */
   readonly who: string;
   /** The key and its account, for actions on a key: "API key K of account A". */
@@ -137,7 +159,7 @@ const PACE =
  * The account's budget from the engine's counters: "The account may make 600 requests
  * per minute (plan standard, size 12, bursts of up to 20); this request costs 5. "
  */
-function accountBudget(f: Facts): { words: string; rate: string } {
+function accountBudget(f: Facts<AccountBudgetFacts>): { words: string; rate: string } {
   const rate = f.get('rate');
   const sec = f.periodSec('periodSec');
   const terms = [
@@ -170,7 +192,7 @@ function paren(words: string, value: string | undefined): string {
 }
 
 /** "4 requests of the account were in progress (its limit is 4)". */
-function busy(f: Facts): string {
+function busy(f: Facts<QueueFacts>): string {
   const inflight = f.get('inflight');
   const limit = paren('its limit is', f.get('concurrency'));
   return inflight === undefined
@@ -183,7 +205,7 @@ function busy(f: Facts): string {
  * Without `action`, it is read from the subject only where that is unambiguous: an IP
  * alone was blocked; a key without an IP was suspended (with a duration) or revoked.
  */
-function action(c: Context): string {
+function action(c: Context<SafeguardFacts>): string {
   const { keyId, ip } = c.subject;
   const inferred =
     keyId === undefined
@@ -206,14 +228,13 @@ function action(c: Context): string {
         : act === 'block-ip'
           ? `IP ${c.ip} was blocked${lasting}`
           : `the safeguard acted on ${c.who}`;
-  const dry = c.f.get('dryRun');
-  return dry === 'true' || dry === '1'
+  return wasDryRun(c.f.value('dryRun'))
     ? `Dry run, nothing was done: ${done.replace(' was ', ' would have been ')}.`
     : `${capital(done)}.`;
 }
 
 /** "5000 refused requests within 10 minutes; the safeguard acts at 1000 (2nd offence)." */
-function observed(c: Context, thing: string): string {
+function observed(c: Context<SafeguardFacts>, thing: string): string {
   const n = c.f.get('observations');
   const threshold = c.f.get('threshold');
   const window = c.f.ms('windowMs');
@@ -223,9 +244,12 @@ function observed(c: Context, thing: string): string {
   return `${seen}${acts}${offence ? ` (${ordinal(Number(offence))} offence)` : ''}.`;
 }
 
-type Explainer = (c: Context) => Omit<Explanation, 'title'>;
+type Explainer<T> = (c: Context<T>) => Omit<Explanation, 'title'>;
 
-const EXPLAIN: Readonly<Record<RuleId | SafeguardRuleId, { title: string; explain: Explainer }>> = {
+/** Each rule's words, reading the facts its rule records (and only those: a typo cannot compile). */
+const EXPLAIN: {
+  readonly [R in IncidentRule]: { title: string; explain: Explainer<FactsByRule[R]> };
+} = {
   'ip-block': {
     title: 'Too many requests from one IP address',
     explain: ({ f, ip }) => {
@@ -433,11 +457,17 @@ const EXPLAIN: Readonly<Record<RuleId | SafeguardRuleId, { title: string; explai
   },
 };
 
+/** Every rule has facts, and only rules do: true only when the two sets are the same. */
+type SameRules = [IncidentRule] extends [RuleId | SafeguardRuleId]
+  ? [RuleId | SafeguardRuleId] extends [IncidentRule]
+    ? true
+    : false
+  : false;
+const rulesHaveFacts: SameRules = true;
+void rulesHaveFacts;
+
 /** Every rule that has an explanation (all of `RULES` and every safeguard rule). */
-export const EXPLAINED_RULES: readonly (RuleId | SafeguardRuleId)[] = Object.keys(EXPLAIN) as (
-  | RuleId
-  | SafeguardRuleId
-)[];
+export const EXPLAINED_RULES: readonly IncidentRule[] = Object.keys(EXPLAIN) as IncidentRule[];
 
 /**
  * Explains an incident in plain language.
@@ -447,9 +477,12 @@ export const EXPLAINED_RULES: readonly (RuleId | SafeguardRuleId)[] = Object.key
  * // 'This IP sent 214 requests within one minute; the limit is 200 per minute per IP.'
  */
 export function explainIncident(incident: Incident): Explanation {
-  const f = new Facts(incident.counters);
+  // The stored row is read as its rule's facts: a missing name only reads as undefined.
+  const f = new Facts<Counters>(incident.counters);
   const who = whoOf(incident.subject);
-  const entry = EXPLAIN[incident.rule];
+  const entry = EXPLAIN[incident.rule] as
+    | { title: string; explain: Explainer<Counters> }
+    | undefined;
   const text =
     entry === undefined
       ? // A rule newer than this file (e.g. read from a newer node's store): say what is known.

@@ -1,0 +1,110 @@
+/**
+ * Stage 4, forward: the request goes to the upstream on its canonical target, with who
+ * is calling set in the identity headers (and every client copy of those, and of the
+ * headers frameworks read as the real path or method, stripped); an `Upgrade` becomes a
+ * tunnel. When the upstream has answered, the account's slot is given back, and
+ * 401/403 and malformed-request answers are reported to the safeguards.
+ *
+ * @example
+ * const forward = createForward(deps);
+ * forward(ex, () => releaseSlot(accountId));
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Subject } from '../../core/records.ts';
+import type { ObservationKind } from '../../core/safeguard/index.ts';
+import type { GatewayLogger } from '../logger.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { UpstreamProxy } from '../upstream-proxy.ts';
+import type { Exchange } from './exchange.ts';
+
+/** What a WebSocket tunnel needs to connect an admitted upgrade to the upstream. */
+export interface TunnelRequest {
+  readonly req: IncomingMessage;
+  readonly target: string;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  /** Headers sluice sets (identity, forwarding). */
+  readonly set: Record<string, string>;
+  /** Request headers never forwarded. */
+  readonly strip: ReadonlySet<string>;
+  /** How long connecting to the upstream may take (ms). */
+  readonly connectTimeoutMs: number;
+  /** Called once when the tunnel ends. */
+  closed(): void;
+}
+
+export interface ForwardDeps {
+  proxy: UpstreamProxy;
+  logger: GatewayLogger;
+  metrics: GatewayMetrics;
+  /** Reports behaviour to the safeguards. */
+  observe(kind: ObservationKind, subject: Subject): void;
+  /** Connects an admitted upgrade (WebSocket) to the upstream. */
+  tunnel(request: TunnelRequest): void;
+}
+
+/** Forwards; `release` gives back the account's slot once the request is done. */
+export type ForwardStage = (ex: Exchange, release: (() => void) | undefined) => void;
+
+/** Upstream answers that mean the request itself was malformed (a storm of them is a safeguard rule). */
+const MALFORMED = new Set([400, 404, 405, 406, 411, 413, 414, 415, 422, 431]);
+
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** `2xx` for 204: a label with five values, not one per status. */
+function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+}
+
+export function createForward(deps: ForwardDeps): ForwardStage {
+  return function forward(ex, release) {
+    const { req, res, caller, runtime } = ex;
+    const ids = runtime.policy.server.identityHeaders;
+    const set: Record<string, string> = { 'x-forwarded-for': caller.ip };
+    if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
+    if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
+    const host = req.headers.host;
+    if (host !== undefined) set['x-forwarded-host'] = host;
+    deps.metrics.forwarded.inc();
+    if (ex.upgrade !== undefined) {
+      res.detachSocket(ex.upgrade.socket as Socket);
+      deps.tunnel({
+        req,
+        target: ex.target,
+        socket: ex.upgrade.socket,
+        head: ex.upgrade.head,
+        set,
+        strip: runtime.strip,
+        connectTimeoutMs: runtime.policy.server.upstreamTimeoutMs,
+        closed: () => release?.(),
+      });
+      return;
+    }
+    const started = performance.now();
+    deps.proxy.forward(req, res, {
+      target: ex.target,
+      set,
+      strip: runtime.strip,
+      responseHeaders: ex.headers,
+      done(outcome) {
+        release?.();
+        const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
+        deps.metrics.upstreamResponses.inc({
+          class: failed ? 'failed' : statusClass(outcome.status),
+        });
+        deps.metrics.upstreamSeconds.observe((performance.now() - started) / 1000);
+        if (outcome.status === 401 || outcome.status === 403)
+          deps.observe('auth-failure', caller.subject);
+        else if (MALFORMED.has(outcome.status)) deps.observe('malformed-4xx', caller.subject);
+        if (failed) {
+          deps.logger.warn(
+            { event: 'upstream-failure', error: outcome.error, ...caller.subject },
+            'upstream failed',
+          );
+        }
+      },
+    });
+  };
+}
