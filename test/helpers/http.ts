@@ -12,13 +12,19 @@ export interface Answer {
 
 export async function call(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Answer> {
   const started = performance.now();
   const res = await request(url, {
     method: (options.method ?? 'GET') as 'GET',
     headers: options.headers,
     body: options.body,
+    signal: options.signal,
     headersTimeout: 30_000,
     bodyTimeout: 30_000,
   });
