@@ -109,6 +109,7 @@ test('a slowed request is held exactly Sluice-Delay-Ms on the clock, then forwar
   assert.equal(g.clock.pending(), 1, 'not released 1 ms early');
   assert.equal(await hits('/_test/status/202'), 0);
   g.clock.advance(1);
+  assert.equal(g.clock.pending(), 0, 'released at Sluice-Delay-Ms');
   const answer = await held;
   assert.equal(answer.status, 202);
   assert.equal(answer.headers['sluice-delay-ms'], '750');
@@ -130,6 +131,7 @@ test('a queued request times out exactly at queueTimeout with 429, never reachin
     g.clock.advance(4_999);
     assert.equal(g.clock.pending(), 1, 'still queued 1 ms before queueTimeout');
     g.clock.advance(1);
+    assert.equal(g.clock.pending(), 0, 'timed out at queueTimeout');
     const answer = await queued;
     assert.equal(answer.status, 429);
     assert.equal(answer.json().rule, 'account-queue-timeout');
