@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, test } from 'node:test';
 import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { verifyWebhook } from '../../src/notify/webhook-signature.ts';
-import { call } from '../helpers/http.ts';
 import {
   type InProcessGateway,
   startInProcessGateway,
