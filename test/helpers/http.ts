@@ -56,12 +56,6 @@ export async function eventually<T>(
   }
 }
 
-/** Waits until the current wall-clock minute has at least `ms` left (window tests). */
-export async function awayFromMinuteEdge(ms = 15_000): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
-}
-
 export function bearer(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
 }

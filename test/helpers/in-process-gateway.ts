@@ -20,10 +20,11 @@ import { withServerOverrides } from '../../src/core/policy/override.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import type { Policy } from '../../src/core/policy/types.ts';
 import type { KeyStatus } from '../../src/core/records.ts';
-import { createLogger } from '../../src/gateway/logger.ts';
+import { createLogger, type GatewayLogger } from '../../src/gateway/logger.ts';
 import type { WebhookNotifier } from '../../src/notify/index.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import type { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import { type Answer, bearer, call } from './http.ts';
 
 /**
@@ -32,10 +33,14 @@ import { type Answer, bearer, call } from './http.ts';
  */
 export const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 
+/** The record stores whose calls answer synchronously, as tests read them. */
+export type SyncRecordStore = MemoryRecordStore | SqliteRecordStore;
+
 export interface InProcessGateway {
   url: string;
   clock: ManualClock;
-  records: MemoryRecordStore;
+  /** The record store (memory unless one was given). */
+  records: SyncRecordStore;
   policy: Policy;
   app: App;
   /** Adds an account (size 0, the default plan unless given) and a key of it. */
@@ -63,17 +68,21 @@ export async function startInProcessGateway(options: {
   start?: number;
   env?: Record<string, string>;
   notifier?: WebhookNotifier;
+  /** Another record store (SQLite, for the CLI to read); memory by default. */
+  recordStore?: SyncRecordStore;
+  /** Another logger; silent by default. */
+  logger?: GatewayLogger;
 }): Promise<InProcessGateway> {
   const clock = manualClock(options.start ?? T0);
   const parsed = parsePolicyText(options.policy ?? '', 'test-policy.yaml', options.env ?? {});
   const policy = withServerOverrides(parsed, { listen: '127.0.0.1:0', upstream: options.upstream });
-  const records = new MemoryRecordStore();
+  const records = options.recordStore ?? new MemoryRecordStore();
   const app = await buildApp({
     policy,
     recordStore: records,
     limitStore: new MemoryLimitStore(),
     clock,
-    logger: createLogger({ level: 'silent' }),
+    logger: options.logger ?? createLogger({ level: 'silent' }),
     notifier: options.notifier,
     // Incidents are flushed and keys polled on real timers: keep them quick and quiet.
     incidentFlushMs: 50,
