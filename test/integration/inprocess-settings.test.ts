@@ -260,3 +260,20 @@ webhooks:
     await new Promise((r) => receiver.close(r));
   }
 });
+
+test('safeguards malformedStorm: a key whose requests keep being malformed is suspended', async () => {
+  const g = await start(`safeguards:
+  malformedStorm: { threshold: 3, window: 1m, durations: [2h] }
+`);
+  const { key, id } = g.addKey('acme');
+  // An upstream 404 and the gateway's own 400 for a path with no canonical form both count.
+  assert.equal((await g.call('/_test/status/404', { key })).status, 404);
+  assert.equal((await g.call('/api/a%2Fb', { key })).status, 400);
+  assert.equal(g.records.getKey(id)?.status, 'active');
+  assert.equal((await g.call('/_test/status/422', { key })).status, 422);
+  await until(() => g.records.getKey(id)?.status === 'suspended', 'suspended at the third');
+  assert.equal(g.records.getKey(id)?.suspendedUntil, T0 + 2 * 3_600_000);
+  const refused = await g.call(OK, { key });
+  assert.equal(refused.json().rule, 'key-suspended');
+  assert.equal(refused.headers['retry-after'], String(2 * 3_600));
+});
