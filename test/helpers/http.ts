@@ -12,13 +12,19 @@ export interface Answer {
 
 export async function call(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Answer> {
   const started = performance.now();
   const res = await request(url, {
     method: (options.method ?? 'GET') as 'GET',
     headers: options.headers,
     body: options.body,
+    signal: options.signal,
     headersTimeout: 30_000,
     bodyTimeout: 30_000,
   });
@@ -48,12 +54,6 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Waits until the current wall-clock minute has at least `ms` left (window tests). */
-export async function awayFromMinuteEdge(ms = 15_000): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
 }
 
 export function bearer(key: string): Record<string, string> {

@@ -7,6 +7,8 @@ import { connect } from 'node:net';
 
 export interface RawAnswer {
   status: number;
+  /** The status line and header lines as received, CRLF-separated (no final blank line). */
+  head: string;
   /** Lower-case names; repeated headers joined with ", ". */
   headers: Record<string, string>;
   /** The body as received (chunked bodies are left framed). */
@@ -44,7 +46,8 @@ export function rawRequest(
       clearTimeout(timer);
       const text = Buffer.concat(chunks).toString('latin1');
       const end = text.indexOf('\r\n\r\n');
-      const head = (end < 0 ? text : text.slice(0, end)).split('\r\n');
+      const rawHead = end < 0 ? text : text.slice(0, end);
+      const head = rawHead.split('\r\n');
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
       const answer: Record<string, string> = {};
       for (const line of head.slice(1)) {
@@ -54,7 +57,7 @@ export function rawRequest(
         const value = line.slice(colon + 1).trim();
         answer[name] = name in answer ? `${answer[name]}, ${value}` : value;
       }
-      resolve({ status, headers: answer, body: end < 0 ? '' : text.slice(end + 4) });
+      resolve({ status, head: rawHead, headers: answer, body: end < 0 ? '' : text.slice(end + 4) });
     });
     let request = `${method} ${target} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nconnection: close\r\n`;
     for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;

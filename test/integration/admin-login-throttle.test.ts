@@ -12,6 +12,7 @@ import { createLogger } from '../../src/gateway/logger.ts';
 import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import { tempDir } from '../helpers/gateway-process.ts';
 import { call } from '../helpers/http.ts';
+import { until } from '../helpers/in-process-gateway.ts';
 
 const TOKEN = 'admin-token-for-throttle-tests-0123';
 const lines: string[] = [];
@@ -54,7 +55,8 @@ test('ten wrong tokens in a minute lock the IP out for 5 minutes; every failure 
   assert.equal(locked.json<{ status: number }>().status, 429);
   assert.equal((await admin('/healthz', '')).status, 200, '/healthz needs no token');
 
-  await new Promise((r) => setTimeout(r, 200)); // pino writes asynchronously
+  // Waited for, not slept on: the lockout's log line is the last one written.
+  await until(() => lines.some((l) => l.includes('admin-locked-out')), 'the lockout is logged');
   const failures = lines
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => l.event === 'admin-auth-failed');

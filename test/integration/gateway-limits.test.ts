@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import { createLogger } from '../../src/gateway/logger.ts';
+import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import {
   createKey,
   type GatewayProcess,
@@ -13,7 +15,8 @@ import {
   tempDir,
   writePolicy,
 } from '../helpers/gateway-process.ts';
-import { awayFromMinuteEdge, bearer, call, eventually } from '../helpers/http.ts';
+import { bearer, call, eventually } from '../helpers/http.ts';
+import { startInProcessGateway, until } from '../helpers/in-process-gateway.ts';
 
 const DETAIL =
   /^Your request was denied due to a usage violation\. You can track this request with support by referencing (RL-[0-9A-Z]{4}-[0-9A-Z]{4})\.$/;
@@ -21,8 +24,6 @@ const DETAIL =
 let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
 let gateway: GatewayProcess;
 let dataDir: string;
-let keyA: string;
-let keyB: string;
 let keyBurst: string;
 
 before(async () => {
@@ -42,8 +43,6 @@ plans:
   burst: { base: 600/min, perUnit: 0/min, min: 600/min, max: 600/min, burst: 3, maxDelay: 2s, maxSlowed: 50, concurrency: 10, queue: 10 }
 `,
   );
-  keyA = (await createKey(dataDir, 'acct-a')).key;
-  keyB = (await createKey(dataDir, 'acct-b')).key;
   keyBurst = (await createKey(dataDir, 'acct-burst', ['--plan', 'burst'])).key;
   gateway = await startGateway(['--config', policy, '--data', dataDir]);
 });
@@ -54,72 +53,83 @@ after(async () => {
 });
 
 test('an IP is warned past 100/min and refused past 200/min with a reference support can look up', async () => {
-  await awayFromMinuteEdge();
-  // Requests from a dedicated IP-only caller (no key): the warn/block thresholds are per IP.
-  const ip = { 'x-forwarded-for': '203.0.113.50' };
-  let firstWarning = 0;
-  let firstRefusal = 0;
-  let refusal: Awaited<ReturnType<typeof call>> | undefined;
-  for (let i = 1; i <= 205 && refusal === undefined; i++) {
-    const answer = await call(`${gateway.url}/api/companies?limit=1`, { headers: ip });
-    assert.ok(
-      answer.headers['ratelimit-policy']?.includes('"ip";q=200;w=60'),
-      'RateLimit-Policy on every limited response',
-    );
-    if (answer.headers['sluice-warning'] !== undefined && firstWarning === 0) firstWarning = i;
-    if (answer.status === 429) {
-      firstRefusal = i;
-      refusal = answer;
-    } else assert.equal(answer.status, 200, `request ${i}`);
-  }
-  assert.equal(firstWarning, 101, 'the warning starts at the 101st request of the minute');
-  assert.equal(firstRefusal, 201, 'the 201st request in a minute is refused');
-  assert.ok(refusal);
-  assert.equal(refusal.headers['content-type'], 'application/problem+json');
-  const body = refusal.json<{
-    detail: string;
-    reference: string;
-    retryAfter: number;
-    status: number;
-  }>();
-  const match = DETAIL.exec(body.detail);
-  assert.ok(match, `detail is the promised sentence: ${body.detail}`);
-  assert.equal(body.reference, match[1]);
-  assert.equal(body.status, 429);
-  assert.ok(body.retryAfter >= 1 && body.retryAfter <= 120, `retryAfter ${body.retryAfter}`);
-  assert.equal(refusal.headers['retry-after'], String(body.retryAfter));
-  assert.match(refusal.headers.ratelimit, /"ip";r=0;t=\d+/);
-
-  // A few more refusals join the same incident instead of writing rows of their own.
-  for (let i = 0; i < 5; i++)
-    assert.equal((await call(`${gateway.url}/api/companies`, { headers: ip })).status, 429);
-
-  const looked = await eventually(async () => {
-    const r = await sluice([
-      'incident',
-      body.reference.toLowerCase().replaceAll('-', ''),
-      '--data',
-      dataDir,
-      '--json',
-    ]);
-    if (r.code !== 0) return undefined;
-    const incident = JSON.parse(r.stdout) as {
-      count: number;
-      rule: string;
-      subject: { ip: string };
-    };
-    return incident.count >= 6 ? { incident, r } : undefined;
+  // In-process on a manual clock: every request of the loop falls in one minute, however
+  // long the loop takes, and Retry-After can be pinned.
+  const lines: string[] = [];
+  const data = tempDir();
+  const g = await startInProcessGateway({
+    upstream: upstream.url,
+    policy: 'ip:\n  warn: 100/min\n  block: 200/min\n',
+    recordStore: openSqliteRecordStore(data),
+    logger: createLogger({ destination: { write: (line: string) => void lines.push(line) } }),
   });
-  assert.equal(looked.incident.rule, 'ip-block');
-  assert.equal(looked.incident.subject.ip, '203.0.113.50');
-  assert.equal(looked.incident.count, 6);
+  try {
+    let firstWarning = 0;
+    let firstRefusal = 0;
+    let refusal: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 1; i <= 205 && refusal === undefined; i++) {
+      const answer = await g.call('/api/companies?limit=1');
+      assert.ok(
+        answer.headers['ratelimit-policy']?.includes('"ip";q=200;w=60'),
+        'RateLimit-Policy on every limited response',
+      );
+      if (answer.headers['sluice-warning'] !== undefined && firstWarning === 0) firstWarning = i;
+      if (answer.status === 429) {
+        firstRefusal = i;
+        refusal = answer;
+      } else assert.equal(answer.status, 200, `request ${i}`);
+    }
+    assert.equal(firstWarning, 101, 'the warning starts at the 101st request of the minute');
+    assert.equal(firstRefusal, 201, 'the 201st request in a minute is refused');
+    assert.ok(refusal);
+    assert.equal(refusal.headers['content-type'], 'application/problem+json');
+    const body = refusal.json<{
+      detail: string;
+      reference: string;
+      retryAfter: number;
+      status: number;
+    }>();
+    const match = DETAIL.exec(body.detail);
+    assert.ok(match, `detail is the promised sentence: ${body.detail}`);
+    assert.equal(body.reference, match[1]);
+    assert.equal(body.status, 429);
+    // 200 in the minute from T0: one more fits at T0 + 120 s − 199 × 60 s / 200 = T0 + 60.3 s.
+    assert.equal(body.retryAfter, 61);
+    assert.equal(refusal.headers['retry-after'], '61');
+    assert.equal(refusal.headers.ratelimit, '"ip";r=0;t=60');
 
-  const text = await sluice(['incident', body.reference, '--data', dataDir]);
-  assert.equal(text.code, 0);
-  assert.match(text.stdout, /203\.0\.113\.50/);
-  assert.match(text.stdout, /200/);
-  // The warning is logged once per window, not once per request.
-  assert.equal(gateway.output().match(/IP crossed the warning threshold/g)?.length, 1);
+    // A few more refusals join the same incident instead of writing rows of their own.
+    for (let i = 0; i < 5; i++) assert.equal((await g.call('/api/companies')).status, 429);
+
+    const looked = await eventually(async () => {
+      const r = await sluice([
+        'incident',
+        body.reference.toLowerCase().replaceAll('-', ''),
+        '--data',
+        data,
+        '--json',
+      ]);
+      if (r.code !== 0) return undefined;
+      const incident = JSON.parse(r.stdout) as {
+        count: number;
+        rule: string;
+        subject: { ip: string };
+      };
+      return incident.count >= 6 ? { incident, r } : undefined;
+    });
+    assert.equal(looked.incident.rule, 'ip-block');
+    assert.equal(looked.incident.subject.ip, '127.0.0.1');
+    assert.equal(looked.incident.count, 6);
+
+    const text = await sluice(['incident', body.reference, '--data', data]);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /127\.0\.0\.1/);
+    assert.match(text.stdout, /200/);
+    // The warning is logged once per window, not once per request.
+    assert.equal(lines.filter((l) => l.includes('IP crossed the warning threshold')).length, 1);
+  } finally {
+    await g.close();
+  }
 });
 
 test('a burst is slowed, not refused: requests over the rate are held, then served', async () => {
@@ -145,20 +155,38 @@ test('a burst is slowed, not refused: requests over the rate are held, then serv
 });
 
 test("one account's full queue answers 429 at once while another account is served", async () => {
-  const slow = `${gateway.url}/_test/slow?ms=1500`;
-  const flood = [call(slow, { headers: bearer(keyA) }), call(slow, { headers: bearer(keyA) })];
-  await new Promise((r) => setTimeout(r, 200));
-  const third = await call(slow, { headers: bearer(keyA) });
-  assert.equal(third.status, 429, 'concurrency 1 + queue 1: the third request is refused');
-  assert.ok(third.ms < 500, `refused at once (${third.ms} ms)`);
-  assert.equal(third.json<{ rule: string }>().rule, 'account-queue');
+  // In-process, so the queue can be seen: a queued request arms its timeout on the clock.
+  const g = await startInProcessGateway({
+    upstream: upstream.url,
+    policy: 'plans:\n  standard: { concurrency: 1, queue: 1, queueTimeout: 10s }\n',
+  });
+  try {
+    const a = g.addKey('acct-a').key;
+    const b = g.addKey('acct-b').key;
+    const slowHits = async () =>
+      (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>().paths[
+        '/_test/slow'
+      ] ?? 0;
+    const before = await slowHits();
+    const first = g.call('/_test/slow?ms=1500', { key: a });
+    await until(async () => (await slowHits()) > before, 'the first request holds the slot');
+    const second = g.call('/api/companies?limit=1', { key: a });
+    await until(() => g.clock.pending() === 1, 'the second request is queued');
+    const third = await g.call('/api/companies?limit=1', { key: a });
+    assert.equal(third.status, 429, 'concurrency 1 + queue 1: the third request is refused');
+    assert.ok(third.ms < 500, `refused at once (${third.ms} ms)`);
+    assert.equal(third.json<{ rule: string }>().rule, 'account-queue');
 
-  const other = await call(`${gateway.url}/api/companies?limit=1`, { headers: bearer(keyB) });
-  assert.equal(other.status, 200);
-  assert.ok(other.ms < 500, `the other account is not delayed (${other.ms} ms)`);
+    const other = await g.call('/api/companies?limit=1', { key: b });
+    assert.equal(other.status, 200);
+    assert.ok(other.ms < 500, `the other account is not delayed (${other.ms} ms)`);
 
-  const [first, second] = await Promise.all(flood);
-  assert.equal(first.status, 200);
-  assert.equal(second.status, 200, 'the queued request is served when the slot frees');
-  assert.ok(second.ms >= 2500, `the queued one waited for the first (${second.ms} ms)`);
+    assert.equal((await first).status, 200);
+    const queued = await second;
+    assert.equal(queued.status, 200, 'the queued request is served when the slot frees');
+    assert.ok(queued.ms >= 1000, `the queued one waited for the first (${queued.ms} ms)`);
+    assert.equal(g.clock.pending(), 0, 'its queue timeout is cancelled');
+  } finally {
+    await g.close();
+  }
 });

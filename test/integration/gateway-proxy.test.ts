@@ -214,8 +214,14 @@ test('health and readiness are answered by sluice itself', async () => {
 
 test('on SIGTERM, a request in flight finishes and the process exits 0', async () => {
   const g = await startGateway(['--upstream', upstream.url, '--data', tempDir()]);
+  const slowHits = async () =>
+    (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>().paths[
+      '/_test/slow'
+    ] ?? 0;
+  const before = await slowHits();
   const inFlight = call(`${g.url}/_test/slow?ms=800`);
-  await new Promise((r) => setTimeout(r, 200));
+  // Stopped once the request is in the upstream: waited for, not guessed with a sleep.
+  await eventually(async () => ((await slowHits()) > before ? true : undefined));
   const exit = g.stop();
   const answer = await inFlight;
   assert.equal(answer.status, 200);

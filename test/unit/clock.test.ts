@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { manualClock } from '../../src/core/clock.ts';
+import { MAX_TIMER_STEP_MS, manualClock, systemClock } from '../../src/core/clock.ts';
 
 test('a manual clock moves only when told, and never backwards', () => {
   const clock = manualClock(1_000);
@@ -51,7 +51,6 @@ test('set() forward fires what fell due; set() backward fires nothing', () => {
 });
 
 test('the system clock runs a real timer once and can cancel one', async () => {
-  const { systemClock } = await import('../../src/core/clock.ts');
   let cancelledRan = false;
   const cancel = systemClock.after(1, () => {
     cancelledRan = true;
@@ -66,4 +65,28 @@ test('the system clock runs a real timer once and can cancel one', async () => {
     });
   });
   assert.equal(cancelledRan, false);
+});
+
+test('the system clock holds a wait past 24.8 days in steps that each fit one Node timer', (t) => {
+  // Node fires a longer timer after 1 ms: every step armed must fit, and the wait end on time.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const armed: number[] = [];
+  const mocked = globalThis.setTimeout;
+  t.mock.method(globalThis, 'setTimeout', (fn: () => void, ms: number) => {
+    armed.push(ms);
+    return mocked(fn, ms);
+  });
+  const thirtyDays = 30 * 86_400_000;
+  let fired = false;
+  systemClock.after(thirtyDays, () => {
+    fired = true;
+  });
+  // Ticked step by step: the mock arms a timer set from a callback relative to the tick's end.
+  t.mock.timers.tick(MAX_TIMER_STEP_MS);
+  assert.equal(fired, false, 'not when one Node timer would have overflowed');
+  t.mock.timers.tick(thirtyDays - MAX_TIMER_STEP_MS - 1);
+  assert.equal(fired, false, 'not before its time');
+  t.mock.timers.tick(1);
+  assert.equal(fired, true);
+  assert.deepEqual(armed, [MAX_TIMER_STEP_MS, thirtyDays - MAX_TIMER_STEP_MS]);
 });
