@@ -29,7 +29,7 @@
 import type { Clock } from './clock.ts';
 import { type Decision, deny, type IpWarning, type LimitState } from './decision.ts';
 import { SluiceError } from './errors.ts';
-import type { AccountBudgetFacts } from './incident-facts.ts';
+import type { AccountBudgetFacts, FactsOf } from './incident-facts.ts';
 import { SlowedCounter } from './limiter/account-queue.ts';
 import { accountRate, gcraParamsFor } from './limiter/budget.ts';
 import type {
@@ -49,7 +49,17 @@ export interface AdmitInput {
     | undefined;
   /** Units of the account's budget this request spends (the route's cost). */
   readonly cost: number;
-  readonly route?: { readonly name: string; readonly rate?: Rate | undefined } | undefined;
+  readonly route?: RouteInput | undefined;
+}
+
+/** The route a request matched, as far as the engine counts it and explains a refusal. */
+export interface RouteInput {
+  readonly name: string;
+  readonly rate?: Rate | undefined;
+  /** The route is batch work (a full listing): said so in the refusal's explanation. */
+  readonly batch?: boolean;
+  /** The query parameter whose absence made it a full listing (e.g. `modifiedAfter`). */
+  readonly incremental?: string | undefined;
 }
 
 export interface Engine {
@@ -230,11 +240,13 @@ export function createEngine(options: EngineOptions): Engine {
     );
     const limits = [p.ipLimit, p.accountLimit!, routeLimit];
     if (!r.allowed) {
-      const counters = {
+      const counters: FactsOf<'route-rate'> = {
         route: route.name,
         account: p.account.id,
         routeRate: params.limit,
         periodSec: params.periodMs / 1000,
+        ...(route.batch ? { routeClass: 'batch' as const } : {}),
+        ...(route.incremental === undefined ? {} : { incremental: route.incremental }),
       };
       return deny('route-rate', Math.ceil(r.retryAfterMs), counters, limits, p.warning);
     }

@@ -68,13 +68,24 @@ export type FactsByRule = {
   'account-slowed': AccountBudgetFacts & { slowed: number; maxSlowed: number };
   'account-queue': QueueFacts;
   'account-queue-timeout': QueueFacts;
-  'route-rate': { route: string; account: string; routeRate: number; periodSec: number };
+  'route-rate': {
+    route: string;
+    account: string;
+    routeRate: number;
+    periodSec: number;
+    /** Set for a batch route (a full listing): the explanation says it is batch work. */
+    routeClass?: 'batch';
+    /** The filter whose absence made the request a full listing, e.g. `modifiedAfter`. */
+    incremental?: string;
+  };
   'bulk-export': {
     dataset: string;
     allowed?: number;
     periodMs?: number;
     exports?: number;
     nextAllowedAt?: string;
+    /** The policy's incremental-sync filter (e.g. `modifiedAfter`), suggested instead. */
+    incremental?: string;
     /** `unavailable` when the export ledger could not be asked. */
     ledger?: 'unavailable';
   };

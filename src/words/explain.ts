@@ -310,11 +310,18 @@ const EXPLAIN: {
       const route = f.get('route');
       const limit = f.get('routeRate');
       const sec = f.periodSec('periodSec');
+      const batch = f.get('routeClass') === 'batch';
+      const incremental = f.get('incremental');
       f.said('account');
+      const allows = `allows ${limit ?? 'fewer'} requests ${per(sec)} per account, on top of the account's own rate`;
       return {
         what: `Requests of ${who} to ${route ? `the ${route} route` : 'one route'} were refused with ${STATUS_429}.`,
-        why: `This route costs more than other calls and allows ${limit ?? 'fewer'} requests ${per(sec)} per account, on top of the account's own rate.`,
-        fix: `Call ${route ?? 'this route'} less often (at most ${limit ?? 'its limit'} ${per(sec)}), cache its results, and use incremental (modifiedAt) queries where they exist.`,
+        why: batch
+          ? `${route ? `The ${route} route` : 'This route'} is batch work${incremental ? ` (a full listing: no ${incremental} filter)` : ''} and ${allows}.`
+          : `${route ? `The ${route} route` : 'This route'} has a rate of its own: it ${allows}.`,
+        fix: batch
+          ? `Sync incrementally: ${incremental ? `add ${incremental}=<the time of your last sync>` : 'ask only for what changed since your last sync'} so only changes are listed, and run full listings in the off-hours windows.`
+          : `Call ${route ?? 'this route'} less often (at most ${limit ?? 'its limit'} ${per(sec)}) and cache its results.`,
       };
     },
   },
@@ -325,10 +332,11 @@ const EXPLAIN: {
       const allowed = f.get('allowed');
       const period = f.ms('periodMs');
       const made = f.get('exports');
+      const incremental = f.get('incremental');
       return {
         what: `A full export${dataset ? ` of ${dataset}` : ''} by ${who} was refused with ${STATUS_429}.`,
         why: `Full exports are allowed ${times(allowed)} ${period ? `every ${period}` : 'per period'} per account and dataset${made ? `, and ${made} ${made === '1' ? 'was' : 'were'} already made` : ''}.`,
-        fix: `Sync incrementally: ask only for what changed since your last sync (a modifiedAt filter), and keep full exports for occasional reconciliation.`,
+        fix: `Sync incrementally: ask only for what changed since your last sync${incremental ? ` (the ${incremental} filter of the list endpoints)` : ''}, and keep full exports for occasional reconciliation.`,
       };
     },
   },

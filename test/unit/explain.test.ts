@@ -249,3 +249,43 @@ test('a rule this version does not know still gets an answer', () => {
   assert.match(e.what, /future-rule/);
   assert.match(e.why, /x 1/);
 });
+
+test('a full listing refused by its route rate is explained as batch work, with the filter to add', () => {
+  const e = explainIncident(
+    incident('route-rate', {
+      counters: {
+        route: 'full-listing',
+        account: 'acme',
+        routeRate: 30,
+        periodSec: 60,
+        routeClass: 'batch',
+        incremental: 'modifiedAfter',
+      },
+    }),
+  );
+  assert.match(
+    e.why,
+    /full-listing route is batch work \(a full listing: no modifiedAfter filter\)/,
+  );
+  assert.match(e.why, /allows 30 requests per minute per account/);
+  assert.doesNotMatch(e.why, /costs more/, 'a full listing costs 1: it is not an expensive call');
+  assert.match(e.fix, /add modifiedAfter=<the time of your last sync>/);
+  assert.doesNotMatch(`${e.why} ${e.fix}`, /modifiedAt\b/);
+});
+
+test('a route with a rate of its own is explained without claiming it costs more', () => {
+  const e = explainIncident(incident('route-rate'));
+  assert.match(e.why, /The search route has a rate of its own: it allows 30 requests per minute/);
+  assert.doesNotMatch(e.why, /costs more/);
+  assert.match(e.fix, /Call search less often \(at most 30 per minute\)/);
+});
+
+test("a refused export suggests the policy's own incremental filter", () => {
+  const e = explainIncident(
+    incident('bulk-export', {
+      counters: { ...SAMPLE['bulk-export'], incremental: 'modifiedAfter' },
+    }),
+  );
+  assert.match(e.fix, /\(the modifiedAfter filter of the list endpoints\)/);
+  assert.doesNotMatch(e.fix, /modifiedAt\b/);
+});

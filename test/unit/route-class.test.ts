@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
+import { defaultPolicy } from '../../src/core/policy/built-in-policy.ts';
 import type { Policy, RoutePolicy } from '../../src/core/policy/types.ts';
 import {
   bulkExportRefusal,
+  incrementalFilter,
   ledgerUnavailable,
   routeAdmission,
 } from '../../src/core/routes/route-class.ts';
@@ -107,7 +109,12 @@ test('a confined batch route is refused until the next window opens, then runs a
   const inside = routeAdmission(m, KEY, policy, clock.now(), '/reindex');
   assert.deepEqual(inside, {
     cost: 3,
-    route: { name: 'reindex', rate: { limit: 40, periodMs: 60_000 } },
+    route: {
+      name: 'reindex',
+      rate: { limit: 40, periodMs: 60_000 },
+      batch: true,
+      incremental: undefined,
+    },
   });
 });
 
@@ -116,7 +123,7 @@ test('an unconfined batch route runs outside the windows at its own rate', () =>
   const m = match('POST', '/reindex', '');
   assert.deepEqual(routeAdmission(m, KEY, policy, clock.now(), '/reindex'), {
     cost: 3,
-    route: { name: 'reindex', rate: perMinute(10) },
+    route: { name: 'reindex', rate: perMinute(10), batch: true, incremental: undefined },
   });
 });
 
@@ -151,4 +158,9 @@ test('a bulk export past its allowance says when the next one is allowed', () =>
   const away = ledgerUnavailable('companies');
   assert.equal(away.retryAfterMs, 60_000);
   assert.deepEqual(away.counters, { dataset: 'companies', ledger: 'unavailable' });
+});
+
+test("the policy's incremental filter is the parameter whose absence makes a full listing", () => {
+  assert.equal(incrementalFilter(defaultPolicy()), 'modifiedAfter');
+  assert.equal(incrementalFilter(testPolicy()), undefined);
 });

@@ -13,7 +13,8 @@
  * if ('refusal' in a) answer.refuse(res, caller, a.refusal);
  * else engine.admit({ ip, account, cost: a.cost, route: a.route });
  */
-import type { Policy, Rate } from '../policy/types.ts';
+import type { RouteInput } from '../engine.ts';
+import type { Policy, RoutePolicy } from '../policy/types.ts';
 import type { BulkExportVerdict } from '../records.ts';
 import { type Refusal, refusal } from '../refusal.ts';
 import { batchVerdict, bulkRefusal, scaleRate } from './route-limits.ts';
@@ -26,7 +27,7 @@ export type RouteAdmission =
       /** What the request costs of the account's budget. */
       readonly cost: number;
       /** The route's own rate (scaled inside off-hours for batch routes), if it has one. */
-      readonly route: { readonly name: string; readonly rate: Rate } | undefined;
+      readonly route: RouteInput | undefined;
     };
 
 const PUBLIC: RouteAdmission = { cost: 1, route: undefined };
@@ -66,8 +67,33 @@ export function routeAdmission(
     route:
       route.rate === undefined
         ? undefined
-        : { name: route.name, rate: scaleRate(route.rate, multiplier) },
+        : {
+            name: route.name,
+            rate: scaleRate(route.rate, multiplier),
+            batch: route.class === 'batch',
+            incremental: absentParam(route),
+          },
   };
+}
+
+/** The first query parameter whose absence the route requires (its incremental filter). */
+function absentParam(route: RoutePolicy): string | undefined {
+  return route.query.find((q) => !q.present)?.param;
+}
+
+/**
+ * The policy's incremental-sync filter: the parameter whose absence makes a listing a
+ * full listing (`modifiedAfter` in the built-in policy), for explanations to suggest.
+ *
+ * @example
+ * incrementalFilter(defaultPolicy()); // 'modifiedAfter'
+ */
+export function incrementalFilter(policy: Policy): string | undefined {
+  for (const route of policy.routes) {
+    const param = absentParam(route);
+    if (param !== undefined) return param;
+  }
+  return undefined;
 }
 
 /**
@@ -87,7 +113,14 @@ export function bulkExportRefusal(
 ): Refusal | undefined {
   if (verdict.allowed) return undefined;
   const retryAfterMs = verdict.nextAllowedAt === undefined ? 0 : verdict.nextAllowedAt - now;
-  const r = bulkRefusal(policy, dataset, now, retryAfterMs, verdict.used);
+  const r = bulkRefusal(
+    policy,
+    dataset,
+    now,
+    retryAfterMs,
+    verdict.used,
+    incrementalFilter(policy),
+  );
   return refusal('bulk-export', 429, retryAfterMs, r.counters, {
     limits: headers.limits,
     warning: headers.warning,

@@ -54,6 +54,8 @@ export function bulkRefusal(
   now: number,
   retryAfterMs: number,
   used: number,
+  /** The policy's incremental-sync filter, suggested in the explanation. */
+  incremental?: string,
 ): { counters: FactsOf<'bulk-export'>; note: string } {
   const next = new Date(now + retryAfterMs).toISOString();
   return {
@@ -63,6 +65,7 @@ export function bulkRefusal(
       periodMs: policy.bulk.allow.periodMs,
       exports: used,
       nextAllowedAt: next,
+      ...(incremental === undefined ? {} : { incremental }),
     },
     note: `next export of ${dataset} allowed ${next}`,
   };
