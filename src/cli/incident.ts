@@ -27,10 +27,21 @@ const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
 
 const DEFAULT_LIMIT = 20;
 
-/** A run is ongoing while a further refusal would still join it. */
-function statusOf(incident: Incident, now: number): 'ongoing' | 'ended' {
+/**
+ * A run of refusals is ongoing while a further refusal would still join it. A safeguard's
+ * incident is one action, taken once: it is neither (the refusals it leads to, of a
+ * suspended key or a blocked IP, are incidents of their own).
+ */
+function statusOf(incident: Incident, now: number): 'ongoing' | 'ended' | 'action' {
+  if (incident.rule.startsWith('safeguard-')) return 'action';
   return now - incident.endedAt <= DEFAULT_GAP_MS ? 'ongoing' : 'ended';
 }
+
+const STATUS_WORDS = {
+  ongoing: 'ongoing: refusals are still coming',
+  ended: 'ended',
+  action: 'an action, taken once (refusals that follow it are incidents of their own)',
+} as const;
 
 /** "3 minutes ago", "just now". */
 function ago(ms: number, now: number): string {
@@ -116,10 +127,13 @@ function showIncident(
   const iso = (ms: number) => `${new Date(ms).toISOString()} (${ago(ms, now)})`;
   const lines: [string, string][] = [
     ['rule', incident.rule],
-    ['status', status === 'ongoing' ? 'ongoing: refusals are still coming' : 'ended'],
+    ['status', STATUS_WORDS[status]],
     ['who', who(incident.subject)],
     ['started', iso(incident.startedAt)],
-    [status === 'ongoing' ? 'last' : 'ended', iso(incident.endedAt)],
+    [
+      status === 'ongoing' ? 'last' : status === 'action' ? 'taken' : 'ended',
+      iso(incident.endedAt),
+    ],
     ['requests', incident.count.toLocaleString('en-US')],
     ['counters', counters(incident.counters)],
   ];
@@ -152,7 +166,7 @@ function listIncidents(incidents: Incident[], now: number, json: boolean | undef
     i.rule,
     who(i.subject),
     new Date(i.startedAt).toISOString(),
-    statusOf(i, now) === 'ongoing' ? 'ongoing' : `ended ${ago(i.endedAt, now)}`,
+    statusOf(i, now) === 'ended' ? `ended ${ago(i.endedAt, now)}` : statusOf(i, now),
     i.count.toLocaleString('en-US'),
   ]);
   io.stdout.write(table(['reference', 'rule', 'who', 'started', 'status', 'requests'], rows));

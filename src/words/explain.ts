@@ -219,7 +219,8 @@ function action(c: Context<SafeguardFacts>): string {
           : 'revoke';
   const act = c.f.get('action') ?? inferred;
   const dur = c.f.ms('durationMs');
-  const lasting = dur ? ` for ${dur}` : '';
+  const until = c.f.get('until');
+  const lasting = `${dur ? ` for ${dur}` : ''}${until ? ` (until ${until})` : ''}`;
   const done =
     act === 'revoke'
       ? `${c.key} was revoked`
@@ -507,12 +508,14 @@ export function explainIncident(incident: Incident): Explanation {
           subject: incident.subject,
         });
   // Counters no sentence named, and the note (e.g. when the next export is allowed),
-  // end `why`, so support sees everything that was recorded.
+  // end `why`, so support sees everything that was recorded. A safeguard's note is the
+  // reason its explanation already gives in full: said once, not twice.
   const rest = f.rest();
+  const note = incident.rule.startsWith('safeguard-') ? undefined : incident.note;
   const why = [
     text.why,
     rest && `Counters at the time: ${rest}.`,
-    incident.note && capital(incident.note).replace(/\.?$/, '.'),
+    note && capital(note).replace(/\.?$/, '.'),
   ]
     .filter(Boolean)
     .join(' ');

@@ -65,10 +65,19 @@ test('a dry-run rule records an incident and an audit entry, and the key keeps w
     assert.match(
       shown.stdout,
       new RegExp(
-        `Dry run, nothing was done: API key ${id} of account acct-dry would have been suspended for 1 hour\\.`,
+        `Dry run, nothing was done: API key ${id} of account acct-dry would have been suspended for 1 hour \\(until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)\\.`,
       ),
     );
     assert.doesNotMatch(shown.stdout, /was suspended/);
+    // An action, not a run of refusals that could still be "ongoing".
+    assert.match(shown.stdout, /^ {2}status {4}an action, taken once/m);
+    assert.doesNotMatch(shown.stdout, /ongoing/);
+    // The reason is said once, in Why, not again as a repeated note.
+    const why = shown.stdout.slice(
+      shown.stdout.indexOf('\nWhy\n'),
+      shown.stdout.indexOf('\nWhat to change'),
+    );
+    assert.doesNotMatch(why, /dry run:/i, 'the note is not repeated in Why');
   } finally {
     await store.close();
   }
