@@ -94,7 +94,7 @@ const EXPECTED: Policy = {
     {
       name: 'full-listing',
       methods: ['GET'],
-      path: '/api/:collection',
+      path: '/api/:collection(companies|devices|jobs|logs)',
       query: [{ param: 'modifiedAfter', present: false }],
       cost: 1,
       class: 'batch',

@@ -37,11 +37,11 @@ test('the default policy description shows every limit', () => {
   ]);
   assert.deepEqual(section(text, 'Routes'), [
     'Routes (first match wins)',
-    '  name          method  path                   class       cost  rate    notes',
-    '  reports       any     /api/reports/**        non-public  1     -',
-    '  export        any     /api/exports/:dataset  bulk        1     -       dataset from :dataset',
-    '  search        GET     /api/search            public      5     -',
-    '  full-listing  GET     /api/:collection       batch       1     30/min  only when modifiedAfter is absent',
+    '  name          method  path                                           class       cost  rate    notes',
+    '  reports       any     /api/reports/**                                non-public  1     -',
+    '  export        any     /api/exports/:dataset                          bulk        1     -       dataset from :dataset',
+    '  search        GET     /api/search                                    public      5     -',
+    '  full-listing  GET     /api/:collection(companies|devices|jobs|logs)  batch       1     30/min  only when modifiedAfter is absent',
   ]);
   assert.deepEqual(section(text, 'Bulk exports'), [
     'Bulk exports',

@@ -262,6 +262,15 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
   'bad-route-path.yaml': {
     problems: [['routes[0].path', 4, '"/api/**/search": "**" may only end a path']],
   },
+  'bad-route-values.yaml': {
+    problems: [
+      [
+        'routes[0].path',
+        4,
+        '"/api/:collection(companies||devices)": ":collection(companies||devices)" lists its values as :collection(a|b|c), each value one or more characters',
+      ],
+    ],
+  },
   'bad-method.yaml': {
     problems: [
       [

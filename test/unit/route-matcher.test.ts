@@ -104,3 +104,22 @@ test('query conditions lean towards the rule: absent unless the exact name has a
   }
   assert.equal(present('GET', '/', 'expanded=1'), undefined);
 });
+
+test('a named segment with listed values matches only those values', () => {
+  const match = compileRoutes([
+    route({ name: 'list', path: '/api/:collection(companies|devices)', methods: ['GET'] }),
+  ]);
+  assert.deepEqual(match('GET', '/api/devices', '')?.params, { collection: 'devices' });
+  assert.deepEqual(match('GET', '/api/Companies', '')?.params, { collection: 'companies' });
+  assert.equal(match('GET', '/api/whoami', ''), undefined, 'a value not listed is not the route');
+  assert.equal(match('GET', '/api/devices/7', ''), undefined, 'one segment only');
+});
+
+test("the built-in full-listing route covers the demo's list endpoints, not any one-segment GET", () => {
+  const match = compileRoutes(defaultPolicy().routes);
+  for (const c of ['companies', 'devices', 'jobs', 'logs']) {
+    assert.equal(match('GET', `/api/${c}`, '')?.route.name, 'full-listing', c);
+  }
+  assert.equal(match('GET', '/api/whoami', ''), undefined);
+  assert.equal(match('GET', '/api/companies', 'modifiedAfter=2026-01-01T00:00:00Z'), undefined);
+});

@@ -77,7 +77,7 @@ routes:
     cost: 5
   - name: full-listing # a listing without modifiedAfter is a full listing: batch work
     method: GET
-    path: /api/:collection
+    path: /api/:collection(companies|devices|jobs|logs) # the demo API's list endpoints
     query: { modifiedAfter: absent }
     class: batch
     rate: 30/min

@@ -146,7 +146,8 @@ export function parseDailyRange(value: unknown): Parsed<{ from: number; to: numb
  * `**` (the rest, last only). Answers the names of its `:name` segments.
  */
 export function parseRoutePath(value: unknown): Parsed<string[]> {
-  const hint = 'for example /api/search, /api/reports/** or /api/exports/:dataset';
+  const hint =
+    'for example /api/search, /api/reports/**, /api/exports/:dataset or /api/:collection(companies|devices)';
   if (typeof value !== 'string' || !value.startsWith('/')) {
     return fail(`${show(value)} is not a route path: it must start with "/", ${hint}`);
   }
@@ -165,9 +166,16 @@ export function parseRoutePath(value: unknown): Parsed<string[]> {
       return fail(`${show(value)}: "*" and "**" must be whole segments, like /api/*/items`);
     }
     if (segment.startsWith(':')) {
-      const name = segment.slice(1);
+      const m = /^:([^(]*)(?:\((.*)\))?$/.exec(segment);
+      const name = m?.[1] ?? '';
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
         return fail(`${show(value)}: "${segment}" needs a name of letters, digits and _`);
+      }
+      const alternatives = m?.[2];
+      if (alternatives !== undefined && !/^[^|()/]+(\|[^|()/]+)*$/.test(alternatives)) {
+        return fail(
+          `${show(value)}: "${segment}" lists its values as :${name}(a|b|c), each value one or more characters`,
+        );
       }
       if (names.includes(name)) return fail(`${show(value)} names ":${name}" twice`);
       names.push(name);

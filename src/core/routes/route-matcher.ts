@@ -2,7 +2,8 @@
  * Finds the policy route a request belongs to — first match wins, as written in the
  * policy. Patterns are compiled once per policy: `*` is one segment, `**` any rest of
  * the path (also none: `/api/reports/**` matches `/api/reports`), `:name` one segment
- * captured as a parameter. Query conditions require a parameter to be present or absent.
+ * captured as a parameter, `:name(a|b)` one segment that is one of the values listed.
+ * Query conditions require a parameter to be present or absent.
  * A request that matches no route is `public` with cost 1.
  *
  * The path given is the canonical, decoded one (canonical-path.ts), never the raw
@@ -25,7 +26,7 @@ export type RouteMatcher = (method: string, path: string, query: string) => Rout
 
 type Segment =
   | { kind: 'literal'; value: string }
-  | { kind: 'one'; name?: string }
+  | { kind: 'one'; name?: string; values?: ReadonlySet<string> }
   | { kind: 'rest' };
 
 function compilePattern(pattern: string, fold: (s: string) => string): Segment[] {
@@ -35,7 +36,17 @@ function compilePattern(pattern: string, fold: (s: string) => string): Segment[]
     .map((s): Segment => {
       if (s === '**') return { kind: 'rest' };
       if (s === '*') return { kind: 'one' };
-      if (s.startsWith(':')) return { kind: 'one', name: s.slice(1) };
+      if (s.startsWith(':')) {
+        // `:name(a|b|c)`: one segment, only one of the values listed (compared as literals).
+        const open = s.indexOf('(');
+        if (open < 0) return { kind: 'one', name: s.slice(1) };
+        const values = s.slice(open + 1, -1).split('|');
+        return {
+          kind: 'one',
+          name: s.slice(1, open),
+          values: new Set(values.map((v) => fold(safeDecode(v)))),
+        };
+      }
       // Literals are compared with decoded paths, so they are decoded too.
       return { kind: 'literal', value: fold(safeDecode(s)) };
     });
@@ -53,7 +64,10 @@ function matchSegments(
     if (part === undefined) return undefined;
     if (seg.kind === 'literal') {
       if (seg.value !== part) return undefined;
-    } else if (seg.name !== undefined) params[seg.name] = part;
+    } else {
+      if (seg.values !== undefined && !seg.values.has(part)) return undefined;
+      if (seg.name !== undefined) params[seg.name] = part;
+    }
   }
   return parts.length === segments.length ? params : undefined;
 }
