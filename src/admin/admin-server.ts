@@ -8,7 +8,7 @@
  * loopback or a private network.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { constantTimeEqual } from '../core/api-key.ts';
+import { constantTimeEqual, normalizeKeyId } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
@@ -23,6 +23,13 @@ import { liftIpBlock } from '../records/ip-blocks.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import type { RecordStore } from '../store/types.ts';
 import { explainIncident } from '../words/explain.ts';
+
+/** The problem name of each client error Fastify itself raises (its message is the detail). */
+const ADMIN_PROBLEMS: Readonly<Record<number, string>> = {
+  400: 'bad-request',
+  413: 'body-too-large',
+  415: 'unsupported-media-type',
+};
 
 export interface AdminServerOptions {
   token: string | undefined;
@@ -47,6 +54,30 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     plainProblem(name, status, detail);
 
   const throttle = createLoginThrottle({ clock });
+
+  // Fastify's own answers (a body that is not JSON, an empty JSON body, a content type it
+  // cannot read, a route that does not exist) are problem+json like every other answer.
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _req, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status < 400 || status >= 500) {
+      options.logger.error({ event: 'admin-error', error: error.message }, 'admin request failed');
+      return replyProblem(reply, problem(500, 'internal', 'The admin API failed on this request.'));
+    }
+    return replyProblem(
+      reply,
+      problem(status, ADMIN_PROBLEMS[status] ?? 'bad-request', error.message),
+    );
+  });
+  app.setNotFoundHandler((req, reply) =>
+    replyProblem(
+      reply,
+      problem(
+        404,
+        'route-not-found',
+        `The admin API has no route ${req.method} ${shorten(req.url.split('?')[0])}; docs/operations.md lists them.`,
+      ),
+    ),
+  );
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz') return;
@@ -198,12 +229,17 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     },
   );
 
-  app.get<{ Querystring: { limit?: string; key?: string } }>('/admin/audit', async (req) => ({
-    audit: await recordStore.listAudit({
-      limit: Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100)),
-      keyId: req.query.key,
-    }),
-  }));
+  app.get<{ Querystring: { limit?: string; key?: string } }>('/admin/audit', async (req) => {
+    // A key id in any case, as the key routes and the CLI read it.
+    const keyId = req.query.key === undefined ? undefined : normalizeKeyId(req.query.key);
+    if (req.query.key !== undefined && keyId === undefined) return { audit: [] };
+    return {
+      audit: await recordStore.listAudit({
+        limit: Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100)),
+        keyId,
+      }),
+    };
+  });
 
   return {
     fastify: app,

@@ -7,6 +7,7 @@ import type { Policy } from '../core/policy/types.ts';
 import type { Account, KeyStatus } from '../core/records.ts';
 import { type CommandContext, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { writeJson } from './json-output.ts';
 
 /** Account ids travel to the upstream in a header: printable, no spaces. */
 const ACCOUNT_ID = /^[\w.:@-]{1,128}$/;
@@ -119,7 +120,7 @@ export function accounts(ctx: CommandContext) {
     keys.filter((k) => k.accountId === id && (status === undefined || k.status === status)).length;
   if (ctx.json) {
     const out = all.map((a) => ({ ...a, keys: count(a.id), activeKeys: count(a.id, 'active') }));
-    ctx.io.stdout.write(`${JSON.stringify(out)}\n`);
+    writeJson(ctx.io, out);
     return 0;
   }
   if (all.length === 0) {
@@ -151,7 +152,7 @@ export function setAccount(
 ) {
   const { account, created, changes } = upsertAccount(ctx, id, size, plan);
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify({ ...account, created })}\n`);
+    writeJson(ctx.io, { ...account, created });
   } else if (created) {
     ctx.io.stdout.write(`Created account ${id} (${changes.join(', ')}).\n`);
   } else {

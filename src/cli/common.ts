@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { quote } from '../core/echo.ts';
 import { isSluiceError, SluiceError } from '../core/errors.ts';
+import { didYouMean } from '../core/policy/did-you-mean.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import type { Policy } from '../core/policy/types.ts';
 import { loadPolicy } from '../policy-file.ts';
@@ -35,8 +36,45 @@ export function parseCli<O extends Options>(args: string[], options: O, allowPos
       strict: true,
     });
   } catch (error) {
-    throw new SluiceError('SLUICE_ERR_CLI_USAGE', (error as Error).message, { exitCode: 2 });
+    throw new SluiceError(
+      'SLUICE_ERR_CLI_USAGE',
+      parseErrorText(error as Error, { ...COMMON_OPTIONS, ...options }),
+      {
+        exitCode: 2,
+      },
+    );
   }
+}
+
+/**
+ * Node's parser messages in sluice's words: a mistyped option gets a did-you-mean
+ * (`unknown option --acount; did you mean --account?`) or the options there are, a
+ * missing value says which option needs one; other messages pass as they are.
+ *
+ * @example
+ * parseErrorText(err, { account: { type: 'string' } }); // 'unknown option --acount; did you mean --account?'
+ */
+export function parseErrorText(error: Error & { code?: string }, options: Options): string {
+  const names = Object.keys(options).map((name) => `--${name}`);
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const typed = /^Unknown option '([^']*)'/.exec(error.message)?.[1];
+    if (typed !== undefined) {
+      const meant = didYouMean(typed.replace(/^-+/, ''), Object.keys(options));
+      return meant === undefined
+        ? `unknown option ${typed} (options: ${names.join(', ')})`
+        : `unknown option ${typed}; did you mean --${meant}?`;
+    }
+  }
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(error.message);
+    if (missing !== null) return `${missing[1]} needs a value`;
+    // The next argument starts with "-": a forgotten value, or a value that starts with "-".
+    const ambiguous = /^Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(error.message);
+    if (ambiguous !== null) {
+      return `${ambiguous[1]} needs a value (for one that starts with "-", write ${ambiguous[1]}=-…)`;
+    }
+  }
+  return error.message;
 }
 
 /** The policy named by `--config` (or the built-in default), with `--data` applied. */

@@ -4,7 +4,7 @@
  * counters at the time, and the plain-language what / why / fix.
  */
 import { dirname } from 'node:path';
-import { SluiceError } from '../core/errors.ts';
+import { notFound } from '../core/errors.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import type { Incident, Subject } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
@@ -12,13 +12,14 @@ import { findInJournals } from '../store/incident-journal.ts';
 import { duration, explainIncident } from '../words/explain.ts';
 import { parseCli, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { writeJson } from './json-output.ts';
 import { onRecords } from './record-command.ts';
 
 const HELP = `usage: sluice incident CODE [--json] [--config FILE] [--data DIR]
-       sluice incident --list [--limit N] [--json]
+       sluice incident --list [--limit N] [--json]      (or: sluice incidents …)
 
   CODE          a reference code as the customer read it: RL-7KQ4-M9XT, rl7kq4m9xt, 7KQ4M9XT…
-  --list        the most recently active incidents
+  --list        the most recently active incidents, newest first
   --limit N     how many to list (default 20)
   --json        machine-readable output
   --config FILE policy file; its server.data names the database (default: built-in policy)
@@ -101,7 +102,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     // replay at the next start: the journal has every code handed out.
     const journaled = stored ?? findInJournals(dirname(store.file), reference);
     if (journaled === undefined) {
-      throw new SluiceError('SLUICE_ERR_NOT_FOUND', `no incident ${reference}`, { exitCode: 1 });
+      throw notFound(`no incident ${reference} (\`sluice incidents\` lists the recent ones)`);
     }
     showIncident(journaled, now, values.json, io, stored === undefined);
     return 0;
@@ -119,9 +120,7 @@ function showIncident(
   const explanation = explainIncident(incident);
   if (json) {
     const extra = fromJournal ? { source: 'journal' } : {};
-    io.stdout.write(
-      `${JSON.stringify({ ...incident, note: incident.note ?? null, status, explanation, ...extra })}\n`,
-    );
+    writeJson(io, { ...incident, note: incident.note ?? null, status, explanation, ...extra });
     return;
   }
   const iso = (ms: number) => `${new Date(ms).toISOString()} (${ago(ms, now)})`;
@@ -152,8 +151,9 @@ function showIncident(
 
 function listIncidents(incidents: Incident[], now: number, json: boolean | undefined, io: CliIo) {
   if (json) {
-    io.stdout.write(
-      `${JSON.stringify(incidents.map((i) => ({ ...i, status: statusOf(i, now) })))}\n`,
+    writeJson(
+      io,
+      incidents.map((i) => ({ ...i, status: statusOf(i, now) })),
     );
     return 0;
   }

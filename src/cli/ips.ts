@@ -5,12 +5,14 @@
  * gateway picks up a change within its poll interval. Every change is written to the
  * audit trail as `cli:<user>`.
  */
+import { notFound } from '../core/errors.ts';
 import { formatDuration, parseDuration } from '../core/policy/units.ts';
 import type { IpBlock } from '../core/records.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import { liftIpBlock } from '../records/ip-blocks.ts';
 import { type CommandContext, RECORD_OPTIONS_HELP, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { writeJson } from './json-output.ts';
 import { type RecordSubcommand, runRecordCommand } from './record-command.ts';
 
 const HELP = `usage: sluice ips <command> [options] [--config FILE] [--data DIR]
@@ -126,7 +128,10 @@ export function run(args: string[], io: CliIo): Promise<number> {
 function list(ctx: CommandContext) {
   const blocks = ctx.store.listIpBlocks();
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify(blocks.map((b) => blockJson(b, ctx.now)))}\n`);
+    writeJson(
+      ctx.io,
+      blocks.map((b) => blockJson(b, ctx.now)),
+    );
     return 0;
   }
   if (blocks.length === 0) {
@@ -172,7 +177,7 @@ function block(
     reference: undefined,
   });
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify(blockJson(next, ctx.now))}\n`);
+    writeJson(ctx.io, blockJson(next, ctx.now));
     return 0;
   }
   const was = old === undefined ? '' : ` (replaces a block ${wasText(old, ctx.now)})`;
@@ -187,13 +192,10 @@ function block(
 async function unblock(ctx: CommandContext, ip: string, reason: string | undefined) {
   const why = reason?.trim() || `unblocked by ${ctx.actor}`;
   const old = await liftIpBlock(ctx, { ip, actor: ctx.actor, reason: why });
-  if (old === undefined) {
-    if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: null })}\n`);
-    else ctx.io.stdout.write(`IP ${ip} is not blocked; nothing changed\n`);
-    return 0;
-  }
+  // Not found, as the admin API's 404 ip-not-blocked says it.
+  if (old === undefined) throw notFound(`IP ${ip} is not blocked; nothing changed`);
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify({ ip, lifted: blockJson(old, ctx.now) })}\n`);
+    writeJson(ctx.io, { ip, lifted: blockJson(old, ctx.now) });
   } else {
     const what = old.reference === undefined ? '' : ` for ${old.reference}`;
     ctx.io.stdout.write(

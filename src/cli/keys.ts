@@ -5,7 +5,7 @@
  * Every change is written to the audit trail as `cli:<user>`.
  */
 import { generateApiKey } from '../core/api-key.ts';
-import { SluiceError } from '../core/errors.ts';
+import { notFound } from '../core/errors.ts';
 import type { ApiKeyRecord } from '../core/records.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import {
@@ -18,6 +18,7 @@ import {
 } from './accounts.ts';
 import { type CommandContext, RECORD_OPTIONS_HELP, table, usage } from './common.ts';
 import type { CliIo } from './io.ts';
+import { writeJson } from './json-output.ts';
 import { type RecordSubcommand, runRecordCommand } from './record-command.ts';
 
 const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR]
@@ -150,9 +151,11 @@ function create(
     reference: undefined,
   });
   if (ctx.json) {
-    ctx.io.stdout.write(
-      `${JSON.stringify({ id: generated.id, key: generated.secret, account: { ...account, created } })}\n`,
-    );
+    writeJson(ctx.io, {
+      id: generated.id,
+      key: generated.secret,
+      account: { ...account, created },
+    });
     return 0;
   }
   const accountLine = created
@@ -173,7 +176,7 @@ function list(ctx: CommandContext, accountId: string | undefined) {
   if (ctx.json) {
     // Records carry the hash; a listing has no use for it.
     const out = keys.map(({ hash: _hash, ...k }) => k);
-    ctx.io.stdout.write(`${JSON.stringify(out)}\n`);
+    writeJson(ctx.io, out);
     return 0;
   }
   if (keys.length === 0) {
@@ -208,10 +211,8 @@ async function setStatus(
     actor: ctx.actor,
   });
   if (result.outcome === 'not-found') {
-    throw new SluiceError(
-      'SLUICE_ERR_NOT_FOUND',
+    throw notFound(
       `no API key with id "${typed}" in ${ctx.store.file} (\`sluice keys list\` shows the ids)`,
-      { exitCode: 2 },
     );
   }
   const { key } = result;
@@ -223,7 +224,7 @@ async function setStatus(
   }
   if (ctx.json) {
     const { hash: _hash, ...shown } = key;
-    ctx.io.stdout.write(`${JSON.stringify(shown)}\n`);
+    writeJson(ctx.io, shown);
   } else {
     ctx.io.stdout.write(
       `API key ${key.id} of account ${key.accountId} ${verb} (was ${result.was.status}): ${why}\n` +

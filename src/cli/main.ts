@@ -17,17 +17,32 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   },
   keys: { summary: 'create, list, revoke and reinstate API keys', load: () => import('./keys.ts') },
   incident: {
-    summary: 'look up an incident by its reference code',
+    summary: 'look up an incident by its reference code (--list: the recent ones)',
     load: () => import('./incident.ts'),
   },
+  incidents: {
+    summary: 'list the most recently active incidents (sluice incident --list)',
+    load: async () => {
+      const { run } = await import('./incident.ts');
+      return { run: (args, io) => run(['--list', ...args], io) };
+    },
+  },
   ips: { summary: 'list, block and unblock client IP addresses', load: () => import('./ips.ts') },
+  audit: {
+    summary: 'show the audit trail: who changed which key, account or IP block',
+    load: () => import('./audit.ts'),
+  },
 };
 
 export type CliRun = (args: string[], io: CliIo) => Promise<number>;
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
-  return `usage: sluice <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`sluice <command> --help\` for a command's options.\n`;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)}${c.summary}`);
+  return (
+    `usage: sluice <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    "Run `sluice <command> --help` for a command's options.\n" +
+    'Exit status: 0 done, 1 failed, 2 wrong command line, 3 not found (no such key, incident or IP block).\n'
+  );
 }
 
 /** Runs one command line; returns the exit status. */

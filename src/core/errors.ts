@@ -54,6 +54,23 @@ export class SluiceError extends Error {
   }
 }
 
+/**
+ * The exit status of every command when what it was asked about does not exist (a key
+ * id, an incident code, an IP that is not blocked): one status for scripts to test,
+ * apart from 1 (a failure) and 2 (a wrong command line).
+ */
+export const EXIT_NOT_FOUND = 3;
+
+/**
+ * "Not found", the same in every command: `SLUICE_ERR_NOT_FOUND`, exit status 3.
+ *
+ * @example
+ * throw notFound('no incident RL-7KQ4-M9XT');
+ */
+export function notFound(message: string): SluiceError {
+  return new SluiceError('SLUICE_ERR_NOT_FOUND', message, { exitCode: EXIT_NOT_FOUND });
+}
+
 export function isSluiceError(e: unknown): e is SluiceError {
   return e instanceof SluiceError;
 }

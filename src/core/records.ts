@@ -60,14 +60,13 @@ export type SafeguardRuleId =
   | 'safeguard-non-public';
 
 /**
- * Every action the audit trail holds, spelled as stored: rows written by earlier versions
- * read back as the same words, so nothing here is ever renamed. `sluice keys` writes the
- * `account-` and `key-` words; the admin API and the safeguards write the bare ones for
- * the same key changes; IP blocks are `block-ip` / `unblock-ip` whoever acts; a dry-run
- * safeguard writes what it would have done.
+ * The one vocabulary of the audit trail, whoever acts (`sluice keys`, `sluice ips`, the
+ * admin API, a safeguard): the thing, then what was done to it. A dry-run safeguard
+ * writes what it would have done. Words earlier versions stored read back in these words
+ * (`auditActionOf`), so `sluice audit` and `GET /admin/audit` show one vocabulary.
  *
  * @example
- * const action: AuditAction = 'dry-run suspend';
+ * const action: AuditAction = 'dry-run key-suspend';
  */
 export const AUDIT_ACTIONS = [
   'account-create',
@@ -75,15 +74,53 @@ export const AUDIT_ACTIONS = [
   'key-create',
   'key-revoke',
   'key-reinstate',
-  'revoke',
-  'reinstate',
-  'suspend',
+  'key-suspend',
   'block-ip',
   'unblock-ip',
   'dry-run block-ip',
-  'dry-run suspend',
-  'dry-run revoke',
+  'dry-run key-suspend',
+  'dry-run key-revoke',
 ] as const;
+
+/**
+ * Words earlier versions wrote for the same actions (the admin API and the safeguards
+ * said `revoke`, `reinstate`, `suspend` where `sluice keys` said `key-revoke`…): stored
+ * rows keep them, readers see the current word.
+ */
+export const OLD_AUDIT_ACTIONS: Readonly<Record<string, AuditAction>> = {
+  revoke: 'key-revoke',
+  reinstate: 'key-reinstate',
+  suspend: 'key-suspend',
+  'dry-run suspend': 'dry-run key-suspend',
+  'dry-run revoke': 'dry-run key-revoke',
+};
+
+/**
+ * The current word of an action as stored, old or new.
+ *
+ * @example
+ * auditActionOf('revoke'); // 'key-revoke'
+ * auditActionOf('block-ip'); // 'block-ip'
+ */
+export function auditActionOf(stored: string): AuditAction {
+  return Object.hasOwn(OLD_AUDIT_ACTIONS, stored)
+    ? OLD_AUDIT_ACTIONS[stored]
+    : (stored as AuditAction);
+}
+
+/**
+ * The audit action of what a safeguard did (or, in dry-run, would have done).
+ *
+ * @example
+ * safeguardAuditAction('suspend', true); // 'dry-run key-suspend'
+ */
+export function safeguardAuditAction(
+  kind: 'block-ip' | 'suspend' | 'revoke',
+  dryRun: boolean,
+): AuditAction {
+  const word = kind === 'block-ip' ? kind : (`key-${kind}` as const);
+  return dryRun ? `dry-run ${word}` : word;
+}
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -8,9 +8,39 @@ import type { RuleId } from '../core/decision.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-/** The exact `detail` of every usage refusal. */
+/** The exact `detail` of every usage refusal (429s and the usage 403s): the brief's words. */
 export function denialDetail(reference: string): string {
   return `Your request was denied due to a usage violation. You can track this request with support by referencing ${reference}.`;
+}
+
+/**
+ * The `detail` of a 401: a forgotten or mistyped key is not a usage violation, so it gets
+ * its own words (how to send the key), still with the reference support can look up.
+ *
+ * @example
+ * keyRefusalDetail('key-missing', 'RL-7KQ4-M9XT');
+ * // 'Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>). You can track …'
+ */
+export function keyRefusalDetail(rule: 'key-missing' | 'key-unknown', reference: string): string {
+  const what =
+    rule === 'key-missing'
+      ? 'Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>).'
+      : 'The API key of your request is not known here: check that it was copied whole and is the current one.';
+  return `${what} You can track this request with support by referencing ${reference}.`;
+}
+
+/**
+ * The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1, RFC 6750 §3): sluice reads
+ * the key as a Bearer token (X-API-Key is accepted too, but is no authentication scheme).
+ *
+ * @example
+ * bearerChallenge('key-unknown'); // 'Bearer realm="sluice", error="invalid_token"'
+ */
+export function bearerChallenge(rule: 'key-missing' | 'key-unknown'): string {
+  // RFC 6750: a request without credentials gets no error code; a wrong token does.
+  return rule === 'key-missing'
+    ? 'Bearer realm="sluice"'
+    : 'Bearer realm="sluice", error="invalid_token"';
 }
 
 const TITLES: Record<number, string> = {
@@ -19,6 +49,8 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
@@ -39,7 +71,11 @@ export function problemType(name: string): string {
   return `tag:sluice,2026:problem:${name}`;
 }
 
-/** A refusal by a sluice rule: 429, 401 or 403 with reference and retryAfter. */
+/**
+ * A refusal by a sluice rule: 429, 401 or 403 with its reference, and `retryAfter` only
+ * when the answer has a Retry-After header (the two are always equal; a revoked key or a
+ * non-public route has no time at which retrying helps).
+ */
 export function denialProblem(
   rule: RuleId | string,
   status: number,
@@ -50,9 +86,12 @@ export function denialProblem(
     type: problemType(rule),
     title: TITLES[status] ?? 'Refused',
     status,
-    detail: denialDetail(reference),
+    detail:
+      rule === 'key-missing' || rule === 'key-unknown'
+        ? keyRefusalDetail(rule, reference)
+        : denialDetail(reference),
     reference,
-    retryAfter: retryAfterSec,
+    ...(retryAfterSec > 0 ? { retryAfter: retryAfterSec } : {}),
     rule,
   };
 }

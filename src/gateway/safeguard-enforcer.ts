@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { dryRunFlag, type SafeguardFacts } from '../core/incident-facts.ts';
-import type { Subject } from '../core/records.ts';
+import { type Subject, safeguardAuditAction } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
@@ -72,7 +72,7 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
       await deps.recordStore.appendAudit({
         at: action.at,
         actor: 'sluice',
-        action: action.dryRun ? `dry-run ${action.kind}` : action.kind,
+        action: safeguardAuditAction(action.kind, action.dryRun),
         subject: action.subject,
         reason: action.reason,
         reference,

@@ -46,27 +46,20 @@ export type KeyStatusResult =
   | { readonly outcome: 'not-found' };
 
 /**
- * The audit words of a status change, as each entry point has always written them:
- * `sluice keys` says `key-revoke` beside its `key-create`, the admin API and the
- * safeguards say `revoke`. Old rows and whoever reads the trail depend on them.
- */
-const ACTION: Readonly<Record<KeyStatus, { cli: AuditAction; other: AuditAction }>> = {
-  active: { cli: 'key-reinstate', other: 'reinstate' },
-  revoked: { cli: 'key-revoke', other: 'revoke' },
-  // No command suspends a key; only the safeguards do.
-  suspended: { cli: 'suspend', other: 'suspend' },
-};
-
-/**
- * The audit action of a change to `to` by `actor`.
+ * The audit action of a change to `to`: one word whoever acts.
  *
  * @example
- * keyStatusAction('cli:alice', 'revoked'); // 'key-revoke'
- * keyStatusAction('sluice', 'suspended'); // 'suspend'
+ * keyStatusAction('revoked'); // 'key-revoke'
  */
-export function keyStatusAction(actor: Actor, to: KeyStatus): AuditAction {
-  return actor.startsWith('cli:') ? ACTION[to].cli : ACTION[to].other;
+export function keyStatusAction(to: KeyStatus): AuditAction {
+  return ACTION[to];
 }
+
+const ACTION: Readonly<Record<KeyStatus, AuditAction>> = {
+  active: 'key-reinstate',
+  revoked: 'key-revoke',
+  suspended: 'key-suspend',
+};
 
 /** Sets a key's status, audits it and tells this process's cache; see `KeyStatusResult`. */
 export async function changeKeyStatus(
@@ -93,7 +86,7 @@ export async function changeKeyStatus(
   await ctx.store.putKey(next);
   // Only once stored: the cache never shows a status the store does not hold.
   ctx.keyChanged?.(next);
-  const action = keyStatusAction(change.actor, change.to);
+  const action = keyStatusAction(change.to);
   await ctx.store.appendAudit({
     at: ctx.now,
     actor: change.actor,

@@ -21,16 +21,16 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SluiceError } from '../core/errors.ts';
 import { bulkVerdict } from '../core/limiter/bulk-log.ts';
-import type {
-  Account,
-  ApiKeyRecord,
-  AuditAction,
-  AuditEntry,
-  BulkExportVerdict,
-  Incident,
-  IpBlock,
-  KeyStatus,
-  Subject,
+import {
+  type Account,
+  type ApiKeyRecord,
+  type AuditEntry,
+  auditActionOf,
+  type BulkExportVerdict,
+  type Incident,
+  type IpBlock,
+  type KeyStatus,
+  type Subject,
 } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { prepareDataDir } from './data-dir.ts';
@@ -517,8 +517,8 @@ function toAudit(row: Row): AuditEntry {
   return {
     at: row.at as number,
     actor: row.actor as string,
-    // Every word ever written is in the union (AUDIT_ACTIONS), so old rows read as they are.
-    action: row.action as AuditAction,
+    // Rows written by earlier versions read in today's words.
+    action: auditActionOf(row.action as string),
     subject: toSubject(row),
     reason: row.reason as string,
     reference: (row.reference as string | null) ?? undefined,

@@ -242,40 +242,40 @@ export function runRecordStoreContract(
   test(`${name}: the audit trail lists newest first, with limit and per key`, async (t) => {
     const store = await open(t);
     await store.appendAudit(audit(T0, 'key-create', 'KEY0000001'));
-    await store.appendAudit(audit(T0 + 20, 'revoke', 'KEY0000001'));
+    await store.appendAudit(audit(T0 + 20, 'key-revoke', 'KEY0000001'));
     await store.appendAudit(audit(T0 + 10, 'account-update'));
     // Same time as the revoke, appended after it: listed before it.
     await store.appendAudit({
-      ...audit(T0 + 20, 'reinstate', 'KEY0000002'),
+      ...audit(T0 + 20, 'key-reinstate', 'KEY0000002'),
       reference: 'RL-7KQ4-M9XT',
       actor: 'sluice',
     });
     const all = await store.listAudit();
     assert.deepEqual(
       all.map((e) => e.action),
-      ['reinstate', 'revoke', 'account-update', 'key-create'],
+      ['key-reinstate', 'key-revoke', 'account-update', 'key-create'],
     );
     assert.deepEqual(all[0], {
       at: T0 + 20,
       actor: 'sluice',
-      action: 'reinstate',
+      action: 'key-reinstate',
       subject: { accountId: 'acme', keyId: 'KEY0000002' },
-      reason: 'because reinstate',
+      reason: 'because key-reinstate',
       reference: 'RL-7KQ4-M9XT',
     });
     assert.deepEqual(all[2].subject, { accountId: 'acme' });
     assert.equal(all[2].reference, undefined);
     assert.deepEqual(
       (await store.listAudit({ limit: 2 })).map((e) => e.action),
-      ['reinstate', 'revoke'],
+      ['key-reinstate', 'key-revoke'],
     );
     assert.deepEqual(
       (await store.listAudit({ keyId: 'KEY0000001' })).map((e) => e.action),
-      ['revoke', 'key-create'],
+      ['key-revoke', 'key-create'],
     );
     assert.deepEqual(
       (await store.listAudit({ keyId: 'KEY0000001', limit: 1 })).map((e) => e.action),
-      ['revoke'],
+      ['key-revoke'],
     );
   });
 

@@ -83,7 +83,7 @@ export function runRecordsServiceContract(
       outcome: 'changed',
       key: expected,
       was: key(ID, 'acme'),
-      action: 'revoke',
+      action: 'key-revoke',
     });
     assert.deepEqual(inner.getKey(ID), expected);
     assert.deepEqual(cached, [expected]);
@@ -91,7 +91,7 @@ export function runRecordsServiceContract(
       {
         at: NOW,
         actor: 'admin:dana',
-        action: 'revoke',
+        action: 'key-revoke',
         subject: { accountId: 'acme', keyId: ID },
         reason: 'ticket 42',
         reference: undefined,
@@ -181,14 +181,14 @@ export function runRecordsServiceContract(
     assert.deepEqual(
       inner.listAudit().map((a) => [a.action, a.actor, a.reason, a.reference]),
       [
-        ['revoke', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
-        ['suspend', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
-        ['suspend', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
+        ['key-revoke', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
+        ['key-suspend', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
+        ['key-suspend', 'sluice', 'kept sending while answered 429', 'RL-7KQ4-M9XT'],
       ],
     );
   });
 
-  test(`${name}: the audit words are each entry point's own, as the trail has always held them`, async (t) => {
+  test(`${name}: the audit words are one vocabulary, whichever entry point acts`, async (t) => {
     const { ctx, inner } = await setUp(t, [key(ID, 'acme')]);
     const steps: KeyStatusChange[] = [
       revoke({ actor: 'cli:alice' }),
@@ -206,9 +206,9 @@ export function runRecordsServiceContract(
       [
         'cli:alice key-revoke',
         'cli:alice key-reinstate',
-        'admin:dana revoke',
-        'admin:api reinstate',
-        'sluice revoke',
+        'admin:dana key-revoke',
+        'admin:api key-reinstate',
+        'sluice key-revoke',
       ],
     );
   });

@@ -40,7 +40,7 @@ test('sqlite: records survive close and reopen', () => {
   a.appendAudit({
     at: 5,
     actor: 'cli:alice',
-    action: 'revoke',
+    action: 'key-revoke',
     subject: { keyId: 'KEY0000001' },
     reason: 'x',
     reference: undefined,
@@ -64,6 +64,36 @@ test('sqlite: records survive close and reopen', () => {
     );
   } finally {
     b.close();
+  }
+});
+
+test('sqlite: audit rows written by earlier versions read in the one vocabulary', () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close();
+  // As earlier versions stored them: the admin API and safeguards wrote the bare words.
+  const db = new DatabaseSync(join(dir, 'sluice.db'));
+  const old = ['revoke', 'reinstate', 'suspend', 'dry-run suspend', 'dry-run revoke', 'key-revoke'];
+  old.forEach((action, i) => {
+    db.prepare(
+      "INSERT INTO audit_v1 (at, actor, action, key_id, reason) VALUES (?, 'sluice', ?, 'KEY0000001', 'x')",
+    ).run(i, action);
+  });
+  db.close();
+  const store = openSqliteRecordStore(dir);
+  try {
+    assert.deepEqual(
+      store.listAudit().map((a) => a.action),
+      [
+        'key-revoke',
+        'dry-run key-revoke',
+        'dry-run key-suspend',
+        'key-suspend',
+        'key-reinstate',
+        'key-revoke',
+      ],
+    );
+  } finally {
+    store.close();
   }
 });
 

@@ -95,7 +95,7 @@ test('support looks an incident up and reinstates the key; metrics count what ha
   const audit = (await admin(`/admin/audit?key=${id}`)).json<{
     audit: { action: string; reason: string }[];
   }>();
-  assert.equal(audit.audit[0].action, 'reinstate');
+  assert.equal(audit.audit[0].action, 'key-reinstate');
   assert.equal(audit.audit[0].reason, 'ticket 7');
 
   const metrics = (await admin('/metrics')).body;
@@ -142,16 +142,49 @@ test('the admin API takes a key id in any case, and leaves a key already in that
     ['ticket 11', false],
     'unchanged, and the answer says so',
   );
-  const audit = (await admin(`/admin/audit?key=${id}`)).json<{
+  // The trail of a key, asked for in lower case as the key routes take it.
+  const audit = (await admin(`/admin/audit?key=${id.toLowerCase()}`)).json<{
     audit: { action: string; reason: string }[];
   }>();
   assert.deepEqual(
     audit.audit.map((a) => [a.action, a.reason]),
     [
-      ['revoke', 'ticket 11'],
+      ['key-revoke', 'ticket 11'],
       ['key-create', 'created with sluice keys create'],
     ],
     'one revocation in the trail',
+  );
+});
+
+test("Fastify's own errors are problem+json too: bad or empty JSON, an unreadable content type, no such route", async () => {
+  const { id } = await createKey(dataDir, 'acct-bad-bodies');
+  const post = (body: string, type: string) =>
+    call(`${gateway.adminUrl}/admin/keys/${id}/revoke`, {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': type },
+    });
+  const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
+    ['empty JSON body', await post('', 'application/json'), 400, 'bad-request'],
+    ['broken JSON', await post('{"reason":', 'application/json'), 400, 'bad-request'],
+    ['text body', await post('because', 'text/x-unknown'), 415, 'unsupported-media-type'],
+    ['no such route', await admin('/admin/nothing-here'), 404, 'route-not-found'],
+  ];
+  for (const [what, answer, status, name] of cases) {
+    assert.equal(answer.status, status, what);
+    assert.match(answer.headers['content-type'], /^application\/problem\+json/, what);
+    const body = answer.json<{ type: string; status: number; detail: string }>();
+    assert.equal(body.type, `tag:sluice,2026:problem:${name}`, what);
+    assert.equal(body.status, status, what);
+    assert.ok(body.detail.length > 0, what);
+  }
+  // Nothing was revoked by the bodies it could not read.
+  const keys = (await admin('/admin/keys?account=acct-bad-bodies')).json<{
+    keys: { status: string }[];
+  }>();
+  assert.deepEqual(
+    keys.keys.map((k) => k.status),
+    ['active'],
   );
 });
 

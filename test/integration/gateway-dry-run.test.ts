@@ -49,7 +49,7 @@ test('a dry-run rule records an incident and an audit entry, and the key keeps w
   const store = openSqliteRecordStore(dataDir);
   try {
     const entry = await eventually(async () =>
-      (await store.listAudit({ keyId: id })).find((a) => a.action === 'dry-run suspend'),
+      (await store.listAudit({ keyId: id })).find((a) => a.action === 'dry-run key-suspend'),
     );
     assert.equal(entry.actor, 'sluice');
     assert.equal((await store.getKey(id))?.status, 'active');

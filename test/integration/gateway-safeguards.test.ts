@@ -143,7 +143,8 @@ test('a client that keeps going while answered 429 ends up suspended, with an in
     const audit = await store.listAudit({ keyId: id });
     assert.ok(
       audit.some(
-        (a) => a.actor === 'sluice' && a.action === 'suspend' && a.reference === event.reference,
+        (a) =>
+          a.actor === 'sluice' && a.action === 'key-suspend' && a.reference === event.reference,
       ),
     );
   } finally {

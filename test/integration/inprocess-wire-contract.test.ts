@@ -49,6 +49,16 @@ function documentedExamples(): { statusLine: string; headers: string[]; body: st
   });
 }
 
+/** The brief's sentence, exactly, for every usage refusal (the 429s and the usage 403s). */
+const USAGE_VIOLATION = 'Your request was denied due to a usage violation.';
+/** A missing or unknown key is no usage violation: its own words, and how to send a key. */
+const DETAIL_START: Record<string, string> = {
+  'key-missing':
+    'Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>).',
+  'key-unknown':
+    'The API key of your request is not known here: check that it was copied whole and is the current one.',
+};
+
 let upstream: DemoUpstream;
 let gw: InProcessGateway | undefined;
 
@@ -314,6 +324,7 @@ const CASES: Case[] = [
     },
     status: 401,
     retryAfter: 0,
+    headers: { 'www-authenticate': 'Bearer realm="sluice"' },
   },
   {
     rule: 'key-unknown',
@@ -323,6 +334,7 @@ const CASES: Case[] = [
     },
     status: 401,
     retryAfter: 0,
+    headers: { 'www-authenticate': 'Bearer realm="sluice", error="invalid_token"' },
   },
 ];
 
@@ -358,16 +370,17 @@ function expectRefusal(answer: RawAnswer, c: Case) {
   const body = JSON.parse(answer.body) as Record<string, unknown>;
   const reference = String(body.reference);
   assert.match(reference, REFERENCE);
-  // Key order too: the body is compared as the bytes sent.
+  // Key order too: the body is compared as the bytes sent. `retryAfter` is there exactly
+  // when the Retry-After header is.
   assert.equal(
     answer.body,
     JSON.stringify({
       type: `tag:sluice,2026:problem:${c.rule}`,
       title: TITLES[c.status],
       status: c.status,
-      detail: `Your request was denied due to a usage violation. You can track this request with support by referencing ${reference}.`,
+      detail: `${DETAIL_START[c.rule] ?? USAGE_VIOLATION} You can track this request with support by referencing ${reference}.`,
       reference,
-      retryAfter: c.retryAfter,
+      ...(c.retryAfter > 0 ? { retryAfter: c.retryAfter } : {}),
       rule: c.rule,
     }),
   );
@@ -422,6 +435,29 @@ test("answers.md's ip-block example is what the gateway sends", async () => {
   // One more fits at T0 + 120 s − 199 × 60 s / 200 = T0 + 60.3 s: 17 s from T0 + 43.3 s.
   g.clock.advance(43_300);
   expectExample(example, await rawRequest(g.url, 'GET', OK));
+});
+
+test('a request still waiting when the gateway stops is told it is shutting down', async () => {
+  const g = await start(ONE_PER_S_SLOWED(''));
+  const { key } = g.addKey('acme');
+  assert.equal((await g.call(OK, { key })).status, 200);
+  const held = rawRequest(g.url, 'GET', OK, bearer(key));
+  await until(() => g.clock.pending() === 1, 'the second request is slowed');
+  await g.close();
+  gw = undefined;
+  const answer = await held;
+  assert.equal(answer.head.split('\r\n')[0], 'HTTP/1.1 503 Service Unavailable');
+  assert.equal(answer.headers['retry-after'], '5');
+  assert.equal(
+    answer.body,
+    JSON.stringify({
+      type: 'tag:sluice,2026:problem:shutting-down',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The gateway is shutting down; retry this request in a few seconds.',
+    }),
+  );
+  assert.match(ANSWERS, /503 `shutting-down`/);
 });
 
 test("answers.md's bad-path example is what the gateway sends", async () => {

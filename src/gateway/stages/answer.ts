@@ -20,7 +20,13 @@ import { BAD_PATH_RULE, badPathProblem } from '../bad-path.ts';
 import type { IncidentRecorder } from '../incident-recorder.ts';
 import type { GatewayLogger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { denialProblem, internalProblem, plainProblem, sendProblem } from '../problem.ts';
+import {
+  bearerChallenge,
+  denialProblem,
+  internalProblem,
+  plainProblem,
+  sendProblem,
+} from '../problem.ts';
 import { rateLimitHeader, rateLimitPolicyHeader } from '../rate-limit-headers.ts';
 import type { Caller } from './identify.ts';
 
@@ -92,6 +98,9 @@ export function createAnswer(deps: AnswerDeps): Answer {
       const retryAfter = r.retryAfterMs > 0 ? Math.max(1, Math.ceil(r.retryAfterMs / 1000)) : 0;
       const headers: Record<string, string> = { 'cache-control': 'no-store' };
       if (retryAfter > 0) headers['retry-after'] = String(retryAfter);
+      if (rule === 'key-missing' || rule === 'key-unknown') {
+        headers['www-authenticate'] = bearerChallenge(rule);
+      }
       limitHeaders(caller, r.limits, r.warning, headers);
       deps.metrics.refused.inc({ rule });
       deps.logger.debug(
@@ -121,7 +130,7 @@ export function createAnswer(deps: AnswerDeps): Answer {
         plainProblem(
           'shutting-down',
           503,
-          'The gateway is restarting; retry this request in a few seconds.',
+          'The gateway is shutting down; retry this request in a few seconds.',
         ),
         { 'retry-after': '5', connection: 'close' },
       );
