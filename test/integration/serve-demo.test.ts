@@ -57,11 +57,11 @@ test('stdout carries JSON lines only, with a listening line; the banner is on st
   }
   const lines = stdout.split('\n').filter((l) => l !== '');
   assert.ok(lines.length > 0, 'something is logged');
-  const parsed = lines.map((l) => {
+  const parsed = lines.map((l): Record<string, unknown> => {
     try {
-      return JSON.parse(l) as Record<string, unknown>;
+      return JSON.parse(l);
     } catch {
-      assert.fail(`a stdout line is not JSON: ${l}`);
+      return assert.fail(`a stdout line is not JSON: ${l}`);
     }
   });
   const listening = parsed.find((l) => l.event === 'listening');
