@@ -23,6 +23,7 @@ import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { RecordStore } from '../store/types.ts';
 import { parseCli, policyFromArgs } from './common.ts';
 import type { CliIo } from './io.ts';
+import { watchParent } from './parent-watch.ts';
 
 const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstream URL] [--data DIR] [--demo]
                     [--admin HOST:PORT]
@@ -149,14 +150,45 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw error;
   }
 
-  // Armed before anything says where it listens: whoever reads that may stop it at once.
+  // SIGHUP rereads the policy file and swaps it in atomically; a file with mistakes is
+  // reported and the running policy kept. Listen address and upstream stay as started.
+  const reload = () => {
+    try {
+      let next = withServerOverrides(policyFromArgs(values), {
+        listen: values.listen,
+        upstream: values.upstream,
+      });
+      if (demo !== undefined) next = withServerOverrides(next, { upstream: demo.url });
+      app.setPolicy(next);
+      logger.info({ event: 'policy-reloaded', source: next.source }, 'policy reloaded');
+    } catch (error) {
+      const problems = (error as { problems?: unknown }).problems;
+      logger.error(
+        { event: 'policy-reload-failed', error: (error as Error).message, problems },
+        'policy reload failed; the running policy is kept',
+      );
+    }
+  };
+  process.on('SIGHUP', reload);
+
+  // Armed before anything says where it listens: whoever reads that may signal it at once.
+  // A repeated signal is ignored while draining, not left to kill the process: Ctrl-C
+  // under the launcher reaches sluice twice (from the terminal and passed on).
+  let stopping = false;
+  let unwatchParent = () => {};
+  let onStopSignal: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ event: 'stopping', signal }, 'finishing in-flight requests');
+    const stop = (fields: { signal: string } | { parentGone: number }) => {
+      if (stopping) return;
+      stopping = true;
+      unwatchParent();
+      logger.info({ event: 'stopping', ...fields }, 'finishing in-flight requests');
       resolve();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    onStopSignal = (signal) => stop({ signal });
+    process.on('SIGINT', onStopSignal);
+    process.on('SIGTERM', onStopSignal);
+    unwatchParent = watchParent(io.env, (pid) => stop({ parentGone: pid }));
   });
   logger.info(
     {
@@ -180,27 +212,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   io.stderr.write(banner);
 
-  // SIGHUP rereads the policy file and swaps it in atomically; a file with mistakes is
-  // reported and the running policy kept. Listen address and upstream stay as started.
-  const reload = () => {
-    try {
-      let next = withServerOverrides(policyFromArgs(values), {
-        listen: values.listen,
-        upstream: values.upstream,
-      });
-      if (demo !== undefined) next = withServerOverrides(next, { upstream: demo.url });
-      app.setPolicy(next);
-      logger.info({ event: 'policy-reloaded', source: next.source }, 'policy reloaded');
-    } catch (error) {
-      const problems = (error as { problems?: unknown }).problems;
-      logger.error(
-        { event: 'policy-reload-failed', error: (error as Error).message, problems },
-        'policy reload failed; the running policy is kept',
-      );
-    }
-  };
-  process.on('SIGHUP', reload);
-
   await stopped;
   process.off('SIGHUP', reload);
   if (demoKey !== undefined) {
@@ -211,6 +222,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   await app.close();
   await demo?.close();
+  process.off('SIGINT', onStopSignal);
+  process.off('SIGTERM', onStopSignal);
   logger.flush();
   return 0;
 }
