@@ -60,12 +60,14 @@ const child = spawn(
     '--log-level',
     'warn',
   ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
+  // The banner saying where it listens is on stderr (stdout carries JSON logs only).
+  { stdio: ['ignore', 'inherit', 'pipe'] },
 );
+child.stderr.pipe(process.stderr);
 const url = await new Promise<URL>((resolve, reject) => {
   let out = '';
   const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 15_000);
-  child.stdout.on('data', (d) => {
+  child.stderr.on('data', (d) => {
     out += d;
     const m = /listening on (http:\/\/\S+)/.exec(out);
     if (m) {

@@ -3,6 +3,7 @@
  * creating or updating an account (audited), and the `accounts` and `set-account`
  * commands. `sluice keys create` creates the account of a new key here too.
  */
+import { defaultPolicy } from '../core/policy/built-in-policy.ts';
 import type { Policy } from '../core/policy/types.ts';
 import type { Account, KeyStatus } from '../core/records.ts';
 import { type CommandContext, table, usage } from './common.ts';
@@ -45,7 +46,9 @@ export function checkAccountId(id: string | undefined, option: string): string {
 }
 
 /**
- * `--plan`: refused when empty, warned about when the policy has no such plan.
+ * `--plan`: refused when empty, warned about when the policy file has no such plan.
+ * Without `--config` the gateway's policy is not known here: a plan that is not
+ * built in is noted as unchecked, not called unknown.
  *
  * @example
  * checkPlan('standard', policy, io); // 'standard'
@@ -53,7 +56,11 @@ export function checkAccountId(id: string | undefined, option: string): string {
 export function checkPlan(plan: string | undefined, policy: Policy, io: CliIo): string | undefined {
   if (plan === undefined) return undefined;
   if (plan.trim() === '') throw usage('--plan is empty');
-  if (!(plan in policy.plans)) {
+  if (!(plan in policy.plans) && policy.source === defaultPolicy().source) {
+    io.stderr.write(
+      `note: plan "${plan}" is not checked: give --config FILE (the gateway's policy) to check it against that policy's plans; the built-in policy has ${Object.keys(policy.plans).join(', ')}\n`,
+    );
+  } else if (!(plan in policy.plans)) {
     // A warning, not an error: the gateway may run with another policy file than this
     // command was given, and an unknown plan falls back to the default one there.
     io.stderr.write(

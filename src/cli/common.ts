@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { quote } from '../core/echo.ts';
 import { isSluiceError, SluiceError } from '../core/errors.ts';
+import type { Env } from '../core/policy/compile-context.ts';
 import { didYouMean } from '../core/policy/did-you-mean.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -77,12 +78,39 @@ export function parseErrorText(error: Error & { code?: string }, options: Option
   return error.message;
 }
 
-/** The policy named by `--config` (or the built-in default), with `--data` applied. */
-export function policyFromArgs(values: { config?: unknown; data?: unknown }): Policy {
-  const policy = loadPolicy(typeof values.config === 'string' ? values.config : undefined);
+/**
+ * The policy named by `--config` (or the built-in default), with `--data` applied.
+ * `env` resolves `secretEnv` settings (the process's environment by default).
+ *
+ * @example
+ * policyFromArgs({ config: 'policy.yaml', data: '/var/lib/sluice' }).server.dataDir; // '/var/lib/sluice'
+ */
+export function policyFromArgs(
+  values: { config?: unknown; data?: unknown },
+  env: Env = process.env,
+): Policy {
+  const policy = loadPolicy(typeof values.config === 'string' ? values.config : undefined, env);
   return typeof values.data === 'string'
     ? withServerOverrides(policy, { dataDir: values.data })
     : policy;
+}
+
+/**
+ * The environment a record command compiles the policy with. It reads the data
+ * directory and the plans, and never signs a webhook: a `secretEnv` set only where the
+ * gateway runs must not stop `sluice keys list`. Every variable reads as set.
+ *
+ * @example
+ * policyFromArgs(values, secretsNotNeeded(io.env)); // no "SLUICE_WEBHOOK_SECRET is not set"
+ */
+export function secretsNotNeeded(env: Env): Env {
+  return new Proxy(
+    {},
+    {
+      get: (_, name) =>
+        typeof name === 'string' ? env[name] || 'not-needed-by-record-commands' : undefined,
+    },
+  );
 }
 
 /** A wrong command line: exit status 2 and one plain sentence. */
@@ -129,7 +157,8 @@ export function parseSubcommand<O extends Options>(
 
 /**
  * The gateway's record store as `--config` / `--data` name it (the same rules as
- * `sluice serve`), with the policy for checking plan names. Only commands that create
+ * `sluice serve`), with the policy for checking plan names. A webhook's `secretEnv`
+ * need not be set: these commands never sign one. Only commands that create
  * records pass `create: true`; for the others a missing data directory is a mistyped
  * `--data`, reported instead of answered from a new, empty database.
  *
@@ -144,7 +173,7 @@ export function openRecordsFromArgs(
 ): { store: SqliteRecordStore; policy: Policy } {
   let policy: Policy;
   try {
-    policy = policyFromArgs(values);
+    policy = policyFromArgs(values, secretsNotNeeded(io.env));
   } catch (error) {
     if (isSluiceError(error)) throw error;
     throw new SluiceError(

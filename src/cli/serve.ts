@@ -1,7 +1,11 @@
 /**
  * `sluice serve`: runs the gateway. `--demo` puts it in front of the bundled demo API
  * with a fresh demo key, and prints a curl line to try.
+ *
+ * stdout carries JSON log lines only (one format for a log shipper, with a `listening`
+ * line); the words for a person (where it listens, the demo key) go to stderr.
  */
+import { join } from 'node:path';
 import { buildApp } from '../app.ts';
 import { generateApiKey } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
@@ -9,6 +13,7 @@ import { SluiceError } from '../core/errors.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import { startDemoUpstream } from '../demo/demo-upstream.ts';
 import { createLogger } from '../gateway/logger.ts';
+import { changeKeyStatus } from '../records/key-status.ts';
 import {
   type IncidentJournal,
   openIncidentJournal,
@@ -18,6 +23,7 @@ import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { RecordStore } from '../store/types.ts';
 import { parseCli, policyFromArgs } from './common.ts';
 import type { CliIo } from './io.ts';
+import { watchParent } from './parent-watch.ts';
 
 const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstream URL] [--data DIR] [--demo]
                     [--admin HOST:PORT]
@@ -26,7 +32,9 @@ const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstre
   --listen HOST:PORT  where the gateway listens (default: server.listen, 127.0.0.1:8080)
   --upstream URL      the API sluice protects (default: server.upstream)
   --data DIR          directory of the embedded database (default: server.data, ./data)
-  --demo              run in front of the bundled demo API, with a demo key
+  --demo              run in front of the bundled demo API, with a demo key that is
+                      revoked on exit; its database is DIR/demo (./data/demo) unless
+                      --data is given, so demo keys never reach a real API's database
   --admin HOST:PORT   also serve /metrics and the admin API there; needs SLUICE_ADMIN_TOKEN
   --log-level LEVEL   trace, debug, info (default), warn, error
 `;
@@ -83,7 +91,13 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     admin = { ...probe.server.listen, token };
   }
 
-  let policy = policyFromArgs(values);
+  // The demo's database is its own: a key printed in a terminal must not be valid in
+  // front of a real API that `serve --config` runs on the default ./data.
+  const dataArg =
+    values.demo && values.data === undefined
+      ? join(policyFromArgs({ config: values.config }).server.dataDir, 'demo')
+      : values.data;
+  let policy = policyFromArgs({ config: values.config, data: dataArg });
   policy = withServerOverrides(policy, { listen: values.listen, upstream: values.upstream });
   const logger = createLogger({ level });
 
@@ -117,7 +131,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     await demo?.close();
     throw error;
   }
-  let demoKey: string | undefined;
+  let demoKey: { id: string; secret: string } | undefined;
   try {
     demoKey = demo === undefined ? undefined : await createDemoKey(recordStore);
   } catch (error) {
@@ -135,17 +149,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     await demo?.close();
     throw error;
   }
-
-  // One write, so whoever reads the first line (a supervisor, a test) has all of it.
-  let banner = `sluice is listening on ${urls.url} in front of ${policy.server.upstream}\n`;
-  banner += `policy: ${policy.source}; data: ${policy.server.dataDir}\n`;
-  if (urls.adminUrl !== undefined) banner += `admin API and /metrics: ${urls.adminUrl}\n`;
-  if (demoKey !== undefined) {
-    banner +=
-      `\nDemo API key (shown once): ${demoKey}\nTry it:\n  curl -i -H "Authorization: Bearer ${demoKey}" ${urls.url}/api/companies?limit=2\n` +
-      `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX\n\n`;
-  }
-  io.stdout.write(banner);
 
   // SIGHUP rereads the policy file and swaps it in atomically; a file with mistakes is
   // reported and the running policy kept. Listen address and upstream stay as started.
@@ -168,23 +171,65 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   };
   process.on('SIGHUP', reload);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      io.stdout.write(`\n${signal}: finishing in-flight requests…\n`);
+  // Armed before anything says where it listens: whoever reads that may signal it at once.
+  // A repeated signal is ignored while draining, not left to kill the process: Ctrl-C
+  // under the launcher reaches sluice twice (from the terminal and passed on).
+  let stopping = false;
+  let unwatchParent = () => {};
+  let onStopSignal: (signal: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (fields: { signal: string } | { parentGone: number }) => {
+      if (stopping) return;
+      stopping = true;
+      unwatchParent();
+      logger.info({ event: 'stopping', ...fields }, 'finishing in-flight requests');
       resolve();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    onStopSignal = (signal) => stop({ signal });
+    process.on('SIGINT', onStopSignal);
+    process.on('SIGTERM', onStopSignal);
+    unwatchParent = watchParent(io.env, (pid) => stop({ parentGone: pid }));
   });
+  logger.info(
+    {
+      event: 'listening',
+      url: urls.url,
+      adminUrl: urls.adminUrl,
+      upstream: policy.server.upstream,
+      policy: policy.source,
+      dataDir: policy.server.dataDir,
+    },
+    'listening',
+  );
+  // One write, so whoever reads the first line (a person, a test) has all of it.
+  let banner = `sluice is listening on ${urls.url} in front of ${policy.server.upstream}\n`;
+  banner += `policy: ${policy.source}; data: ${policy.server.dataDir}\n`;
+  if (urls.adminUrl !== undefined) banner += `admin API and /metrics: ${urls.adminUrl}\n`;
+  if (demoKey !== undefined) {
+    banner +=
+      `\nDemo API key (shown once): ${demoKey.secret}\n(revoked when the demo stops: demo keys live in ${policy.server.dataDir}, never in a real API's database)\nTry it:\n  curl -i -H "Authorization: Bearer ${demoKey.secret}" ${urls.url}/api/companies?limit=2\n` +
+      `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX --data ${policy.server.dataDir}\n\n`;
+  }
+  io.stderr.write(banner);
+
+  await stopped;
   process.off('SIGHUP', reload);
+  if (demoKey !== undefined) {
+    await changeKeyStatus(
+      { store: recordStore, now: systemClock.now() },
+      { keyId: demoKey.id, to: 'revoked', reason: 'the demo stopped', actor: 'sluice' },
+    );
+  }
   await app.close();
   await demo?.close();
+  process.off('SIGINT', onStopSignal);
+  process.off('SIGTERM', onStopSignal);
   logger.flush();
   return 0;
 }
 
 /** A fresh demo account key, printed once; the store keeps only its hash. */
-async function createDemoKey(store: RecordStore): Promise<string> {
+async function createDemoKey(store: RecordStore): Promise<{ id: string; secret: string }> {
   const now = systemClock.now();
   const key = generateApiKey();
   // Awaited: a store that answers later must hold the key before it is printed.
@@ -199,5 +244,5 @@ async function createDemoKey(store: RecordStore): Promise<string> {
     updatedAt: now,
     reason: 'demo key created by sluice serve --demo',
   });
-  return key.secret;
+  return { id: key.id, secret: key.secret };
 }

@@ -2,6 +2,8 @@
  * The readable summary `sluice check` prints: every effective limit, aligned in
  * tables, in the words of the policy file. Webhook secrets are never shown.
  */
+import { isDeepStrictEqual } from 'node:util';
+import { defaultPolicy } from '../core/policy/built-in-policy.ts';
 import type { Plan, Policy, Rate, SafeguardRule, WeeklyWindow } from '../core/policy/types.ts';
 import { formatDuration, formatRate, formatSize } from '../core/policy/units.ts';
 
@@ -17,6 +19,26 @@ function table(rows: readonly (readonly string[])[], indent = '  '): string[] {
       row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')
     ).trimEnd(),
   );
+}
+
+/**
+ * Under a policy file's plans: the built-in plans it leaves as they are, since a
+ * `plans` section merges by name and a newcomer may expect it to replace them.
+ *
+ * @example
+ * keptPlans(parsePolicyText('plans:\n  standard: { burst: 30 }\n', 'p.yaml'));
+ * // ['  enterprise: built in, not changed by the file (plans merge by name with the built-in ones)']
+ */
+function keptPlans(policy: Policy): string[] {
+  const builtIn = defaultPolicy();
+  if (policy.source === builtIn.source) return [];
+  const kept = Object.keys(builtIn.plans).filter((name) =>
+    isDeepStrictEqual(policy.plans[name], builtIn.plans[name]),
+  );
+  if (kept.length === 0) return [];
+  return [
+    `  ${kept.join(', ')}: built in, not changed by the file (plans merge by name with the built-in ones)`,
+  ];
 }
 
 /** A number without float noise: 0.5, 33.3333. */
@@ -159,6 +181,8 @@ export function describePolicy(policy: Policy): string {
       ]),
     ]),
   );
+
+  out.push(...keptPlans(policy));
 
   out.push('', 'Routes (first match wins)');
   if (policy.routes.length === 0) out.push('  none: every request counts as public, cost 1');

@@ -76,24 +76,31 @@ export interface GatewayProcess {
   adminUrl: string | undefined;
   /** Everything the process printed so far. */
   output(): string;
+  /** What it printed on stdout alone (JSON log lines). */
+  stdout(): string;
   child: ChildProcess;
   /** Stops the process (SIGTERM, then SIGKILL after 10 s); resolves to its exit code. */
   stop(): Promise<number>;
 }
 
-/** Starts `sluice serve …` and waits until it prints where it listens. */
+/**
+ * Starts `sluice serve …` and waits until it says where it listens (the banner on
+ * stderr; the JSON `listening` line on stdout).
+ */
 export async function startGateway(
   args: string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let stdout = '';
   child.stdout?.on('data', (d) => {
     out += d;
+    stdout += d;
   });
   child.stderr?.on('data', (d) => {
     out += d;
@@ -112,6 +119,7 @@ export async function startGateway(
       }
     };
     child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
     child.on('exit', () => {
       clearTimeout(timer);
       reject(new Error(`gateway exited before listening:\n${out}`));
@@ -122,6 +130,7 @@ export async function startGateway(
     url,
     adminUrl: admin?.[1],
     output: () => out,
+    stdout: () => stdout,
     child,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;

@@ -153,3 +153,18 @@ test('every fixture through the command in-process: exit 0 or 2, every problem p
     }
   }
 });
+
+test('check shows the default plans a plans section keeps, and that they were merged by name', async () => {
+  const run = await sluice(['check', `${FIXTURES}/valid-partial.yaml`]);
+  assert.equal(run.status, 0, run.stderr);
+  const lines = run.stdout.split('\n');
+  const plan = (name: string) => lines.find((l) => l.startsWith(`  ${name} `));
+  assert.match(plan('standard') ?? '', /\(60 \+ 2 × size\) per min, within 60\.\.600 +30 /);
+  assert.match(plan('enterprise') ?? '', /\(120 \+ 4 × size\) per min/, run.stdout);
+  assert.ok(
+    lines.includes(
+      '  enterprise: built in, not changed by the file (plans merge by name with the built-in ones)',
+    ),
+    run.stdout,
+  );
+});

@@ -44,16 +44,27 @@ test('nested mappings merge key by key; lists replace', () => {
   assert.equal(policy.offHours.timeZone, 'America/New_York');
 });
 
-test('plans replace the default plans; a partial plan is filled from the defaults', () => {
+test('plans merge by name: a plan the file names is merged over its default, the others stay', () => {
   const policy = parsePolicyText(
     'defaultPlan: gold\nplans:\n  gold: { burst: 5 }\n  enterprise: { burst: 50 }\n',
     'p.yaml',
   );
-  assert.deepEqual(Object.keys(policy.plans), ['gold', 'enterprise']);
+  assert.deepEqual(Object.keys(policy.plans), ['standard', 'enterprise', 'gold']);
   const standard = defaultPolicy().plans.standard;
+  assert.deepEqual(policy.plans.standard, standard, 'a plan the file leaves out keeps its default');
   assert.deepEqual(policy.plans.gold, { ...standard, name: 'gold', burst: 5 });
   const enterprise = defaultPolicy().plans.enterprise;
   assert.deepEqual(policy.plans.enterprise, { ...enterprise, burst: 50 });
+});
+
+test('a plans section with one override keeps enterprise, and a new plan needs no defaultPlan', () => {
+  const override = parsePolicyText('plans:\n  standard: { burst: 7 }\n', 'p.yaml');
+  assert.equal(override.plans.standard.burst, 7);
+  assert.deepEqual(override.plans.enterprise, defaultPolicy().plans.enterprise);
+  const added = parsePolicyText('plans:\n  gold: { base: 600/min }\n', 'p.yaml');
+  assert.deepEqual(Object.keys(added.plans), ['standard', 'enterprise', 'gold']);
+  assert.equal(added.defaultPlan, 'standard');
+  assert.equal(added.plans.gold.base.limit, 600);
 });
 
 test('valid-partial.yaml changes only what it says', () => {
@@ -62,7 +73,7 @@ test('valid-partial.yaml changes only what it says', () => {
   assert.equal(policy.ip.block.limit, 200);
   assert.equal(policy.plans.standard.burst, 30);
   assert.equal(policy.plans.standard.concurrency, 4);
-  assert.deepEqual(Object.keys(policy.plans), ['standard'], 'plans given replace the defaults');
+  assert.deepEqual(Object.keys(policy.plans), ['standard', 'enterprise'], 'merged by name');
 });
 
 test("a safeguard whose action changes does not keep the old action's durations", () => {

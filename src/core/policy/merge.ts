@@ -3,8 +3,9 @@
  * `ip: { warn: 50/min }` keeps the default block of 200/min.
  *
  * - Mappings merge key by key, recursively; lists and single values replace.
- * - `plans` replaces the default plans as a whole; each plan it names is merged over
- *   the default plan of the same name, or over `standard` for a new name.
+ * - `plans` merges by name, as the README promises ("what you leave out keeps its
+ *   default"): each plan it names is merged over the default plan of the same name, or
+ *   over `standard` for a new name; default plans it does not name stay as they are.
  * - A safeguard whose `action` changes does not inherit `durations` or `revokeAfter`
  *   from the default rule: they belonged to the old action.
  *
@@ -43,12 +44,11 @@ export function mergeOverDefaults(doc: Doc, defaults: Doc): Doc {
 function mergePlans(plans: unknown, defaults: Doc): unknown {
   if (plans === undefined) return defaults;
   if (!isMapping(plans)) return plans;
-  return Object.fromEntries(
-    Object.entries(plans).map(([name, plan]) => [
-      name,
-      mergeDeep(defaults[name] ?? defaults.standard, plan),
-    ]),
-  );
+  const out: Doc = { ...defaults };
+  for (const [name, plan] of Object.entries(plans)) {
+    out[name] = mergeDeep(defaults[name] ?? defaults.standard, plan);
+  }
+  return out;
 }
 
 function mergeSafeguards(safeguards: unknown, defaults: Doc): unknown {
