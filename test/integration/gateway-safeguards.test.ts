@@ -271,14 +271,29 @@ test('requests that continue with a revoked key get the IP blocked; support can 
   });
   for (let i = 0; i < 6; i++)
     await call(`${gateway.url}/api/companies`, { headers: from('198.51.100.50', bearer(key)) });
+  // The revoked key earned the block: it and keyless callers from the IP are refused,
+  // another account's valid key from the same address is not (docs/incidents.md).
   const blocked = await call(`${gateway.url}/api/companies`, {
-    headers: from('198.51.100.50', bearer(good.key)),
+    headers: from('198.51.100.50'),
   });
   assert.equal(blocked.status, 403);
   assert.equal(
     blocked.json<{ rule: string }>().rule,
     'ip-blocked',
-    'even a valid key is refused from the blocked IP',
+    'a request without a key is refused from the blocked IP',
+  );
+  const ghost = await call(`${gateway.url}/api/companies`, {
+    headers: from('198.51.100.50', bearer(key)),
+  });
+  assert.equal(ghost.json<{ rule: string }>().rule, 'ip-blocked');
+  assert.equal(
+    (
+      await call(`${gateway.url}/api/companies?limit=1`, {
+        headers: from('198.51.100.50', bearer(good.key)),
+      })
+    ).status,
+    200,
+    "another account's valid key still passes at the blocked IP",
   );
   assert.equal(
     (
@@ -296,8 +311,8 @@ test('requests that continue with a revoked key get the IP blocked; support can 
   assert.equal((await sluice(['ips', 'unblock', '198.51.100.50', '--data', dataDir])).code, 0);
   await eventually(async () => {
     const a = await call(`${gateway.url}/api/companies?limit=1`, {
-      headers: from('198.51.100.50', bearer(good.key)),
+      headers: from('198.51.100.50'),
     });
-    return a.status === 200 ? a : undefined;
+    return a.status !== 403 ? a : undefined;
   });
 });
