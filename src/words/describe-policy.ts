@@ -128,17 +128,14 @@ export function describePolicy(policy: Policy): string {
       ['warn', formatRate(ip.warn), 'signalled and reported, never refused'],
       ['block', formatRate(ip.block), 'answered 429'],
       ['concurrency', String(ip.concurrency), 'requests held at once; one more is 429'],
-      ...(ip.sharedEgress.length === 0
-        ? []
-        : [
-            [
-              'sharedEgress',
-              ip.sharedEgress.join(', '),
-              'counted per IP and account (keyless: per IP)',
-            ],
-          ]),
     ]),
   );
+  // Below the table: a list of ranges would stretch its value column.
+  if (ip.sharedEgress.length > 0) {
+    out.push(
+      `  shared egress: ${ip.sharedEgress.join(', ')} (counted per IP and account; keyless: per IP)`,
+    );
+  }
 
   out.push(
     '',
