@@ -74,7 +74,7 @@ function generousPolicy(): Policy {
     burst: HUGE,
   };
   return testPolicy({
-    ip: { warn: perMinute(HUGE), block: perMinute(HUGE), concurrency: 32 },
+    ip: { warn: perMinute(HUGE), block: perMinute(HUGE), concurrency: 32, sharedEgress: [] },
     plans: { standard: plan },
   });
 }

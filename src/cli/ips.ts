@@ -85,6 +85,8 @@ function blockJson(block: IpBlock, now: number) {
     reason: block.reason,
     reference: block.reference ?? null,
     actor: block.actor,
+    // A key's behaviour earned it: other accounts' valid keys still pass (docs/incidents.md).
+    earnedBy: block.earnedBy ?? null,
   };
 }
 

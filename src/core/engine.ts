@@ -44,6 +44,8 @@ import type { Plan, Policy, Rate } from './policy/types.ts';
 
 export interface AdmitInput {
   readonly ip: string;
+  /** The per-IP window to count in, when not the IP's own (a shared-egress IP and its account). */
+  readonly ipScope?: string;
   readonly account?:
     | { readonly id: string; readonly size: number; readonly plan: string }
     | undefined;
@@ -124,13 +126,14 @@ export function createEngine(options: EngineOptions): Engine {
   function admit(input: AdmitInput): Decision | Promise<Decision> {
     const c = compiled;
     // The IP and the account look-ups start together: their cache misses overlap.
+    const scope = input.ipScope ?? input.ip;
     if (prefetch && input.account !== undefined) {
-      store.prefetch!('ip:', input.ip, 'acct:', input.account.id);
+      store.prefetch!('ip:', scope, 'acct:', input.account.id);
     }
     const now = clock.now();
     const r = split
-      ? store.windowIn!('ip:', input.ip, now, 1, c.ip)
-      : store.window('ip:' + input.ip, now, 1, c.ip);
+      ? store.windowIn!('ip:', scope, now, 1, c.ip)
+      : store.window('ip:' + scope, now, 1, c.ip);
     return whenReady(r, (res) => afterIp(c, input, now, res));
   }
 

@@ -91,11 +91,24 @@ export type FactsByRule = {
   };
   'batch-window': { route: string; windows: string; nextWindow: string };
   'non-public': { route: string; path: string };
-  'key-revoked': { keyStatus: 'revoked'; reason: string };
-  'key-suspended': { keyStatus: 'suspended'; reason: string; suspendedUntil?: string };
+  /** `by`: who changed the key's status, as the key stores it (`sluice`, `cli:<user>`, `admin:<name>`). */
+  'key-revoked': { keyStatus: 'revoked'; reason: string; by?: string };
+  'key-suspended': {
+    keyStatus: 'suspended';
+    reason: string;
+    suspendedUntil?: string;
+    by?: string;
+  };
   'key-unknown': Record<never, never>;
   'key-missing': Record<never, never>;
-  'ip-blocked': { reason: string; blockedUntil: string };
+  'ip-blocked': {
+    reason: string;
+    blockedUntil: string;
+    /** Who blocked it, as the block stores it: `sluice` (a safeguard), `cli:<user>`, `admin:<name>`. */
+    by?: string;
+    /** The key whose behaviour earned the block (it then spares other accounts' keys). */
+    earnedByKey?: string;
+  };
   'ip-concurrency': { ipHeld: number; ipConcurrency: number };
   'unauthenticated-concurrency': { keylessHeld: number; unauthenticatedConcurrency: number };
   'safeguard-auth-failure': SafeguardFacts;

@@ -29,6 +29,8 @@ export interface ApiKeyRecord {
   readonly updatedAt: number;
   /** Why the status last changed (reference code or words). */
   readonly reason: string | undefined;
+  /** Who last changed the status, as the audit trail names them (`sluice`, `cli:alice`, `admin:dana`). */
+  readonly statusBy?: string;
 }
 
 export interface Subject {
@@ -164,6 +166,33 @@ export interface IpBlock {
   readonly reference: string | undefined;
   /** `sluice` for a safeguard, else who did it (e.g. `cli:alice`). */
   readonly actor: string;
+  /**
+   * The key (and its account) whose behaviour earned a safeguard's block. Such a block
+   * refuses that account's keys and requests without a valid key from the IP, but not
+   * other accounts' valid keys: partners behind one address do not pay for each other.
+   * Absent (keyless behaviour, an operator's block): every request from the IP is refused.
+   */
+  readonly earnedBy?: { readonly keyId: string; readonly accountId?: string };
+}
+
+/**
+ * Whether a block refuses a caller: every caller, unless a key's behaviour earned it;
+ * then only callers without a valid key and that key's account.
+ *
+ * @example
+ * const block = { ip, until: undefined, createdAt: 0, reason: 'r', reference: undefined,
+ *   actor: 'sluice', earnedBy: { keyId: 'k1', accountId: 'acme' } };
+ * blockRefuses(block, { keyId: 'k1', accountId: 'acme' }); // true
+ * blockRefuses(block, { keyId: 'k9', accountId: 'globex' }); // false
+ * blockRefuses(block, undefined); // true: no valid key
+ */
+export function blockRefuses(
+  block: Pick<IpBlock, 'earnedBy'>,
+  key: { readonly keyId: string; readonly accountId: string } | undefined,
+): boolean {
+  const by = block.earnedBy;
+  if (by === undefined || key === undefined) return true;
+  return by.accountId === undefined ? by.keyId === key.keyId : by.accountId === key.accountId;
 }
 
 /**

@@ -62,6 +62,16 @@ export function canonicalIp(text: string): string | undefined {
   return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
+/**
+ * Whether an address is in a compiled list (trusted proxies, shared-egress ranges).
+ *
+ * @example
+ * isListed(trustedProxies(['10.0.0.0/8']), '10.1.2.3'); // true
+ */
+export function isListed(list: TrustedProxies, address: string): boolean {
+  return list !== undefined && isTrusted(list, address);
+}
+
 function isTrusted(list: BlockList, address: string): boolean {
   const family = isIP(address);
   return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');

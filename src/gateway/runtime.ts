@@ -17,6 +17,8 @@ export interface Runtime {
   readonly policy: Policy;
   readonly routes: RouteMatcher;
   readonly trusted: TrustedProxies;
+  /** The shared-egress ranges (`ip.sharedEgress`), compiled like the trusted proxies. */
+  readonly sharedEgress: TrustedProxies;
   /** Request headers never forwarded (identityStrip). */
   readonly strip: ReadonlySet<string>;
 }
@@ -27,6 +29,7 @@ export function compileRuntime(policy: Policy): Runtime {
     policy,
     routes: compileRoutes(policy.routes, { caseSensitive: policy.server.caseSensitiveRoutes }),
     trusted: trustedProxies(policy.server.trustedProxies),
+    sharedEgress: trustedProxies(policy.ip.sharedEgress),
     strip: identityStrip(policy),
   });
 }

@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { dryRunFlag, type SafeguardFacts } from '../core/incident-facts.ts';
-import { type Subject, safeguardAuditAction } from '../core/records.ts';
+import { type IpBlock, type Subject, safeguardAuditAction } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
@@ -34,7 +34,7 @@ export interface EnforcerDeps {
 const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation' } as const;
 
 export function createSafeguardEnforcer(deps: EnforcerDeps): {
-  observe(kind: ObservationKind, subject: Subject): void;
+  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
 } {
   async function apply(action: Action): Promise<void> {
     const iso = action.until === undefined ? undefined : new Date(action.until).toISOString();
@@ -80,13 +80,23 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
     }
     if (action.dryRun) return;
     if (action.kind === 'block-ip' && action.subject.ip !== undefined) {
-      const block = {
+      // A key's behaviour blocks that key's account and keyless callers at the IP, never
+      // the other partners behind the same address.
+      const { keyId, accountId } = action.observed;
+      const earnedBy =
+        keyId === undefined
+          ? undefined
+          : accountId === undefined
+            ? { keyId }
+            : { keyId, accountId };
+      const block: IpBlock = {
         ip: action.subject.ip,
         until: action.until,
         createdAt: action.at,
         reason: action.reason,
         reference,
         actor: 'sluice',
+        ...(earnedBy === undefined ? {} : { earnedBy }),
       };
       deps.identities.putIpBlock(block);
       await deps.recordStore.putIpBlock(block);
@@ -124,8 +134,8 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): {
   }
 
   return {
-    observe(kind, subject) {
-      const actions = deps.safeguards.observe(kind, subject);
+    observe(kind, subject, arrivedAt) {
+      const actions = deps.safeguards.observe(kind, subject, arrivedAt);
       for (const action of actions) {
         apply(action).catch((error) =>
           deps.logger.error(

@@ -79,6 +79,7 @@ export async function changeKeyStatus(
     status: change.to,
     suspendedUntil: until,
     updatedAt: ctx.now,
+    statusBy: change.actor,
     // The key keeps one line of why; with the incident's code first, support can look it up.
     reason:
       change.reference === undefined ? change.reason : `${change.reference}: ${change.reason}`,

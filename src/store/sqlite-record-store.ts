@@ -49,12 +49,12 @@ CREATE TABLE IF NOT EXISTS accounts_v1 (
 CREATE TABLE IF NOT EXISTS keys_v1 (
   id TEXT PRIMARY KEY, account_id TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
   suspended_until INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, reason TEXT,
-  seq INTEGER NOT NULL);
+  seq INTEGER NOT NULL, status_by TEXT);
 CREATE INDEX IF NOT EXISTS keys_v1_seq ON keys_v1 (seq);
 CREATE INDEX IF NOT EXISTS keys_v1_account ON keys_v1 (account_id, created_at);
 CREATE TABLE IF NOT EXISTS ip_blocks_v1 (
   ip TEXT PRIMARY KEY, blocked_until INTEGER, created_at INTEGER NOT NULL, reason TEXT NOT NULL,
-  reference TEXT, actor TEXT NOT NULL);
+  reference TEXT, actor TEXT NOT NULL, earned_key_id TEXT, earned_account_id TEXT);
 CREATE TABLE IF NOT EXISTS incidents_v1 (
   reference TEXT PRIMARY KEY, rule TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT,
   started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -133,7 +133,10 @@ export class SqliteRecordStore implements RecordStore {
       // syncs only at checkpoints: a crash of sluice loses nothing committed; a power
       // loss or kernel crash may lose the last commits before the checkpoint.
       db.exec('PRAGMA synchronous = NORMAL');
-      this.#transaction(() => db?.exec(SCHEMA));
+      this.#transaction(() => {
+        db?.exec(SCHEMA);
+        if (db !== undefined) addWhoActed(db);
+      });
     } catch (error) {
       if (db?.isOpen) db.close();
       throw openError(this.file, error);
@@ -149,12 +152,12 @@ export class SqliteRecordStore implements RecordStore {
     this.#getAccount = db.prepare('SELECT * FROM accounts_v1 WHERE id = ?');
     this.#listAccounts = db.prepare('SELECT * FROM accounts_v1 ORDER BY id');
     this.#putKey = db.prepare(
-      `INSERT INTO keys_v1 (id, account_id, hash, status, suspended_until, created_at, updated_at, reason, seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO keys_v1 (id, account_id, hash, status, suspended_until, created_at, updated_at, reason, seq, status_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, hash = excluded.hash,
          status = excluded.status, suspended_until = excluded.suspended_until,
          created_at = excluded.created_at, updated_at = excluded.updated_at,
-         reason = excluded.reason, seq = excluded.seq`,
+         reason = excluded.reason, seq = excluded.seq, status_by = excluded.status_by`,
     );
     this.#getKey = db.prepare('SELECT * FROM keys_v1 WHERE id = ?');
     this.#keyByHash = db.prepare('SELECT * FROM keys_v1 WHERE hash = ?');
@@ -164,11 +167,13 @@ export class SqliteRecordStore implements RecordStore {
     );
     this.#keysAfter = db.prepare('SELECT * FROM keys_v1 WHERE seq > ? ORDER BY seq');
     this.#putIpBlock = db.prepare(
-      `INSERT INTO ip_blocks_v1 (ip, blocked_until, created_at, reason, reference, actor)
-       VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO ip_blocks_v1 (ip, blocked_until, created_at, reason, reference, actor,
+         earned_key_id, earned_account_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (ip) DO UPDATE SET blocked_until = excluded.blocked_until,
          created_at = excluded.created_at, reason = excluded.reason,
-         reference = excluded.reference, actor = excluded.actor`,
+         reference = excluded.reference, actor = excluded.actor,
+         earned_key_id = excluded.earned_key_id, earned_account_id = excluded.earned_account_id`,
     );
     this.#deleteIpBlock = db.prepare('DELETE FROM ip_blocks_v1 WHERE ip = ?');
     this.#pruneIpBlocks = db.prepare(
@@ -235,6 +240,7 @@ export class SqliteRecordStore implements RecordStore {
         key.updatedAt,
         key.reason ?? null,
         seq,
+        key.statusBy ?? null,
       );
     });
   }
@@ -282,6 +288,8 @@ export class SqliteRecordStore implements RecordStore {
         block.reason,
         block.reference ?? null,
         block.actor,
+        block.earnedBy?.keyId ?? null,
+        block.earnedBy?.accountId ?? null,
       );
     });
   }
@@ -477,11 +485,12 @@ function toKey(row: Row): ApiKeyRecord {
     createdAt: row.created_at as number,
     updatedAt: row.updated_at as number,
     reason: (row.reason as string | null) ?? undefined,
+    ...(typeof row.status_by === 'string' ? { statusBy: row.status_by } : {}),
   };
 }
 
 function toIpBlock(row: Row): IpBlock {
-  return {
+  const block: IpBlock = {
     ip: row.ip as string,
     until: (row.blocked_until as number | null) ?? undefined,
     createdAt: row.created_at as number,
@@ -489,6 +498,35 @@ function toIpBlock(row: Row): IpBlock {
     reference: (row.reference as string | null) ?? undefined,
     actor: row.actor as string,
   };
+  if (typeof row.earned_key_id !== 'string') return block;
+  const accountId = typeof row.earned_account_id === 'string' ? row.earned_account_id : undefined;
+  return {
+    ...block,
+    earnedBy:
+      accountId === undefined
+        ? { keyId: row.earned_key_id }
+        : { keyId: row.earned_key_id, accountId },
+  };
+}
+
+/**
+ * Databases made before keys recorded who last changed their status, and blocks what
+ * earned them, get those nullable columns. Added in place rather than in new tables: a
+ * row without them reads as before (no actor known; a block of every request from the
+ * IP), and an older sluice reading these tables ignores them.
+ */
+function addWhoActed(db: DatabaseSync): void {
+  const added: [string, string][] = [
+    ['keys_v1', 'status_by'],
+    ['ip_blocks_v1', 'earned_key_id'],
+    ['ip_blocks_v1', 'earned_account_id'],
+  ];
+  for (const [table, column] of added) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    if (!columns.some((c) => c.name === column)) {
+      db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
+    }
+  }
 }
 
 /** A subject with only the fields that are set, as the caller wrote it. */

@@ -152,6 +152,12 @@ export function describePolicy(policy: Policy): string {
       ['concurrency', String(ip.concurrency), 'requests held at once; one more is 429'],
     ]),
   );
+  // Below the table: a list of ranges would stretch its value column.
+  if (ip.sharedEgress.length > 0) {
+    out.push(
+      `  shared egress: ${ip.sharedEgress.join(', ')} (counted per IP and account; keyless: per IP)`,
+    );
+  }
 
   out.push(
     '',

@@ -147,6 +147,28 @@ function keyOf(s: Subject): string {
   return `API key ${s.keyId}${s.accountId === undefined ? '' : ` of account ${s.accountId}`}`;
 }
 
+/**
+ * Who acted, from the stored actor: `sluice` is a safeguard, `cli:<user>` an operator
+ * with the sluice CLI, `admin:<name>` the admin API; undefined when not recorded (rows
+ * written before the actor was), so the words never guess.
+ *
+ * @example
+ * actorWords('cli:alice'); // 'an operator (alice) with the sluice CLI'
+ */
+export function actorWords(actor: string | undefined): string | undefined {
+  if (actor === undefined || actor === '') return undefined;
+  if (actor === 'sluice') return 'a safeguard';
+  if (actor.startsWith('cli:')) return `an operator (${actor.slice(4)}) with the sluice CLI`;
+  if (actor.startsWith('admin:')) return `an operator (${actor.slice(6)}) through the admin API`;
+  return actor;
+}
+
+/** " by a safeguard", " by an operator (alice) with the sluice CLI", or nothing when not recorded. */
+function byWhom(actor: string | undefined): string {
+  const words = actorWords(actor);
+  return words === undefined ? '' : ` by ${words}`;
+}
+
 function capital(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
@@ -370,7 +392,7 @@ const EXPLAIN: {
       f.said('keyStatus');
       return {
         what: `A request with ${who} was refused with 403 Forbidden because the key is revoked.`,
-        why: `The key was revoked${reason ? ` (${reason})` : ''}, so it is refused before reaching the API. Requests that keep coming with it get the IP blocked.`,
+        why: `The key was revoked${byWhom(f.get('by'))}${reason ? ` (${reason})` : ''}, so it is refused before reaching the API. Requests that keep coming with it get the IP blocked.`,
         fix: `Stop all requests with this key now. Ask support to reinstate it (quote this reference), or use a new key once the cause is fixed.`,
       };
     },
@@ -383,7 +405,7 @@ const EXPLAIN: {
       f.said('keyStatus');
       return {
         what: `A request with ${who} was refused with 403 Forbidden because the key is suspended.`,
-        why: `The key is suspended${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''}.`,
+        why: `The key was suspended${byWhom(f.get('by'))}${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''}.`,
         fix: `Stop sending requests until the suspension ends (see Retry-After), fix what caused it, then resume slowly.`,
       };
     },
@@ -409,9 +431,28 @@ const EXPLAIN: {
     explain: ({ f, ip }) => {
       const reason = f.get('reason');
       const until = f.get('blockedUntil');
+      const by = f.get('by');
+      const earnedBy = f.get('earnedByKey');
+      const block = `${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''}`;
+      const what = `Requests from IP ${ip} were refused with 403 Forbidden because the address is blocked.`;
+      if (by !== 'sluice') {
+        // Who acted is not recorded on incidents older than the actor: say only what is known.
+        const actor = actorWords(by);
+        return {
+          what,
+          why: actor
+            ? `${capital(actor)} blocked this address${block}. No safeguard was involved.`
+            : `This address was blocked${block}.`,
+          fix: `Stop all requests from this address and contact support quoting this reference: the operator who blocked it can say why and lift it.`,
+        };
+      }
+      const who =
+        earnedBy === undefined
+          ? 'it kept sending requests that were refused'
+          : `API key ${earnedBy} kept sending requests that were refused; the block refuses that key's account and requests without a valid key from this address, not other accounts' keys`;
       return {
-        what: `Requests from IP ${ip} were refused with 403 Forbidden because the address is blocked.`,
-        why: `A safeguard blocked this address${reason ? ` (${reason})` : ''}${until ? ` until ${until}` : ''} after it kept sending requests that were refused.`,
+        what,
+        why: `A safeguard blocked this address${block} after ${who}.`,
         fix: `Stop all requests from this address, make the integration stop on 401/403 and back off on 429, and contact support quoting this reference.`,
       };
     },

@@ -78,6 +78,7 @@ export function runRecordsServiceContract(
       status: 'revoked',
       updatedAt: NOW,
       reason: 'ticket 42',
+      statusBy: 'admin:dana',
     };
     assert.deepEqual(result, {
       outcome: 'changed',

@@ -366,3 +366,35 @@ test('sqlite: using a closed store is a store error, not a crash', () => {
     (e) => isSluiceError(e) && e.code === 'SLUICE_ERR_STORE' && /cannot read key/.test(e.message),
   );
 });
+
+test('sqlite: a database from before who-acted gets the columns; old rows read as before', () => {
+  const dir = tempDir();
+  const old = new DatabaseSync(join(dir, 'sluice.db'));
+  // The tables as sluice created them before keys.status_by and ip_blocks_v1.earned_*.
+  old.exec(`
+CREATE TABLE keys_v1 (
+  id TEXT PRIMARY KEY, account_id TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+  suspended_until INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, reason TEXT,
+  seq INTEGER NOT NULL);
+CREATE TABLE ip_blocks_v1 (
+  ip TEXT PRIMARY KEY, blocked_until INTEGER, created_at INTEGER NOT NULL, reason TEXT NOT NULL,
+  reference TEXT, actor TEXT NOT NULL);
+INSERT INTO keys_v1 VALUES ('KEY0000001', 'acme', 'h1', 'revoked', NULL, 1, 2, 'ticket 1', 1);
+INSERT INTO ip_blocks_v1 VALUES ('203.0.113.9', NULL, 1, 'test', NULL, 'cli:alice');`);
+  old.close();
+  const store = openSqliteRecordStore(dir);
+  try {
+    assert.equal(store.getKey('KEY0000001')?.statusBy, undefined);
+    assert.equal(store.listIpBlocks()[0].earnedBy, undefined, 'an old block refuses everyone');
+    store.putKey({ ...store.getKey('KEY0000001')!, statusBy: 'admin:dana' });
+    assert.equal(store.getKey('KEY0000001')?.statusBy, 'admin:dana');
+    const earnedBy = { keyId: 'KEY0000002', accountId: 'globex' };
+    store.putIpBlock({ ...store.listIpBlocks()[0], actor: 'sluice', earnedBy });
+    assert.deepEqual(store.listIpBlocks()[0].earnedBy, earnedBy);
+    // An operator's block replacing it refuses everyone again.
+    store.putIpBlock({ ...store.listIpBlocks()[0], actor: 'cli:alice', earnedBy: undefined });
+    assert.equal(store.listIpBlocks()[0].earnedBy, undefined);
+  } finally {
+    store.close();
+  }
+});

@@ -48,6 +48,7 @@ test('a valid file: exit 0 and a table of its limits, without secrets', async ()
     '  warn         150/min  signalled and reported, never refused',
     '  block        300/min  answered 429',
     '  concurrency  8        requests held at once; one more is 429',
+    '  shared egress: 192.0.2.0/24, 2001:db8::/32 (counted per IP and account; keyless: per IP)',
     '  basic       (30 + 0.5 × size) per min, within 30..300   10     5s         5       2            10     20s',
     '  search        POST      /api/*/search          public      5     10/min',
     '  2/w per account and dataset',

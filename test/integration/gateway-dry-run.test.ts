@@ -1,6 +1,7 @@
 /** A safeguard in dry-run records what it would do, and does not do it. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { TOLD_NO_GRACE_MS } from '../../src/core/safeguard/observer.ts';
 import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import {
@@ -40,12 +41,15 @@ after(async () => {
 
 test('a dry-run rule records an incident and an audit entry, and the key keeps working', async () => {
   const { key, id } = await createKey(dataDir, 'acct-dry');
+  const get = async () =>
+    (await call(`${gateway.url}/api/companies?limit=1`, { headers: bearer(key) })).status;
+  assert.deepEqual([await get(), await get()], [200, 429]);
+  // Only 429s sent once the client could have read the first count (a real-clock gateway).
+  await new Promise((resolve) => setTimeout(resolve, TOLD_NO_GRACE_MS + 100));
   const statuses: number[] = [];
-  for (let i = 0; i < 8; i++)
-    statuses.push(
-      (await call(`${gateway.url}/api/companies?limit=1`, { headers: bearer(key) })).status,
-    );
-  assert.deepEqual(statuses, [200, 429, 429, 429, 429, 429, 429, 429], 'never suspended: no 403');
+  for (let i = 0; i < 8; i++) statuses.push(await get());
+  assert.ok(!statuses.includes(403), `never suspended: no 403 in ${statuses}`);
+  assert.ok(statuses.filter((s) => s === 429).length >= 3, `enough 429s: ${statuses}`);
   const store = openSqliteRecordStore(dataDir);
   try {
     const entry = await eventually(async () =>

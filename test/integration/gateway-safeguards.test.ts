@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { TOLD_NO_GRACE_MS } from '../../src/core/safeguard/observer.ts';
 import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { verifyWebhook } from '../../src/notify/index.ts';
 import { openSqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
@@ -96,18 +97,22 @@ function from(ip: string, extra: Record<string, string> = {}) {
 
 test('a client that keeps going while answered 429 ends up suspended, with an incident, an audit entry and a signed webhook', async () => {
   const { key, id } = await createKey(dataDir, 'acct-hammer', ['--plan', 'tiny']);
+  const get = async () =>
+    (
+      await call(`${gateway.url}/api/companies?limit=1`, {
+        headers: from('198.51.100.10', bearer(key)),
+      })
+    ).status;
+  assert.deepEqual([await get(), await get()], [200, 429], 'told no');
+  // 429s count once sent after the client was told no (plus the grace); real clock here.
+  await new Promise((resolve) => setTimeout(resolve, TOLD_NO_GRACE_MS + 100));
   const statuses: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    statuses.push(
-      (
-        await call(`${gateway.url}/api/companies?limit=1`, {
-          headers: from('198.51.100.10', bearer(key)),
-        })
-      ).status,
-    );
-  }
-  assert.equal(statuses[0], 200);
-  assert.deepEqual(statuses.slice(1, 6), [429, 429, 429, 429, 429], 'refused while over its rate');
+  for (let i = 0; i < 10 && !statuses.includes(403); i++) statuses.push(await get());
+  assert.equal(
+    statuses.filter((s) => s === 429).length,
+    5,
+    `refused while over its rate: ${statuses}`,
+  );
   const refused = await call(`${gateway.url}/api/companies`, {
     headers: from('198.51.100.10', bearer(key)),
   });
@@ -267,14 +272,29 @@ test('requests that continue with a revoked key get the IP blocked; support can 
   });
   for (let i = 0; i < 6; i++)
     await call(`${gateway.url}/api/companies`, { headers: from('198.51.100.50', bearer(key)) });
+  // The revoked key earned the block: it and keyless callers from the IP are refused,
+  // another account's valid key from the same address is not (docs/incidents.md).
   const blocked = await call(`${gateway.url}/api/companies`, {
-    headers: from('198.51.100.50', bearer(good.key)),
+    headers: from('198.51.100.50'),
   });
   assert.equal(blocked.status, 403);
   assert.equal(
     blocked.json<{ rule: string }>().rule,
     'ip-blocked',
-    'even a valid key is refused from the blocked IP',
+    'a request without a key is refused from the blocked IP',
+  );
+  const ghost = await call(`${gateway.url}/api/companies`, {
+    headers: from('198.51.100.50', bearer(key)),
+  });
+  assert.equal(ghost.json<{ rule: string }>().rule, 'ip-blocked');
+  assert.equal(
+    (
+      await call(`${gateway.url}/api/companies?limit=1`, {
+        headers: from('198.51.100.50', bearer(good.key)),
+      })
+    ).status,
+    200,
+    "another account's valid key still passes at the blocked IP",
   );
   assert.equal(
     (
@@ -292,8 +312,8 @@ test('requests that continue with a revoked key get the IP blocked; support can 
   assert.equal((await sluice(['ips', 'unblock', '198.51.100.50', '--data', dataDir])).code, 0);
   await eventually(async () => {
     const a = await call(`${gateway.url}/api/companies?limit=1`, {
-      headers: from('198.51.100.50', bearer(good.key)),
+      headers: from('198.51.100.50'),
     });
-    return a.status === 200 ? a : undefined;
+    return a.status !== 403 ? a : undefined;
   });
 });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
+import { TOLD_NO_GRACE_MS } from '../../src/core/safeguard/observer.ts';
 import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { call } from '../helpers/http.ts';
 import {
@@ -150,9 +151,14 @@ test('a suspension by a safeguard ends exactly when it says; repeats escalate, t
   const { key, id } = g.addKey('acme');
   const status = () => g.records.getKey(id)?.status;
 
-  /** Two pass, then three 429s in a row: the third reaches the threshold. */
+  /**
+   * Two pass, one 429 tells the client no; three 429s sent after the grace: the third
+   * reaches the threshold.
+   */
   async function offend() {
     for (let i = 0; i < 2; i++) assert.equal((await g.call(OK, { key })).status, 200);
+    assert.equal((await g.call(OK, { key })).status, 429);
+    g.clock.advance(TOLD_NO_GRACE_MS);
     for (let i = 0; i < 3; i++) assert.equal((await g.call(OK, { key })).status, 429);
   }
 
@@ -163,7 +169,7 @@ test('a suspension by a safeguard ends exactly when it says; repeats escalate, t
     const at = g.clock.now();
     await offend();
     await until(() => status() === 'suspended', `suspension ${step}`);
-    assert.equal(g.records.getKey(id)?.suspendedUntil, at + durationSec * 1000);
+    assert.equal(g.records.getKey(id)?.suspendedUntil, at + TOLD_NO_GRACE_MS + durationSec * 1000);
     const suspended = await g.call(OK, { key });
     assert.equal(suspended.status, 403);
     assert.equal(suspended.json().rule, 'key-suspended');

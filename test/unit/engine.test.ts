@@ -226,7 +226,9 @@ test('without an account only the IP limit applies', () => {
 test('setPolicy swaps the policy for the next decisions, keeping the counts', () => {
   const { admit, engine } = setup();
   for (let i = 0; i < 3; i++) admit({ ip: '192.0.2.11', cost: 1 });
-  const strict = testPolicy({ ip: { warn: perMinute(2), block: perMinute(3), concurrency: 32 } });
+  const strict = testPolicy({
+    ip: { warn: perMinute(2), block: perMinute(3), concurrency: 32, sharedEgress: [] },
+  });
   engine.setPolicy(strict);
   assert.equal(engine.policy, strict);
   assert.equal(asDeny(admit({ ip: '192.0.2.11', cost: 1 })).counters.ipBlock, 3);

@@ -289,3 +289,31 @@ test("a refused export suggests the policy's own incremental filter", () => {
   assert.match(e.fix, /\(the modifiedAfter filter of the list endpoints\)/);
   assert.doesNotMatch(e.fix, /modifiedAt\b/);
 });
+
+test('ip-blocked and key refusals name who acted, from the stored actor', () => {
+  const why = (rule: Incident['rule'], counters: Record<string, string>) =>
+    explainIncident(incident(rule, { counters: { ...SAMPLE[rule], ...counters } })).why;
+  assert.equal(
+    why('ip-blocked', { by: 'cli:alice', reason: 'test' }),
+    'An operator (alice) with the sluice CLI blocked this address (test) until 2026-03-02T12:00:00.000Z. No safeguard was involved.',
+  );
+  assert.match(
+    why('ip-blocked', { by: 'admin:dana' }),
+    /^An operator \(dana\) through the admin API blocked this address/,
+  );
+  assert.equal(
+    why('ip-blocked', { by: 'sluice', earnedByKey: 'K1' }),
+    "A safeguard blocked this address (RL-ZZ99-YY88) until 2026-03-02T12:00:00.000Z after API key K1 kept sending requests that were refused; the block refuses that key's account and requests without a valid key from this address, not other accounts' keys.",
+  );
+  assert.match(
+    why('ip-blocked', { by: 'sluice' }),
+    /after it kept sending requests that were refused\.$/,
+  );
+  // Incidents stored before the actor was recorded: no guess at who it was.
+  assert.equal(
+    why('ip-blocked', {}),
+    'This address was blocked (RL-ZZ99-YY88) until 2026-03-02T12:00:00.000Z.',
+  );
+  assert.match(why('key-suspended', { by: 'sluice' }), /^The key was suspended by a safeguard \(/);
+  assert.match(why('key-revoked', {}), /^The key was revoked \(RL-AB12-CD34\)/);
+});

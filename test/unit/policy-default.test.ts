@@ -30,7 +30,7 @@ const EXPECTED: Policy = {
     unauthenticatedConcurrency: 64,
     identityHeaders: { account: 'X-Sluice-Account', key: 'X-Sluice-Key-Id' },
   },
-  ip: { warn: perMin(100), block: perMin(200), concurrency: 32 },
+  ip: { warn: perMin(100), block: perMin(200), concurrency: 32, sharedEgress: [] },
   defaultPlan: 'standard',
   plans: {
     standard: {

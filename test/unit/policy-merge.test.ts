@@ -20,6 +20,7 @@ test('a partial section is merged over the defaults', () => {
     warn: { limit: 50, periodMs: M },
     block: { limit: 200, periodMs: M },
     concurrency: 32,
+    sharedEgress: [],
   });
   const { ip: _a, source: _b, ...rest } = policy;
   const { ip: _c, source: _d, ...defaults } = defaultPolicy();
@@ -109,6 +110,7 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     warn: { limit: 150, periodMs: M },
     block: { limit: 300, periodMs: M },
     concurrency: 8,
+    sharedEgress: ['192.0.2.0/24', '2001:db8::/32'],
   });
   assert.equal(policy.defaultPlan, 'basic');
   assert.deepEqual(policy.plans.basic, {

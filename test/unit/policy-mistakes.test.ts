@@ -23,7 +23,13 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
     problems: [['plans.standard.brust', 4, 'unknown setting "brust" (did you mean "burst"?)']],
   },
   'unknown-key-no-suggestion.yaml': {
-    problems: [['ip.colour', 4, 'unknown setting "colour" (known here: warn, block, concurrency)']],
+    problems: [
+      [
+        'ip.colour',
+        4,
+        'unknown setting "colour" (known here: warn, block, concurrency, sharedEgress)',
+      ],
+    ],
   },
   'bad-rate.yaml': {
     problems: [
@@ -94,7 +100,7 @@ const MISTAKES: Record<string, { code?: string; problems: Expected[] }> = {
       [
         `ip.${'B'.repeat(60)}… (1000 characters)`,
         4,
-        `unknown setting "${'B'.repeat(60)}…" (1000 characters) (known here: warn, block, concurrency)`,
+        `unknown setting "${'B'.repeat(60)}…" (1000 characters) (known here: warn, block, concurrency, sharedEgress)`,
       ],
     ],
   },

@@ -35,9 +35,13 @@ function policy(over: Partial<SafeguardPolicy> = {}): SafeguardPolicy {
   };
 }
 
+/**
+ * Without the grace (`toldNoGraceMs: 0`) every 429 counts, so these tests exercise the
+ * counting itself; the grace has its own tests below.
+ */
 function setup(over: Partial<SafeguardPolicy> = {}, options = {}) {
   const clock = manualClock(T0);
-  const sg = createSafeguards({ policy: policy(over), clock, ...options });
+  const sg = createSafeguards({ policy: policy(over), clock, toldNoGraceMs: 0, ...options });
   /** Observes `n` times, 10 ms apart; returns every action. */
   const many = (n: number, kind: ObservationKind, subject: Subject) => {
     const actions = [];
@@ -306,4 +310,47 @@ test('an observation with neither key nor IP is ignored', () => {
   assert.deepEqual(many(50, 'rejected-429', { accountId: 'a1' }), []);
   assert.deepEqual(many(50, 'auth-failure', { keyId: 'k1' }), []);
   assert.deepEqual(sg.size(), { subjects: 0, offenders: 0 });
+});
+
+test('ignoring429: a burst sent before any 429 came back is never counted, however much is refused', () => {
+  const { clock, sg } = setup({ ignoring429: rule({ threshold: 10 }) }, { toldNoGraceMs: 1_000 });
+  // 30 requests arrive at T0; the limiter refuses 20 of them, answered over the next 500 ms.
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(sg.observe('rejected-429', KEY, T0), [], `refusal ${i + 1} of the burst`);
+    clock.advance(25);
+  }
+  // Requests that left within the grace of the first 429 were in flight: not counted either.
+  clock.set(T0 + 999);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  // From the grace on, the client has been told no: 10 more refusals reach the threshold.
+  clock.set(T0 + 1_000);
+  for (let i = 0; i < 9; i++) {
+    assert.deepEqual(sg.observe('rejected-429', KEY), [], `counted refusal ${i + 1}`);
+    clock.advance(10);
+  }
+  const [a] = sg.observe('rejected-429', KEY);
+  assert.equal(a.kind, 'suspend');
+  assert.equal(a.counters.observations, 10);
+});
+
+test('ignoring429: a request refused after the grace but sent before it does not count', () => {
+  const { clock, sg } = setup({ ignoring429: rule({ threshold: 2 }) }, { toldNoGraceMs: 1_000 });
+  sg.observe('rejected-429', KEY, T0);
+  clock.set(T0 + 5_000);
+  // Held (delayed or queued) from T0 + 500 and refused only now.
+  assert.deepEqual(sg.observe('rejected-429', KEY, T0 + 500), []);
+  assert.deepEqual(sg.observe('rejected-429', KEY, T0 + 500), []);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  assert.equal(sg.observe('rejected-429', KEY).length, 1);
+});
+
+test('ignoring429: after a window without 429s, the next burst is again a burst', () => {
+  const { clock, sg } = setup({ ignoring429: rule({ threshold: 3 }) }, { toldNoGraceMs: 1_000 });
+  sg.observe('rejected-429', KEY);
+  clock.advance(2_000);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []); // told no: counted (1 of 3)
+  clock.advance(MINUTE);
+  // A minute of quiet: a new burst, refused at once, counts nothing.
+  const at = clock.now();
+  for (let i = 0; i < 10; i++) assert.deepEqual(sg.observe('rejected-429', KEY, at), []);
 });

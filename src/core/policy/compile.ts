@@ -140,7 +140,8 @@ function compileIp(ip: Doc, ctx: Context) {
       );
     }
   }
-  return { warn, block, concurrency: ip.concurrency };
+  const sharedEgress = list(ip.sharedEgress).map((a) => read(KINDS.address, a));
+  return { warn, block, concurrency: ip.concurrency, sharedEgress };
 }
 
 /** Expresses `r` over `periodMs`, so a plan's rates add and compare directly. */

@@ -34,6 +34,7 @@ ip:
   warn: 100/min
   block: 200/min
   concurrency: 32 # requests of one IP held at once (slowed, queued, in the upstream): 429
+  sharedEgress: [] # CIDRs many partners share (NATs, platforms): per-IP limits count per IP and account
 
 # An account's rate is base + perUnit x size (seats, devices...), kept within min..max.
 # Over its rate, a request is slowed (up to maxDelay), not refused.

@@ -155,7 +155,12 @@ export const POLICY_SCHEMA: Schema = closed({
     unauthenticatedConcurrency: whole(1),
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
   }),
-  ip: closed({ warn: kind('rate'), block: kind('rate'), concurrency: whole(1) }),
+  ip: closed({
+    warn: kind('rate'),
+    block: kind('rate'),
+    concurrency: whole(1),
+    sharedEgress: listOf(kind('address')),
+  }),
   defaultPlan: kind('name'),
   plans: { type: 'object', additionalProperties: plan },
   routes: listOf(route),

@@ -52,6 +52,11 @@ export interface IpLimits {
   readonly block: Rate;
   /** Requests of one client IP held at the same time (delayed, queued, in the upstream); one more is 429. */
   readonly concurrency: number;
+  /**
+   * Addresses and CIDRs that many partners share (integration platforms, corporate NATs):
+   * from these, the per-IP limits count per IP and account; keyless callers still per IP.
+   */
+  readonly sharedEgress: readonly string[];
 }
 
 /**

@@ -8,6 +8,11 @@
  * yields one action, not one per request. While the subject serves the block or
  * suspension a rule gave it, that rule ignores it.
  *
+ * Told no first: a 429 is counted against `ignoring429` only when the request ARRIVED
+ * after the subject was first answered 429 (plus a grace for requests already in
+ * flight). A burst sent before any answer came back is slowed and refused, never
+ * punished: only a client that keeps going after being told no is.
+ *
  * Dry run: a dry-run rule decides exactly as if it were real (counts, escalates,
  * ignores the subject for the duration it would serve) and marks the action
  * `dryRun: true`. So the dry run shows the sequence of actions the real rule would
@@ -41,11 +46,30 @@ export interface SafeguardsOptions {
   readonly maxOffenders?: number;
   /** Buckets per sliding window (default 30: 2-second steps for a 1-minute window). */
   readonly buckets?: number;
+  /** Requests arriving this soon after the first 429 were already in flight (default `TOLD_NO_GRACE_MS`). */
+  readonly toldNoGraceMs?: number;
+}
+
+/**
+ * How long after a subject is first answered 429 its requests still count as "already in
+ * flight": a client cannot have read the 429 before its next requests left, so those are
+ * not ignoring it. One second covers a round trip and a retry loop's reaction.
+ */
+export const TOLD_NO_GRACE_MS = 1_000;
+
+/** Since when a subject has been answered 429, and when it last was. */
+interface ToldNo {
+  since: number;
+  lastAt: number;
 }
 
 export interface Safeguards {
-  /** Reports one observation; returns the action it triggers, if any (at most one). */
-  observe(kind: ObservationKind, subject: Subject): Action[];
+  /**
+   * Reports one observation; returns the action it triggers, if any (at most one).
+   * `arrivedAt` is when the request arrived (default: now); for `rejected-429` it decides
+   * whether the client had been told no before sending it.
+   */
+  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): Action[];
   /** Swaps the policy (reload). Counts of rules whose window changed, or that were disabled, restart; offences are kept. */
   setPolicy(policy: SafeguardPolicy): void;
   /**
@@ -61,6 +85,8 @@ export interface Safeguards {
 
 interface RuleState {
   readonly counts: BoundedMap<SlidingCount>;
+  /** For `rejected-429`: when each subject was first told no in its current run of 429s. */
+  readonly toldNo: BoundedMap<ToldNo>;
   readonly offences: BoundedMap<OffenceRecord>;
 }
 
@@ -105,17 +131,34 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
   const maxSubjects = options.maxSubjects ?? 10_000;
   const maxOffenders = options.maxOffenders ?? 10_000;
   const buckets = options.buckets ?? 30;
+  const graceMs = options.toldNoGraceMs ?? TOLD_NO_GRACE_MS;
   let policy = options.policy;
 
   const state = {} as Record<SafeguardRuleName, RuleState>;
   for (const name of RULE_NAMES) {
     state[name] = {
       counts: new BoundedMap<SlidingCount>(maxSubjects),
+      toldNo: new BoundedMap<ToldNo>(maxSubjects),
       offences: new BoundedMap<OffenceRecord>(maxOffenders),
     };
   }
 
-  function observe(kind: ObservationKind, observed: Subject): Action[] {
+  /**
+   * Whether a 429 answered now, for a request that arrived at `arrivedAt`, was sent after
+   * the subject had been told no. The first 429 of a run starts it; a run ends after a
+   * window without 429s, so a later burst is again a burst.
+   */
+  function ignoredToldNo(name: SafeguardRuleName, key: string, now: number, arrivedAt: number) {
+    const told = state[name].toldNo;
+    const windowMs = policy[name].windowMs;
+    told.sweep((t) => now - t.lastAt >= windowMs);
+    const run = told.get(key) ?? { since: now, lastAt: now };
+    run.lastAt = now;
+    told.set(key, run);
+    return arrivedAt >= run.since + graceMs;
+  }
+
+  function observe(kind: ObservationKind, observed: Subject, arrivedAt?: number): Action[] {
     const name = RULE_FOR_KIND[kind];
     const rule = policy[name];
     if (!rule.enabled) return [];
@@ -128,6 +171,9 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
 
     const record = offences.get(target.key);
     if (record !== undefined && now < record.quietUntil) return [];
+    if (kind === 'rejected-429' && !ignoredToldNo(name, target.key, now, arrivedAt ?? now)) {
+      return [];
+    }
 
     const count = counts.get(target.key) ?? newCount(rule.windowMs, buckets);
     const total = addOne(count, now);
@@ -186,6 +232,7 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
       // Bucket sizes derive from the window: counts from another window cannot carry over.
       if (!next[name].enabled || next[name].windowMs !== policy[name].windowMs) {
         state[name].counts.clear();
+        state[name].toldNo.clear();
       }
     }
     policy = next;
@@ -198,6 +245,7 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
     for (const name of RULE_NAMES) {
       for (const key of keys) {
         state[name].counts.delete(key);
+        state[name].toldNo.delete(key);
         const record = state[name].offences.get(key);
         if (record === undefined) continue;
         if (opts.offences) state[name].offences.delete(key);
@@ -225,7 +273,7 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
     let subjects = 0;
     let offenders = 0;
     for (const name of RULE_NAMES) {
-      subjects += state[name].counts.size;
+      subjects += state[name].counts.size + state[name].toldNo.size;
       offenders += state[name].offences.size;
     }
     return { subjects, offenders };

@@ -63,13 +63,13 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
   function holdSlots(ex: Exchange): boolean {
     const { caller, res } = ex;
     const policy = ex.runtime.policy;
-    const ip = ipSlots.take(caller.ip, policy.ip.concurrency);
+    const ip = ipSlots.take(caller.ipScope, policy.ip.concurrency);
     if (ip === undefined) {
       answer.refuse(
         res,
         caller,
         refusal('ip-concurrency', 429, 1000, {
-          ipHeld: ipSlots.held(caller.ip),
+          ipHeld: ipSlots.held(caller.ipScope),
           ipConcurrency: policy.ip.concurrency,
         }),
       );
@@ -170,6 +170,7 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
     }
     const decision = deps.engine.admit({
       ip: caller.ip,
+      ipScope: caller.ipScope,
       account: caller.account,
       cost: route.cost,
       route: route.route,

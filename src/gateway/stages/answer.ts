@@ -37,8 +37,8 @@ export interface AnswerDeps {
   incidents: IncidentRecorder;
   logger: GatewayLogger;
   metrics: GatewayMetrics;
-  /** Reports behaviour to the safeguards. */
-  observe(kind: ObservationKind, subject: Subject): void;
+  /** Reports behaviour to the safeguards (`arrivedAt`: when the request arrived). */
+  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
   /** Called for the first IP warning of each window (webhook, …). */
   onWarning?(warning: IpWarning, subject: Subject): void;
 }
@@ -108,7 +108,7 @@ export function createAnswer(deps: AnswerDeps): Answer {
         'request refused',
       );
       sendProblem(res, denialProblem(rule, status, reference, retryAfter), headers);
-      if (status === 429) deps.observe('rejected-429', caller.subject);
+      if (status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
       else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
       else if (rule === 'non-public' && caller.subject.keyId !== undefined) {
         deps.observe('non-public-attempt', caller.subject);

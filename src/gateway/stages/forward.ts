@@ -40,7 +40,7 @@ export interface ForwardDeps {
   logger: GatewayLogger;
   metrics: GatewayMetrics;
   /** Reports behaviour to the safeguards. */
-  observe(kind: ObservationKind, subject: Subject): void;
+  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
   /** Connects an admitted upgrade (WebSocket) to the upstream. */
   tunnel(request: TunnelRequest): void;
 }

@@ -15,15 +15,22 @@ import type { Clock } from '../../core/clock.ts';
 import type { RuleId } from '../../core/decision.ts';
 import type { FactsOf } from '../../core/incident-facts.ts';
 import type { Plan } from '../../core/policy/types.ts';
-import type { Subject } from '../../core/records.ts';
+import { blockRefuses, type IpBlock, type Subject } from '../../core/records.ts';
 import { type Refusal, refusal } from '../../core/refusal.ts';
 import { apiKeyOf } from '../api-key-header.ts';
-import { clientIp } from '../client-ip.ts';
+import { clientIp, isListed } from '../client-ip.ts';
 import type { IdentityCache } from '../identity-cache.ts';
 import type { Runtime } from '../runtime.ts';
 
 export interface Caller {
   ip: string;
+  /**
+   * What the per-IP limits count this request under: the IP, or the IP and the account
+   * when the IP is in `ip.sharedEgress` (many partners behind one address).
+   */
+  ipScope: string;
+  /** When the request arrived (the clock's now): the safeguards ask whether it was sent after a 429. */
+  arrivedAt: number;
   subject: Subject;
   account: { id: string; size: number; plan: string } | undefined;
   plan: Plan | undefined;
@@ -32,8 +39,20 @@ export interface Caller {
 export interface CallerDeps {
   clock: Clock;
   identities: IdentityCache;
-  /** An active block of this IP (by a safeguard or support), if any. */
-  ipBlock(ip: string): { until: number | undefined; reason: string } | undefined;
+  /** A block of this IP (by a safeguard or support), if any; ended ones too. */
+  ipBlock(ip: string): Pick<IpBlock, 'until' | 'reason' | 'actor' | 'earnedBy'> | undefined;
+}
+
+type ActiveBlock = Pick<IpBlock, 'until' | 'reason' | 'actor' | 'earnedBy'> & { leftMs: number };
+
+/** The block if it still refuses at `now` (with the time left; 0: until lifted). */
+function activeBlock(
+  block: Pick<IpBlock, 'until' | 'reason' | 'actor' | 'earnedBy'> | undefined,
+  now: number,
+): ActiveBlock | undefined {
+  if (block === undefined) return undefined;
+  const leftMs = block.until === undefined ? 0 : block.until - now;
+  return block.until === undefined || leftMs > 0 ? { ...block, leftMs } : undefined;
 }
 
 /** The caller, or the caller (as far as known) with the reason it is refused. */
@@ -44,7 +63,14 @@ export function identifyCaller(
 ): Caller | { caller: Caller; refusal: Refusal } {
   const policy = runtime.policy;
   const ip = clientIp(req.socket.remoteAddress, req.headers, runtime.trusted);
-  const caller: Caller = { ip, subject: { ip }, account: undefined, plan: undefined };
+  const caller: Caller = {
+    ip,
+    ipScope: ip,
+    arrivedAt: deps.clock.now(),
+    subject: { ip },
+    account: undefined,
+    plan: undefined,
+  };
   const refused = <R extends RuleId>(
     rule: R,
     status: 401 | 403,
@@ -52,28 +78,45 @@ export function identifyCaller(
     counters: FactsOf<R>,
   ) => ({ caller, refusal: refusal(rule, status, retryAfterMs, counters) });
 
-  const block = deps.ipBlock(ip);
-  if (block !== undefined) {
-    const left = block.until === undefined ? 0 : block.until - deps.clock.now();
-    if (block.until === undefined || left > 0) {
-      return refused('ip-blocked', 403, left, {
-        reason: block.reason,
-        blockedUntil:
-          block.until === undefined ? 'until lifted' : new Date(block.until).toISOString(),
-      });
-    }
-  }
+  const block = activeBlock(deps.ipBlock(ip), deps.clock.now());
+  const blocked = (b: ActiveBlock) => {
+    const facts: FactsOf<'ip-blocked'> = {
+      reason: b.reason,
+      blockedUntil: b.until === undefined ? 'until lifted' : new Date(b.until).toISOString(),
+      by: b.actor,
+    };
+    if (b.earnedBy !== undefined) facts.earnedByKey = b.earnedBy.keyId;
+    return refused('ip-blocked', 403, b.leftMs, facts);
+  };
+  // A block a key earned is decided once the key is known; any other refuses at once.
+  if (block !== undefined && block.earnedBy === undefined) return blocked(block);
   const key = apiKeyOf(req.headers);
   if (key === undefined) {
+    if (block !== undefined) return blocked(block);
     return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0, {}) : caller;
   }
   const record = deps.identities.byHash(hashApiKey(key));
   if (record === undefined) {
+    if (block !== undefined) return blocked(block);
     return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0, {}) : caller;
   }
   caller.subject = { accountId: record.accountId, keyId: record.id, ip };
+  const valid =
+    record.status === 'active' ||
+    (record.status === 'suspended' &&
+      (record.suspendedUntil ?? Number.POSITIVE_INFINITY) <= deps.clock.now());
+  if (
+    block !== undefined &&
+    blockRefuses(block, valid ? { keyId: record.id, accountId: record.accountId } : undefined)
+  ) {
+    return blocked(block);
+  }
   if (record.status === 'revoked') {
-    return refused('key-revoked', 403, 0, { keyStatus: 'revoked', reason: record.reason ?? '' });
+    return refused('key-revoked', 403, 0, {
+      keyStatus: 'revoked',
+      reason: record.reason ?? '',
+      ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
+    });
   }
   if (record.status === 'suspended') {
     const left = (record.suspendedUntil ?? Number.POSITIVE_INFINITY) - deps.clock.now();
@@ -81,6 +124,7 @@ export function identifyCaller(
       return refused('key-suspended', 403, Number.isFinite(left) ? left : 0, {
         keyStatus: 'suspended',
         reason: record.reason ?? '',
+        ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
       });
     }
   }
@@ -88,6 +132,7 @@ export function identifyCaller(
   const planName =
     account !== undefined && account.plan in policy.plans ? account.plan : policy.defaultPlan;
   caller.account = { id: record.accountId, size: account?.size ?? 0, plan: planName };
+  if (isListed(runtime.sharedEgress, ip)) caller.ipScope = `${ip}#${record.accountId}`;
   caller.plan = policy.plans[planName];
   return caller;
 }

@@ -70,7 +70,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       unauthenticatedConcurrency: 64,
       identityHeaders: { account: 'x-sluice-account', key: 'x-sluice-key-id' },
     },
-    ip: { warn: perMinute(100), block: perMinute(200), concurrency: 32 },
+    ip: { warn: perMinute(100), block: perMinute(200), concurrency: 32, sharedEgress: [] },
     defaultPlan: 'standard',
     plans: { standard: STANDARD, tiny: TINY },
     routes: [],
