@@ -9,8 +9,9 @@
  * elsewhere. The bulk-export ledger lives here too, not in the limit store: a monthly
  * allowance must outlive restarts and be one allowance for every process on the file.
  *
- * Table names carry a version (`keys_v1`): a later schema gets new tables and a copy
- * step, and an older sluice never misreads a newer layout. Key secrets are never
+ * Table names carry a version (`keys_v1`): a later schema that changes what a column
+ * means gets new tables and a copy step, so an older sluice never misreads a newer
+ * layout; a nullable column an older sluice can ignore is added in place (addWhoActed). Key secrets are never
  * stored, only their SHA-256. Semantics are those of the contract suite (see
  * memory-record-store.ts).
  *
