@@ -207,7 +207,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (urls.adminUrl !== undefined) banner += `admin API and /metrics: ${urls.adminUrl}\n`;
   if (demoKey !== undefined) {
     banner +=
-      `\nDemo API key (shown once): ${demoKey.secret}\n(revoked when the demo stops: demo keys live in ${policy.server.dataDir}, never in a real API's database)\nTry it:\n  curl -i -H "Authorization: Bearer ${demoKey.secret}" ${urls.url}/api/companies?limit=2\n` +
+      `\nDemo API key (shown once; revoked when the demo stops: demo keys live in ${policy.server.dataDir}, never in a real API's database).\n` +
+      `Try it in another terminal (the README's "Try the demo" walks on from here):\n` +
+      `  export SLUICE=${urls.url} KEY=${demoKey.secret}\n` +
+      `  curl -i -H "Authorization: Bearer $KEY" $SLUICE/api/companies/cmp-0001\n` +
       `Look up the reference of a refusal:\n  npx sluice incident RL-XXXX-XXXX --data ${policy.server.dataDir}\n\n`;
   }
   io.stderr.write(banner);

@@ -6,19 +6,21 @@ import { test } from 'node:test';
 import { sluice, startGateway, tempDir } from '../helpers/gateway-process.ts';
 import { call } from '../helpers/http.ts';
 
-test('the demo prints a key and a curl line that work', async () => {
+test('the demo prints a key and a curl line that work: a plain GET by id, not a batch listing', async () => {
   const data = tempDir();
   const gateway = await startGateway(['--demo', '--data', data]);
   try {
-    const key = /shown once\): (\S+)/.exec(gateway.output())?.[1];
-    assert.ok(key, gateway.output());
-    const curl = /curl -i -H "Authorization: Bearer (\S+)" (\S+)/.exec(gateway.output());
-    assert.ok(curl);
-    assert.equal(curl[1], key);
-    const answer = await call(curl[2], { headers: { authorization: `Bearer ${key}` } });
+    const exported = /export SLUICE=(\S+) KEY=(\S+)/.exec(gateway.output());
+    assert.ok(exported, gateway.output());
+    const [, url, key] = exported;
+    assert.equal(url, gateway.url);
+    const curl = /curl -i -H "Authorization: Bearer \$KEY" \$SLUICE(\S+)/.exec(gateway.output());
+    assert.ok(curl, gateway.output());
+    const answer = await call(`${url}${curl[1]}`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(answer.status, 200);
     assert.match(answer.headers['ratelimit-policy'], /"account";q=\d+;w=60/);
-    assert.equal(answer.json<{ data: unknown[] }>().data.length, 2);
+    assert.doesNotMatch(answer.headers['ratelimit-policy'], /route-/, 'no route rule applies');
+    assert.equal(answer.json<{ id: string }>().id, 'cmp-0001');
     const listed = await sluice(['keys', 'list', '--data', data]);
     assert.match(listed.stdout, /demo/);
     assert.ok(!listed.stdout.includes(key), 'the list never shows a secret');
@@ -72,7 +74,7 @@ test('stdout carries JSON lines only, with a listening line; the banner is on st
     parsed.some((l) => l.event === 'stopping' && l.signal === 'SIGTERM'),
     stdout,
   );
-  assert.match(gateway.output(), /Demo API key \(shown once\)/, 'the banner is still shown');
+  assert.match(gateway.output(), /Demo API key \(shown once/, 'the banner is still shown');
   assert.ok(!stdout.includes('shown once'), 'the demo key is not in the log stream');
 });
 
