@@ -189,6 +189,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await proxy.close();
       await limitStore.close();
       await recordStore.close();
+      metrics.stop();
     },
   };
 }

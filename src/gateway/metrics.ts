@@ -3,6 +3,7 @@
  * Served on the admin listener at `/metrics`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { eventLoopDelayHistogram } from './event-loop-delay.ts';
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -23,12 +24,15 @@ export interface GatewayMetrics {
   readonly storeErrors: Counter<'operation'>;
   /** Names the function the `sluice_waiting_requests` gauge reads when scraped. */
   observeWaiting(source: () => number): void;
+  /** Stops the event-loop delay sampler (`sluice_event_loop_delay_seconds`). */
+  stop(): void;
 }
 
 export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
   let waitingSource = () => 0;
   if (options.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  const eventLoopDelay = eventLoopDelayHistogram(registry);
   return {
     registry,
     forwarded: new Counter({
@@ -98,5 +102,6 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
     observeWaiting(source) {
       waitingSource = source;
     },
+    stop: () => eventLoopDelay.stop(),
   };
 }
