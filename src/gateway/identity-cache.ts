@@ -4,6 +4,13 @@
  * so the cache follows the store's change sequence on a timer; a revocation reaches a
  * running gateway within one poll interval and survives restarts because it lives in
  * the store, not here.
+ *
+ * An unknown key costs no more than a map lookup in a flood: the cache holds every key
+ * as of its last poll, so a hash it does not know is made up, or was created in the last
+ * poll interval. It asks the store about such hashes at most `MISS_READS_PER_POLL` times
+ * per poll interval (so a key just made with `sluice keys create` works at its first
+ * request), remembers the last `MAX_MISSES` hashes it found unknown, and once the reads
+ * are spent answers from memory alone until the next poll, which brings any new key.
  */
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import type { Account, ApiKeyRecord, IpBlock } from '../core/records.ts';
@@ -22,6 +29,21 @@ export interface IdentityCache {
   close(): void;
 }
 
+/**
+ * Store reads for hashes the cache does not know, per poll interval (1 s by default):
+ * enough for keys created since the last poll to work at once, a bounded cost in a flood.
+ */
+export const MISS_READS_PER_POLL = 100;
+/** Unknown hashes remembered (about 1 MB), so a repeated made-up key reads nothing. */
+export const MAX_MISSES = 10_000;
+
+/**
+ * Loads every key, account and IP block, then follows the store's changes.
+ *
+ * @example
+ *   const identities = await createIdentityCache(store, { pollMs: 1000 });
+ *   identities.byHash(hashApiKey(secret)); // the key, or undefined: unknown
+ */
 export async function createIdentityCache(
   store: RecordStore,
   options: { pollMs: number; onError?: (error: unknown) => void },
@@ -37,6 +59,8 @@ export async function createIdentityCache(
   }
 
   async function refresh() {
+    // A poll brings every key created before it: the misses since are worth a look again.
+    readsLeft = MISS_READS_PER_POLL;
     const changes = await store.keyChangesSince(seq);
     if (changes.seq === seq) return;
     for (const k of changes.keys) keys.set(k.hash, k);
@@ -46,40 +70,32 @@ export async function createIdentityCache(
     ipBlocks = new Map((await store.listIpBlocks()).map((b) => [b.ip, b]));
   }
 
-  await refresh();
-  let polling = false;
-  const timer = setInterval(() => {
-    if (polling) return;
-    polling = true;
-    refresh()
-      .catch((error) => options.onError?.(error))
-      .finally(() => {
-        polling = false;
-      });
-  }, options.pollMs);
-  timer.unref();
-
-  // A key created a moment ago (by the CLI, another node) is not in the cache until the
-  // next poll; a miss asks the store once, and remembers a miss for one poll interval so
-  // a flood of made-up keys costs a map lookup, not a database read each.
-  const misses = new Map<string, number>();
-  const MAX_MISSES = 10_000;
+  // Misses: a hash the cache does not know is looked up in the store (it may be a key
+  // created since the last poll), but only so many times per poll interval: past that, a
+  // flood of made-up keys costs a map lookup each, never a database read, and a key
+  // created meanwhile works from the next poll on. Unknown hashes are remembered (the
+  // oldest forgotten first) so a repeated one reads nothing. No expiry is needed: a key
+  // created after it was remembered is found in `keys` once the poll brings it.
+  let readsLeft = MISS_READS_PER_POLL;
+  const misses = new Set<string>();
   function lookupMiss(hash: string): ApiKeyRecord | undefined {
-    const now = performance.now();
-    const missedAt = misses.get(hash);
-    if (missedAt !== undefined && now - missedAt < options.pollMs) return undefined;
+    if (readsLeft === 0 || misses.has(hash)) return undefined;
+    readsLeft--;
     const found = store.findKeyByHash(hash);
     if (!isAnswered(found)) {
       // A store that answers later: this request is a miss, the next one finds the key.
-      found.then((k) => (k === undefined ? undefined : remember(k)), options.onError);
+      found.then((k) => (k === undefined ? rememberMiss(hash) : remember(k)), options.onError);
       return undefined;
     }
     if (found === undefined) {
-      if (misses.size >= MAX_MISSES) misses.clear();
-      misses.set(hash, now);
+      rememberMiss(hash);
       return undefined;
     }
     return remember(found);
+  }
+  function rememberMiss(hash: string): void {
+    if (misses.size >= MAX_MISSES) misses.delete(misses.values().next().value as string);
+    misses.add(hash);
   }
   function remember(key: ApiKeyRecord): ApiKeyRecord {
     keys.set(key.hash, key);
@@ -94,6 +110,19 @@ export async function createIdentityCache(
     }
     return key;
   }
+
+  await refresh();
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    refresh()
+      .catch((error) => options.onError?.(error))
+      .finally(() => {
+        polling = false;
+      });
+  }, options.pollMs);
+  timer.unref();
 
   return {
     byHash: (hash) => keys.get(hash) ?? lookupMiss(hash),

@@ -1,0 +1,119 @@
+/**
+ * What an unknown key costs the store: the identity cache knows every key as of its
+ * last poll, so it asks the store about a hash it does not know only a bounded number of
+ * times per poll interval, however many made-up keys arrive. The poll timer is set an
+ * hour out and each poll is made by calling refresh(): no time passes, nothing sleeps.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { generateApiKey } from '../../src/core/api-key.ts';
+import type { ApiKeyRecord } from '../../src/core/records.ts';
+import { createIdentityCache, MISS_READS_PER_POLL } from '../../src/gateway/identity-cache.ts';
+import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import { asyncRecordStore } from '../helpers/async-record-store.ts';
+
+const HOUR = 3_600_000;
+const FLOOD = 100_000;
+
+/** The memory store, counting how often the cache looks a key up by hash. */
+class CountingStore extends MemoryRecordStore {
+  lookups = 0;
+  override findKeyByHash(hash: string): ApiKeyRecord | undefined {
+    this.lookups++;
+    return super.findKeyByHash(hash);
+  }
+}
+
+/** Stores a new active key of `account`; its hash. */
+function addKey(store: MemoryRecordStore, account: string): string {
+  if (store.getAccount(account) === undefined) {
+    store.putAccount({ id: account, size: 0, plan: 'standard', createdAt: 0 });
+  }
+  const made = generateApiKey();
+  store.putKey({
+    id: made.id,
+    accountId: account,
+    hash: made.hash,
+    status: 'active',
+    suspendedUntil: undefined,
+    createdAt: 0,
+    updatedAt: 0,
+    reason: undefined,
+  });
+  return made.hash;
+}
+
+const madeUp = (round: number, i: number) => `made-up-${round}-${String(i).padStart(6, '0')}`;
+
+test(`a flood of ${FLOOD} made-up keys reads the store at most ${MISS_READS_PER_POLL} times per poll interval`, async () => {
+  const store = new CountingStore();
+  const known = addKey(store, 'acme');
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    assert.equal(cache.byHash(known)?.accountId, 'acme', 'a key known at start: no lookup');
+    assert.equal(store.lookups, 0);
+    for (let round = 0; round < 3; round++) {
+      const before = store.lookups;
+      for (let i = 0; i < FLOOD; i++) assert.equal(cache.byHash(madeUp(round, i)), undefined);
+      const reads = store.lookups - before;
+      assert.ok(reads <= MISS_READS_PER_POLL, `round ${round}: ${reads} store reads`);
+      await cache.refresh(); // the next poll: a new budget of reads
+    }
+    assert.ok(store.lookups <= 3 * MISS_READS_PER_POLL, `${store.lookups} reads in all`);
+    // A made-up key already asked about is remembered: asking again reads nothing.
+    const before = store.lookups;
+    for (let i = 0; i < 10; i++) cache.byHash(madeUp(2, i));
+    assert.equal(store.lookups, before);
+  } finally {
+    cache.close();
+  }
+});
+
+test('a key created after the last poll works at its first request (one store read)', async () => {
+  const store = new CountingStore();
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    const hash = addKey(store, 'newcomer');
+    assert.equal(cache.byHash(hash)?.accountId, 'newcomer');
+    assert.equal(store.lookups, 1);
+    assert.equal(cache.byHash(hash)?.accountId, 'newcomer', 'then from memory');
+    assert.equal(store.lookups, 1);
+  } finally {
+    cache.close();
+  }
+});
+
+test('during a flood that spent the reads, a key created now works from the next poll on', async () => {
+  const store = new CountingStore();
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    for (let i = 0; i < FLOOD; i++) cache.byHash(madeUp(0, i));
+    const hash = addKey(store, 'late');
+    const before = store.lookups;
+    assert.equal(cache.byHash(hash), undefined, 'no read left in this interval: unknown for now');
+    assert.equal(store.lookups, before);
+    await cache.refresh();
+    assert.equal(cache.byHash(hash)?.accountId, 'late');
+    assert.equal(store.lookups, before, 'the poll brought it: no lookup');
+  } finally {
+    cache.close();
+  }
+});
+
+test('a store that answers later: a made-up key flood makes the same bounded number of lookups', async () => {
+  const inner = new CountingStore();
+  const cache = await createIdentityCache(asyncRecordStore(inner), { pollMs: HOUR });
+  try {
+    const hash = addKey(inner, 'remote');
+    assert.equal(cache.byHash(hash), undefined, 'this request misses; the lookup answers later');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(cache.byHash(hash)?.accountId, 'remote', 'the next request finds it');
+    for (let i = 0; i < FLOOD; i++) cache.byHash(madeUp(0, i));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(inner.lookups <= MISS_READS_PER_POLL, `${inner.lookups} lookups`);
+  } finally {
+    cache.close();
+  }
+});
