@@ -7,7 +7,11 @@
  *   all join one incident (the common flood; no journal write after the first);
  * - `--mode new-ips`: every request from a new loopback address without a key, refused
  *   (401, `unauthenticated: refuse`): every refusal starts a new incident (the worst case
- *   for the journal, one write per refusal).
+ *   for the journal, one write per refusal);
+ * - `--mode unknown-keys`: every request carries a new made-up key (well formed, never
+ *   created) over keep-alive connections from one IP, refused 401 `key-unknown`
+ *   (`unauthenticated: refuse`; the afterAuthFailure safeguard in dry run, so the IP is
+ *   not blocked): what an unknown key costs, database lookups included.
  *
  * @example
  *   node bench/refusal-flood.ts --mode new-ips --seconds 5 --connections 16
@@ -31,7 +35,9 @@ const { values } = parseArgs({
 const mode = values.mode;
 const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
 const connections = Math.min(64, Math.max(1, Number(values.connections)));
-if (mode !== 'one-ip' && mode !== 'new-ips') throw new Error('--mode is one-ip or new-ips');
+if (mode !== 'one-ip' && mode !== 'new-ips' && mode !== 'unknown-keys') {
+  throw new Error('--mode is one-ip, new-ips or unknown-keys');
+}
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'sluice-flood-'));
@@ -42,7 +48,9 @@ writeFileSync(
   mode === 'one-ip'
     ? // Dry run: the safeguard would block the flooding IP, and the flood would be 403s.
       'ip:\n  warn: 1/min\n  block: 2/min\nsafeguards:\n  ignoring429:\n    dryRun: true\n'
-    : 'server:\n  unauthenticated: refuse\n',
+    : mode === 'unknown-keys'
+      ? 'server:\n  unauthenticated: refuse\nsafeguards:\n  afterAuthFailure:\n    dryRun: true\n'
+      : 'server:\n  unauthenticated: refuse\n',
 );
 const child = spawn(
   process.execPath,
@@ -93,9 +101,15 @@ function once(): Promise<number> {
   return new Promise((resolve, reject) => {
     const x = next++ + 3;
     const options =
-      mode === 'one-ip'
-        ? { agent: keepAlive }
-        : { agent: false, localAddress: `127.${(x >> 16) & 255}.${(x >> 8) & 255}.${x & 255}` };
+      mode === 'new-ips'
+        ? { agent: false, localAddress: `127.${(x >> 16) & 255}.${(x >> 8) & 255}.${x & 255}` }
+        : mode === 'unknown-keys'
+          ? // sk_<10-character id>_<32 characters>: the shape of a real key, never created.
+            {
+              agent: keepAlive,
+              headers: { 'x-api-key': `sk_MADEUPKEY0_${String(x).padStart(32, '0')}` },
+            }
+          : { agent: keepAlive };
     const req = request(
       { host: url.hostname, port: url.port, path: '/api/companies/1', ...options },
       (res) => {
