@@ -107,7 +107,7 @@ function once(): Promise<number> {
           ? // sk_<10-character id>_<32 characters>: the shape of a real key, never created.
             {
               agent: keepAlive,
-              headers: { 'x-api-key': `sk_MADEUPKEY0_${String(x).padStart(32, '0')}` },
+              headers: { 'x-api-key': `sk_FAKEKEY000_${String(x).padStart(32, '0')}` },
             }
           : { agent: keepAlive };
     const req = request(

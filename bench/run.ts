@@ -30,7 +30,7 @@ import { HIGH_LIMIT, LOW_LIMIT, type Target, TargetUnavailable } from './lib/tar
 import { startUpstreamProcess } from './lib/upstream-process.ts';
 import { runWrk } from './lib/wrk.ts';
 import { disposeSluice } from './peers/sluice.ts';
-import { isolation, rejectionCost } from './scenarios.ts';
+import { isolation, rejectionCost, unknownKeyCost } from './scenarios.ts';
 import { TARGETS } from './targets.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -142,7 +142,12 @@ async function scenarios(
   opts: BenchOptions,
   workDir: string,
 ): Promise<ScenarioResults> {
-  const out: ScenarioResults = { rejectionCost: {}, isolation: {}, skipped: {} };
+  const out: ScenarioResults = {
+    rejectionCost: {},
+    isolation: {},
+    unknownKeyCost: {},
+    skipped: {},
+  };
   const scenarioOpts = {
     durationSec: opts.durationSec,
     warmupSec: opts.warmupSec,
@@ -167,6 +172,13 @@ async function scenarios(
         out.rejectionCost[t.name] = await rejectionCost(t, upstream, scenarioOpts);
       } catch (error) {
         out.rejectionCost[t.name] = { error: message(error) };
+      }
+    }
+    if (t.refusesUnknownKeys && out.unknownKeyCost !== undefined) {
+      try {
+        out.unknownKeyCost[t.name] = await unknownKeyCost(t, upstream, scenarioOpts);
+      } catch (error) {
+        out.unknownKeyCost[t.name] = { error: message(error) };
       }
     }
     try {

@@ -1,8 +1,11 @@
 /**
- * The two scenarios after the overhead rounds, run against every gateway that limits:
+ * The scenarios after the overhead rounds, run against every gateway that limits:
  *
  * - rejection cost: one key far past its limit, flooded by wrk; how many 429s per
  *   second the gateway answers, set against the proxied throughput it allows;
+ * - unknown-key cost (gateways that know their keys: sluice): wrk rotating over
+ *   `UNKNOWN_KEYS` made-up keys, each answered 401; how many per second, which shows
+ *   whether an unknown key costs a database read;
  * - isolation: one account floods at 20× its rate while a second sends at half its
  *   rate; the second's p99 and 429 count with and without the flood.
  *
@@ -95,6 +98,54 @@ export async function rejectionCost(
     await warmUp(target, running, opts);
     const keysFile = join(opts.workDir, `flood-${target.name}.keys`);
     await writeFile(keysFile, `${running.keys[0]}\n`);
+    const [r, noise] = await Promise.all([
+      runWrk({
+        url: running.url,
+        keysFile,
+        header: target.keyHeader,
+        connections: opts.connections,
+        durationSec: opts.durationSec,
+      }),
+      measureNoise(opts.durationSec * 1000, liveGroups),
+    ]);
+    return {
+      rejectedPerSec: r.non2xx / r.durationSec,
+      servedPerSec: (r.requests - r.non2xx) / r.durationSec,
+      p99Ms: r.p99Ms,
+      socketErrors: r.socketErrors,
+      noise,
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+/** Made-up keys the unknown-key flood rotates over: more than the gateway remembers (10,000). */
+export const UNKNOWN_KEYS = 50_000;
+
+/** `sk_<10-character id>_<32 characters>`: the shape of a real key, never created. */
+export function madeUpKeys(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `sk_FAKEKEY000_${String(i).padStart(32, '0')}`);
+}
+
+/**
+ * wrk over `UNKNOWN_KEYS` keys that were never created, against a gateway that refuses
+ * them (401): refusals per second and the p99, after the same warm-up as the others.
+ */
+export async function unknownKeyCost(
+  target: Target,
+  upstreamUrl: string,
+  opts: ScenarioOptions,
+): Promise<RejectionCost> {
+  const running = await target.start(upstreamUrl, {
+    limit: FLOOD_LIMIT,
+    keys: Math.max(3, opts.keys),
+    refuseUnknownKeys: true,
+  });
+  try {
+    await warmUp(target, running, opts);
+    const keysFile = join(opts.workDir, `unknown-${target.name}.keys`);
+    await writeFile(keysFile, `${madeUpKeys(UNKNOWN_KEYS).join('\n')}\n`);
     const [r, noise] = await Promise.all([
       runWrk({
         url: running.url,

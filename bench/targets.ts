@@ -90,6 +90,7 @@ const sluice: Target = {
   label: 'sluice (full pipeline, memory)',
   keyHeader: 'x-api-key',
   limits: true,
+  refusesUnknownKeys: true,
   unavailable: async () => undefined,
   start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts),
 };

@@ -126,6 +126,17 @@ function rejectionTable(results: Results): string {
   );
 }
 
+/** The unknown-key flood: 401s per second for each target that refuses made-up keys. */
+function unknownKeyTable(results: Results): string {
+  const body = Object.entries(results.scenarios.unknownKeyCost ?? {}).map(([name, r]) => {
+    const label = results.targets.find((t) => t.name === name)?.label ?? name;
+    if ('error' in r) return [label, `failed: ${r.error}`, '', ''];
+    const c = r as RejectionCost;
+    return [label, int(c.rejectedPerSec), fix(c.p99Ms, 1), noiseCell(c.noise)];
+  });
+  return mdTable(['gateway', '401/s (made-up keys)', 'p99 ms', "others' cores"], body);
+}
+
 /** sluice against the issue's scenario targets, in one line each. */
 function scenarioVerdicts(results: Results): string[] {
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -299,6 +310,14 @@ export function markdownSection(results: Results): string {
     rejectionTable(results),
     '',
     ...scenarioVerdicts(results).filter((l) => l.startsWith('Rejection')),
+    '',
+    '### Unknown keys',
+    '',
+    Object.keys(results.scenarios.unknownKeyCost ?? {}).length > 0
+      ? 'Every request carries one of 50,000 made-up keys (bench/scenarios.ts `UNKNOWN_KEYS`), refused 401 (the peers take any key, so only sluice runs it); ' +
+        'the gateway asks its store about unknown keys a bounded number of times per key poll, so this is a map lookup per request.\n\n' +
+        unknownKeyTable(results)
+      : 'No unknown-key run.',
     '',
     '### Isolation',
     '',

@@ -64,6 +64,8 @@ export interface TargetSummary {
 export interface ScenarioResults {
   rejectionCost: Record<string, RejectionCost | { error: string }>;
   isolation: Record<string, Isolation | { error: string }>;
+  /** The unknown-key flood (made-up keys, 401s), for targets that refuse them; absent in older results. */
+  unknownKeyCost?: Record<string, RejectionCost | { error: string }>;
   /** Why a target's scenarios were skipped. */
   skipped: Record<string, string>;
 }

@@ -59,6 +59,11 @@ export interface StartOptions {
   readonly limit: Limit;
   /** How many distinct API keys (one account each) the load will rotate over. */
   readonly keys: number;
+  /**
+   * Refuse keys that were never created (401), with no safeguard acting on the flood, for
+   * the unknown-key scenario (targets with `refusesUnknownKeys`).
+   */
+  readonly refuseUnknownKeys?: boolean;
 }
 
 export interface Target {
@@ -70,6 +75,11 @@ export interface Target {
   readonly keyHeader: string;
   /** False for the direct run, which has no limiter to check. */
   readonly limits: boolean;
+  /**
+   * True when the target knows its keys and can refuse a made-up one (sluice): the
+   * unknown-key flood runs against it. The peers take any key string as a key.
+   */
+  readonly refusesUnknownKeys?: boolean;
   /** Why this target cannot run on this machine, or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   start(upstreamUrl: string, opts: StartOptions): Promise<RunningTarget>;

@@ -29,11 +29,24 @@ const ms = (n: number) => `${n / 1000}s`;
 /**
  * The policy file for `limit`. The client IP limits sit far above any load here (all
  * load comes from 127.0.0.1), so only the account limit under test can answer 429.
+ * With `refuseUnknownKeys`, a key never created is answered 401 `key-unknown` (not let
+ * through as a keyless caller), and the afterAuthFailure safeguard only reports (dry
+ * run), so the flood stays a flood of 401s instead of becoming 403 `ip-blocked`.
  */
-export function sluicePolicyYaml(limit: Limit): string {
+export function sluicePolicyYaml(
+  limit: Limit,
+  options: { refuseUnknownKeys?: boolean } = {},
+): string {
   const rate = `${limit.perMinute}/min`;
   return stringify({
-    ip: { warn: '1000000000/min', block: '2000000000/min' },
+    ...(options.refuseUnknownKeys
+      ? {
+          server: { unauthenticated: 'refuse' },
+          safeguards: { afterAuthFailure: { dryRun: true } },
+        }
+      : {}),
+    // At most 10^9 per period: sluice refuses larger counts (RateLimit headers carry them).
+    ip: { warn: '500000000/min', block: '1000000000/min' },
     plans: {
       standard: {
         base: rate,
@@ -98,7 +111,10 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
   const dataDir = join(runDir, 'data');
   await cp(keysDir, dataDir, { recursive: true });
   const config = join(runDir, 'policy.yaml');
-  await writeFile(config, sluicePolicyYaml(opts.limit));
+  await writeFile(
+    config,
+    sluicePolicyYaml(opts.limit, { refuseUnknownKeys: opts.refuseUnknownKeys }),
+  );
   const port = await freePort();
   const child = spawnPinned(
     0,

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import { HIGH_LIMIT, LOW_LIMIT } from '../lib/target-types.ts';
 import { fastifyWindow } from '../peers/fastify-rate-limit.ts';
 import { nginxConf, nginxRate } from '../peers/nginx.ts';
 import { sluicePolicyYaml } from '../peers/sluice.ts';
 import { extractKey } from '../peers/sluice-make-keys.ts';
+import { madeUpKeys } from '../scenarios.ts';
 
 test('nginx rates: whole per-second rates in r/s, the rest in r/m', () => {
   assert.equal(nginxRate(LOW_LIMIT.perMinute), '10r/m');
@@ -70,4 +72,18 @@ test('extractKey finds the key in the shapes `keys create` may print', () => {
   ].join('\n');
   assert.equal(extractKey(printed), 'sk_HGZVVQTDEB_LQozqz4gDDikMA6tDI7SRxZWXIEMl177');
   assert.equal(extractKey('\n'), undefined);
+});
+
+test('the unknown-key flood policy refuses made-up keys and keeps the IP safeguard in dry run, and compiles', () => {
+  const text = sluicePolicyYaml(LOW_LIMIT, { refuseUnknownKeys: true });
+  const policy = parsePolicyText(text, 'bench-policy.yaml', {});
+  assert.equal(policy.server.unauthenticated, 'refuse');
+  assert.equal(policy.safeguards.afterAuthFailure.dryRun, true);
+  assert.equal(parse(sluicePolicyYaml(LOW_LIMIT)).server, undefined, 'only when asked');
+});
+
+test('made-up keys have the shape of real keys and are all different', () => {
+  const keys = madeUpKeys(1000);
+  assert.equal(new Set(keys).size, 1000);
+  for (const k of keys) assert.match(k, /^sk_[0-9A-HJKMNP-TV-Z]{10}_[0-9A-Za-z]{32}$/);
 });

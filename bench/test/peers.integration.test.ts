@@ -11,6 +11,7 @@ import { checkLimits } from '../lib/limit-check.ts';
 import { setPinning } from '../lib/procs.ts';
 import { LOW_LIMIT } from '../lib/target-types.ts';
 import { disposeSluice } from '../peers/sluice.ts';
+import { madeUpKeys } from '../scenarios.ts';
 import { TARGETS } from '../targets.ts';
 import { startUpstream } from '../upstream.ts';
 
@@ -55,4 +56,25 @@ test('sluice reports "not available" instead of failing while its CLI is not bui
   } catch (error) {
     assert.equal((error as Error).name, 'TargetUnavailable', String(error));
   }
+});
+
+test('sluice started for the unknown-key flood answers a made-up key 401 key-unknown, a real one 200', {
+  timeout: 60_000,
+}, async (t) => {
+  const target = TARGETS.find((x) => x.name === 'sluice')!;
+  assert.equal(target.refusesUnknownKeys, true);
+  t.after(disposeSluice);
+  const up = await upstream(t);
+  const running = await target.start(up, { limit: LOW_LIMIT, keys: 2, refuseUnknownKeys: true });
+  t.after(() => running.stop());
+  for (const key of madeUpKeys(3)) {
+    const res = await fetch(`${running.url}/api/items/1`, { headers: { 'x-api-key': key } });
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { rule: string }).rule, 'key-unknown');
+  }
+  const res = await fetch(`${running.url}/api/items/1`, {
+    headers: { 'x-api-key': running.keys[0] },
+  });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
 });
