@@ -151,6 +151,7 @@ test('the safeguards hear of 429s, key refusals and keyed non-public attempts on
     [keyed, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
     [keyless, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
     [keyless, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
+    [keyed, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
   ] as const;
   for (const [subject, r] of cases) {
     const answer = await onWire(t, (res) => h.answer.refuse(res, caller(subject), r));
