@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
-import type { Decision, Deny } from '../../src/core/decision.ts';
+import { type Decision, type Deny, deny } from '../../src/core/decision.ts';
 import { type AdmitInput, createEngine } from '../../src/core/engine.ts';
 import type { LimitStore } from '../../src/core/limiter/types.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
@@ -232,4 +232,23 @@ test('with an asynchronous store, an account request with no route rate is decid
       ['ip', 'account'],
     );
   }
+  // Past the burst of 5 (two spent above), the account's delay, named by its rule.
+  for (let i = 0; i < 3; i++) await engine.admit({ ip: '192.0.2.8', account, cost: 1 });
+  assert.deepEqual(pick(await engine.admit({ ip: '192.0.2.8', account, cost: 1 })), {
+    outcome: 'delay',
+    delayMs: 1_000,
+    rule: 'account-rate',
+  });
+});
+
+test('a denial built without limits or status has none and is a 429', () => {
+  assert.deepEqual(deny('key-missing', 0, {}), {
+    outcome: 'deny',
+    rule: 'key-missing',
+    status: 429,
+    retryAfterMs: 0,
+    limits: [],
+    counters: {},
+    warning: undefined,
+  });
 });
