@@ -1,0 +1,44 @@
+// Mutation testing of src/core and src/gateway with StrykerJS: `npm run mutate` (slow, not
+// in CI, not in `npm test`). TESTING.md has the score and the surviving mutants.
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'tap',
+  plugins: ['@stryker-mutator/tap-runner'],
+  mutate: ['src/core/**/*.ts', 'src/gateway/**/*.ts'],
+  // The tap runner reports coverage per test file, so each mutant runs only the files
+  // that reach it.
+  coverageAnalysis: 'perTest',
+  // The machine's cores are shared: one test process at a time.
+  concurrency: 1,
+  // Added to the timeout Stryker derives from the dry run; a mutant that hangs past it
+  // counts as detected.
+  timeoutMS: 5_000,
+  tap: {
+    // The fast files that run the code in their own process, where Stryker sees what
+    // they cover: unit, contract, in-process integration and the hostile path variants.
+    // Tests that spawn the CLI would reach mutants only in a child process Stryker
+    // cannot see, so they are left to `npm test`.
+    testFiles: [
+      'test/unit/**/*.test.ts',
+      'test/contract/**/*.test.ts',
+      'test/integration/inprocess-*.test.ts',
+      'test/integration/long-delays.test.ts',
+      'test/integration/webhook-notifier.test.ts',
+      'test/hostile/path-variants.test.ts',
+    ],
+    // Node 24 strips the types itself; the instrumented files stay erasable TypeScript.
+    nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
+  },
+  // tsconfig.json stays out of the sandbox: Stryker would rewrite it with the
+  // TypeScript JS API, which TypeScript 7 (the native compiler) no longer has, and
+  // Node does not read it.
+  ignorePatterns: ['bench', 'data', '.sluice', 'reports', '*.cpuprofile', 'tsconfig.json'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 85, break: null },
+};

@@ -1,0 +1,233 @@
+/**
+ * The answer stage's side effects around a refusal, each with the real part it feeds: the
+ * refusal and warning metrics (prom-client), the log lines (pino), what the safeguards
+ * are told, and the 500 and 503 answers on a real node:http response. The wire form of
+ * every refusal is checked end to end in inprocess-wire-contract.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { manualClock } from '../../src/core/clock.ts';
+import type { IpWarning } from '../../src/core/decision.ts';
+import type { Subject } from '../../src/core/records.ts';
+import { refusal } from '../../src/core/refusal.ts';
+import type { ObservationKind } from '../../src/core/safeguard/index.ts';
+import { BAD_PATH_RULE } from '../../src/gateway/bad-path.ts';
+import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
+import { createLogger } from '../../src/gateway/logger.ts';
+import { createMetrics } from '../../src/gateway/metrics.ts';
+import { type AnswerDeps, createAnswer } from '../../src/gateway/stages/answer.ts';
+import type { Caller } from '../../src/gateway/stages/identify.ts';
+import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+
+const T0 = Date.UTC(2026, 0, 5, 12);
+
+function caller(subject: Subject): Caller {
+  return { ip: subject.ip ?? '192.0.2.1', subject, account: undefined, plan: undefined };
+}
+
+/** The stage with real metrics, a pino logger writing into `lines` and a real recorder. */
+function harness(t: { after(fn: () => Promise<void>): void }, withOnWarning = true) {
+  const lines: Record<string, unknown>[] = [];
+  const observed: [ObservationKind, Subject][] = [];
+  const warned: [IpWarning, Subject][] = [];
+  const metrics = createMetrics({ defaults: false });
+  const incidents = createIncidentRecorder({
+    store: new MemoryRecordStore(),
+    clock: manualClock(T0),
+    flushMs: 60_000,
+    onError: (error) => assert.fail(String(error)),
+  });
+  t.after(() => incidents.close());
+  const deps: AnswerDeps = {
+    incidents,
+    metrics,
+    logger: createLogger({
+      level: 'debug',
+      destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+    }),
+    observe: (kind, subject) => observed.push([kind, subject]),
+    ...(withOnWarning ? { onWarning: (w: IpWarning, s: Subject) => warned.push([w, s]) } : {}),
+  };
+  const count = async (name: 'refused' | 'warnings', rule?: string) => {
+    const { values } = await metrics[name].get();
+    return values.find((v) => rule === undefined || v.labels.rule === rule)?.value ?? 0;
+  };
+  return { answer: createAnswer(deps), lines, observed, warned, count };
+}
+
+/** A real response to write on: `handle` answers the one request made. */
+async function onWire(
+  t: { after(fn: () => void): void },
+  handle: (res: ServerResponse) => void,
+): Promise<{ status: number; headers: Headers; body: string } | Error> {
+  const server = createServer((_req, res) => handle(res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  try {
+    const answer = await fetch(`http://127.0.0.1:${port}/`);
+    return { status: answer.status, headers: answer.headers, body: await answer.text() };
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+const WARNING: IpWarning = { ip: '192.0.2.1', count: 101, limit: 100, report: true };
+
+test('the first IP warning of a window is counted, logged and handed on; later ones only signalled', async (t) => {
+  const h = harness(t);
+  const subject = { ip: '192.0.2.1', accountId: 'acme' };
+  const first: Record<string, string> = {};
+  h.answer.limitHeaders(caller(subject), [], WARNING, first);
+  assert.deepEqual(first, { 'sluice-warning': '"ip";count=101;limit=100' });
+  assert.equal(await h.count('warnings'), 1);
+  assert.deepEqual(h.lines, [
+    {
+      level: 40,
+      time: h.lines[0]?.time,
+      name: 'sluice',
+      event: 'ip-warning',
+      ip: '192.0.2.1',
+      count: 101,
+      limit: 100,
+      accountId: 'acme',
+      msg: 'IP crossed the warning threshold',
+    },
+  ]);
+  assert.deepEqual(h.warned, [[WARNING, subject]]);
+
+  const later: Record<string, string> = {};
+  h.answer.limitHeaders(caller(subject), [], { ...WARNING, count: 102, report: false }, later);
+  assert.deepEqual(later, { 'sluice-warning': '"ip";count=102;limit=100' });
+  assert.equal(await h.count('warnings'), 1, 'not counted again');
+  assert.equal(h.lines.length, 1, 'not logged again');
+  assert.equal(h.warned.length, 1, 'not handed on again');
+});
+
+test('a reported warning with nobody to hand it to is still counted', async (t) => {
+  const h = harness(t, false);
+  h.answer.limitHeaders(caller({ ip: '192.0.2.1' }), [], WARNING, {});
+  assert.equal(await h.count('warnings'), 1);
+});
+
+test('a refusal is counted by rule and logged at debug with its reference', async (t) => {
+  const h = harness(t);
+  const subject = { ip: '192.0.2.9', keyId: 'k1', accountId: 'acme' };
+  const answer = await onWire(t, (res) =>
+    h.answer.refuse(
+      res,
+      caller(subject),
+      refusal('key-revoked', 401, 0, { keyStatus: 'revoked', reason: 'r' }),
+    ),
+  );
+  assert.ok(!(answer instanceof Error));
+  const reference = (JSON.parse(answer.body) as { reference: string }).reference;
+  assert.equal(await h.count('refused', 'key-revoked'), 1);
+  assert.equal(await h.count('refused', 'ip-block'), 0);
+  const logged = h.lines.find((l) => l.event === 'refused');
+  assert.deepEqual(logged, {
+    level: 20,
+    time: logged?.time,
+    name: 'sluice',
+    event: 'refused',
+    rule: 'key-revoked',
+    reference,
+    ip: '192.0.2.9',
+    keyId: 'k1',
+    accountId: 'acme',
+    msg: 'request refused',
+  });
+});
+
+test('the safeguards hear of 429s, key refusals and keyed non-public attempts only', async (t) => {
+  const h = harness(t);
+  const keyed = { ip: '192.0.2.3', keyId: 'k1', accountId: 'acme' };
+  const keyless = { ip: '192.0.2.4' };
+  const cases = [
+    [keyed, refusal('ip-concurrency', 429, 1000, { ipHeld: 2, ipConcurrency: 2 })],
+    [keyless, refusal('key-unknown', 401, 0, {})],
+    [keyed, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
+    [keyless, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
+    [keyless, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
+    [keyed, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
+  ] as const;
+  for (const [subject, r] of cases) {
+    const answer = await onWire(t, (res) => h.answer.refuse(res, caller(subject), r));
+    assert.ok(!(answer instanceof Error));
+    assert.equal(answer.status, r.status);
+  }
+  assert.deepEqual(h.observed, [
+    ['rejected-429', keyed],
+    ['auth-failure', keyless],
+    ['non-public-attempt', keyed],
+  ]);
+});
+
+test('a bad target is counted under bad-path and told to the safeguards as malformed', async (t) => {
+  const h = harness(t);
+  const subject = { ip: '192.0.2.5' };
+  const answer = await onWire(t, (res) =>
+    h.answer.badPath(res, caller(subject), { reason: 'encoded-slash', message: 'no' }),
+  );
+  assert.ok(!(answer instanceof Error));
+  assert.equal(answer.status, 400);
+  assert.equal(await h.count('refused', BAD_PATH_RULE), 1);
+  assert.deepEqual(h.observed, [['malformed-4xx', subject]]);
+});
+
+test('a request sluice failed on is a 500 problem; once its answer began, it is cut', async (t) => {
+  const h = harness(t);
+  const before = await onWire(t, (res) => h.answer.failed(res));
+  assert.ok(!(before instanceof Error));
+  assert.equal(before.status, 500);
+  assert.equal(before.headers.get('content-type'), 'application/problem+json');
+  assert.equal(
+    (JSON.parse(before.body) as { type: string }).type,
+    'tag:sluice,2026:problem:internal',
+  );
+
+  const after = await onWire(t, (res) => {
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('partial');
+    h.answer.failed(res);
+  });
+  assert.ok(after instanceof Error, 'the client sees the connection cut, not a short body');
+});
+
+test('a request waiting at shutdown gets 503 with Retry-After 5 and the connection closed', async (t) => {
+  const h = harness(t);
+  const answer = await onWire(t, (res) => h.answer.shuttingDown(res));
+  assert.ok(!(answer instanceof Error));
+  assert.equal(answer.status, 503);
+  assert.equal(answer.headers.get('retry-after'), '5');
+  assert.equal(answer.headers.get('connection'), 'close');
+  assert.equal(answer.headers.get('content-type'), 'application/problem+json');
+  assert.deepEqual(JSON.parse(answer.body), {
+    type: 'tag:sluice,2026:problem:shutting-down',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'The gateway is restarting; retry this request in a few seconds.',
+  });
+});
+
+test('at shutdown, an answer already begun or a response already gone is left alone', async (t) => {
+  const h = harness(t);
+  const begun = await onWire(t, (res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    h.answer.shuttingDown(res); // a second head would throw here
+    res.end('ok');
+  });
+  assert.ok(!(begun instanceof Error));
+  assert.equal(begun.status, 200);
+  assert.equal(begun.body, 'ok');
+
+  let wrote: boolean | undefined;
+  await onWire(t, (res) => {
+    res.destroy();
+    h.answer.shuttingDown(res);
+    wrote = res.headersSent;
+  });
+  assert.equal(wrote, false, 'nothing written on a destroyed response');
+});
