@@ -24,7 +24,8 @@ import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 const T0 = Date.UTC(2026, 0, 5, 12);
 
 function caller(subject: Subject): Caller {
-  return { ip: subject.ip ?? '192.0.2.1', subject, account: undefined, plan: undefined };
+  const ip = subject.ip ?? '192.0.2.1';
+  return { ip, ipScope: ip, arrivedAt: T0, subject, account: undefined, plan: undefined };
 }
 
 /** The stage with real metrics, a pino logger writing into `lines` and a real recorder. */
@@ -208,7 +209,7 @@ test('a request waiting at shutdown gets 503 with Retry-After 5 and the connecti
     type: 'tag:sluice,2026:problem:shutting-down',
     title: 'Service Unavailable',
     status: 503,
-    detail: 'The gateway is restarting; retry this request in a few seconds.',
+    detail: 'The gateway is shutting down; retry this request in a few seconds.',
   });
 });
 
