@@ -13,6 +13,7 @@
  * await gw.close();
  */
 
+import { after, afterEach, before } from 'node:test';
 import { type App, buildApp } from '../../src/app.ts';
 import { generateApiKey } from '../../src/core/api-key.ts';
 import { type ManualClock, manualClock } from '../../src/core/clock.ts';
@@ -20,6 +21,7 @@ import { withServerOverrides } from '../../src/core/policy/override.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import type { Policy } from '../../src/core/policy/types.ts';
 import type { KeyStatus } from '../../src/core/records.ts';
+import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { createLogger, type GatewayLogger } from '../../src/gateway/logger.ts';
 import type { WebhookNotifier } from '../../src/notify/index.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
@@ -144,4 +146,61 @@ export async function until(
     if (performance.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** What `inProcessSuite` gives a test file. */
+export interface InProcessSuite {
+  /** The real demo upstream, started once for the file. */
+  upstream(): DemoUpstream;
+  /** A fresh gateway for this test (closed after it), by default in front of the demo upstream. */
+  start(
+    policy?: string,
+    options?: { startAt?: number; upstream?: string; env?: Record<string, string> },
+  ): Promise<InProcessGateway>;
+  /** Requests the demo upstream has answered on `path` (its `/_test/hits` counter). */
+  hits(path: string): Promise<number>;
+}
+
+/**
+ * The hooks a file of in-process gateway tests shares: one demo upstream for the file, a
+ * fresh gateway per test, closed after it. Call at the top level of a test file.
+ *
+ * @example
+ * const suite = inProcessSuite();
+ * test('…', async () => {
+ *   const gw = await suite.start('ip:\n  block: 5/min\n');
+ *   assert.equal(await suite.hits('/_test/status/200'), 0);
+ * });
+ */
+export function inProcessSuite(): InProcessSuite {
+  let upstream: DemoUpstream | undefined;
+  let gw: InProcessGateway | undefined;
+  before(async () => {
+    upstream = await startDemoUpstream();
+  });
+  after(() => upstream?.close());
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+  });
+  const demo = () => {
+    if (upstream === undefined) throw new Error('inProcessSuite: the upstream is not started yet');
+    return upstream;
+  };
+  return {
+    upstream: demo,
+    async start(policy = '', options = {}) {
+      gw = await startInProcessGateway({
+        upstream: options.upstream ?? demo().url,
+        policy,
+        start: options.startAt ?? T0,
+        env: options.env,
+      });
+      return gw;
+    },
+    async hits(path) {
+      const h = (await call(`${demo().url}/_test/hits`)).json<{ paths: Record<string, number> }>();
+      return h.paths[path] ?? 0;
+    },
+  };
 }

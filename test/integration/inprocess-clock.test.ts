@@ -4,39 +4,19 @@
  * millisecond or the second (Retry-After and RateLimit `t` rounded up, never early).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import { TOLD_NO_GRACE_MS } from '../../src/core/safeguard/observer.ts';
-import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { call } from '../helpers/http.ts';
-import {
-  type InProcessGateway,
-  startInProcessGateway,
-  T0,
-  until,
-} from '../helpers/in-process-gateway.ts';
+import { type InProcessGateway, inProcessSuite, T0, until } from '../helpers/in-process-gateway.ts';
 
-let upstream: DemoUpstream;
-let gw: InProcessGateway | undefined;
-
-before(async () => {
-  upstream = await startDemoUpstream();
-});
-after(() => upstream?.close());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
+const suite = inProcessSuite();
 
 async function start(policy: string, startAt = T0): Promise<InProcessGateway> {
-  await call(`${upstream.url}/_test/hits/reset`, { method: 'POST' });
-  gw = await startInProcessGateway({ upstream: upstream.url, policy, start: startAt });
-  return gw;
+  await call(`${suite.upstream().url}/_test/hits/reset`, { method: 'POST' });
+  return suite.start(policy, { startAt });
 }
 
-async function hits(path: string): Promise<number> {
-  const h = (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>();
-  return h.paths[path] ?? 0;
-}
+const hits = suite.hits;
 
 /** A path no route matches (public, cost 1), answered 200 by the upstream. */
 const OK = '/_test/status/200';

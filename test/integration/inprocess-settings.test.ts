@@ -7,40 +7,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, test } from 'node:test';
-import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import { test } from 'node:test';
+import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { verifyWebhook } from '../../src/notify/webhook-signature.ts';
-import {
-  type InProcessGateway,
-  startInProcessGateway,
-  T0,
-  until,
-} from '../helpers/in-process-gateway.ts';
+import { type InProcessGateway, inProcessSuite, T0, until } from '../helpers/in-process-gateway.ts';
 
-let upstream: DemoUpstream;
-let gw: InProcessGateway | undefined;
+const suite = inProcessSuite();
 
-before(async () => {
-  upstream = await startDemoUpstream();
-});
-after(() => upstream?.close());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
-
-async function start(
-  policy: string,
-  options: { startAt?: number; upstream?: string; env?: Record<string, string> } = {},
-): Promise<InProcessGateway> {
-  gw = await startInProcessGateway({
-    upstream: options.upstream ?? upstream.url,
-    policy,
-    start: options.startAt ?? T0,
-    env: options.env,
-  });
-  return gw;
-}
+const start = suite.start;
 
 const OK = '/_test/status/200';
 
@@ -85,8 +59,9 @@ test('server.caseSensitiveRoutes: true lets a path differing in case miss the ro
 
 test('server.identityHeaders: the upstream gets the account and key id under the names set, and clients cannot set them', async () => {
   const named = await startDemoUpstream({ identityHeaders: { account: 'x-acct', key: 'x-kid' } });
+  let g: InProcessGateway | undefined;
   try {
-    const g = await start('server:\n  identityHeaders: { account: X-Acct, key: X-Kid }\n', {
+    g = await start('server:\n  identityHeaders: { account: X-Acct, key: X-Kid }\n', {
       upstream: named.url,
     });
     const { key, id } = g.addKey('acme');
@@ -98,8 +73,7 @@ test('server.identityHeaders: the upstream gets the account and key id under the
     const keyless = await g.call('/api/whoami', { headers: { 'x-acct': 'someone-else' } });
     assert.equal(keyless.json().account, null, 'a client copy never reaches the upstream');
   } finally {
-    await gw?.close();
-    gw = undefined;
+    await g?.close();
     await named.close();
   }
 });
@@ -254,7 +228,6 @@ webhooks:
     await until(() => received.length > 0, 'the warning webhook arrives');
     // close() flushes every delivery: the other hook would have had its by then.
     await g.close();
-    gw = undefined;
     assert.deepEqual(received, [{ path: '/warnings', event: 'warning', valid: true }]);
   } finally {
     await new Promise((r) => receiver.close(r));

@@ -8,17 +8,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import { RULES } from '../../src/core/decision.ts';
-import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { ROOT } from '../helpers/gateway-process.ts';
-import { bearer, call } from '../helpers/http.ts';
-import {
-  type InProcessGateway,
-  startInProcessGateway,
-  T0,
-  until,
-} from '../helpers/in-process-gateway.ts';
+import { bearer } from '../helpers/http.ts';
+import { type InProcessGateway, inProcessSuite, T0, until } from '../helpers/in-process-gateway.ts';
 import { type RawAnswer, rawRequest } from '../helpers/raw-http.ts';
 
 const ANSWERS = readFileSync(join(ROOT, 'docs', 'answers.md'), 'utf8');
@@ -59,27 +53,13 @@ const DETAIL_START: Record<string, string> = {
     'The API key of your request is not known here: check that it was copied whole and is the current one.',
 };
 
-let upstream: DemoUpstream;
-let gw: InProcessGateway | undefined;
+const suite = inProcessSuite();
 
-before(async () => {
-  upstream = await startDemoUpstream();
-});
-after(() => upstream?.close());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
-
-async function start(policy = '', startAt = T0): Promise<InProcessGateway> {
-  gw = await startInProcessGateway({ upstream: upstream.url, policy, start: startAt });
-  return gw;
+function start(policy = '', startAt = T0): Promise<InProcessGateway> {
+  return suite.start(policy, { startAt });
 }
 
-async function upstreamHits(path: string): Promise<number> {
-  const h = (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>();
-  return h.paths[path] ?? 0;
-}
+const upstreamHits = suite.hits;
 
 /** A path no route matches, answered 200 by the upstream. */
 const OK = '/_test/status/200';
@@ -444,7 +424,6 @@ test('a request still waiting when the gateway stops is told it is shutting down
   const held = rawRequest(g.url, 'GET', OK, bearer(key));
   await until(() => g.clock.pending() === 1, 'the second request is slowed');
   await g.close();
-  gw = undefined;
   const answer = await held;
   assert.equal(answer.head.split('\r\n')[0], 'HTTP/1.1 503 Service Unavailable');
   assert.equal(answer.headers['retry-after'], '5');
