@@ -84,20 +84,25 @@ async function warmUp(target: Target, running: RunningTarget, opts: ScenarioOpti
   await waitForQuiet(opts.maxNoise, 30_000, liveGroups);
 }
 
-/** One key flooded by wrk against a low limit (1 request/s, no slowing). */
-export async function rejectionCost(
+/**
+ * A flood measured by wrk with the keys `keysOf` picks (one key, or keys never created):
+ * refusals and answers per second and the p99, after the same warm-up as the others.
+ */
+async function floodCost(
   target: Target,
   upstreamUrl: string,
   opts: ScenarioOptions,
+  flood: { name: string; refuseUnknownKeys?: boolean; keysOf(known: readonly string[]): string[] },
 ): Promise<RejectionCost> {
   const running = await target.start(upstreamUrl, {
     limit: FLOOD_LIMIT,
     keys: Math.max(3, opts.keys),
+    ...(flood.refuseUnknownKeys ? { refuseUnknownKeys: true } : {}),
   });
   try {
     await warmUp(target, running, opts);
-    const keysFile = join(opts.workDir, `flood-${target.name}.keys`);
-    await writeFile(keysFile, `${running.keys[0]}\n`);
+    const keysFile = join(opts.workDir, `${flood.name}-${target.name}.keys`);
+    await writeFile(keysFile, `${flood.keysOf(running.keys).join('\n')}\n`);
     const [r, noise] = await Promise.all([
       runWrk({
         url: running.url,
@@ -118,6 +123,15 @@ export async function rejectionCost(
   } finally {
     await running.stop();
   }
+}
+
+/** One key flooded by wrk against a low limit (1 request/s, no slowing). */
+export function rejectionCost(
+  target: Target,
+  upstreamUrl: string,
+  opts: ScenarioOptions,
+): Promise<RejectionCost> {
+  return floodCost(target, upstreamUrl, opts, { name: 'flood', keysOf: (known) => [known[0]] });
 }
 
 /** Made-up keys the unknown-key flood rotates over: more than the gateway remembers (10,000). */
@@ -132,40 +146,16 @@ export function madeUpKeys(count: number): string[] {
  * wrk over `UNKNOWN_KEYS` keys that were never created, against a gateway that refuses
  * them (401): refusals per second and the p99, after the same warm-up as the others.
  */
-export async function unknownKeyCost(
+export function unknownKeyCost(
   target: Target,
   upstreamUrl: string,
   opts: ScenarioOptions,
 ): Promise<RejectionCost> {
-  const running = await target.start(upstreamUrl, {
-    limit: FLOOD_LIMIT,
-    keys: Math.max(3, opts.keys),
+  return floodCost(target, upstreamUrl, opts, {
+    name: 'unknown',
     refuseUnknownKeys: true,
+    keysOf: () => madeUpKeys(UNKNOWN_KEYS),
   });
-  try {
-    await warmUp(target, running, opts);
-    const keysFile = join(opts.workDir, `unknown-${target.name}.keys`);
-    await writeFile(keysFile, `${madeUpKeys(UNKNOWN_KEYS).join('\n')}\n`);
-    const [r, noise] = await Promise.all([
-      runWrk({
-        url: running.url,
-        keysFile,
-        header: target.keyHeader,
-        connections: opts.connections,
-        durationSec: opts.durationSec,
-      }),
-      measureNoise(opts.durationSec * 1000, liveGroups),
-    ]);
-    return {
-      rejectedPerSec: r.non2xx / r.durationSec,
-      servedPerSec: (r.requests - r.non2xx) / r.durationSec,
-      p99Ms: r.p99Ms,
-      socketErrors: r.socketErrors,
-      noise,
-    };
-  } finally {
-    await running.stop();
-  }
 }
 
 /**
