@@ -181,7 +181,9 @@ export class SharedLimitStore implements LimitStore {
       if (row < 0) g.tat = undefined;
       else {
         g.tat = t.f64[t.numbersAt(s, row) + TAT];
-        t.i32[t.headAt(s, row)] |= REFERENCED;
+        // Written only when it changes: a write takes the line from another core's cache.
+        const head = t.headAt(s, row);
+        if ((t.i32[head] & REFERENCED) === 0) t.i32[head] |= REFERENCED;
       }
       result = gcraUpdate(g, now, cost, params);
       if (result.allowed) {
@@ -223,7 +225,7 @@ export class SharedLimitStore implements LimitStore {
         w.curr = t.f64[at + CURR];
         const head = t.headAt(s, row);
         w.warnedStart = (t.i32[head] & WARNED) !== 0 ? w.start : NEVER_WARNED;
-        t.i32[head] |= REFERENCED;
+        if ((t.i32[head] & REFERENCED) === 0) t.i32[head] |= REFERENCED;
       }
       result = windowUpdate(w, now, cost, params);
       if (result.allowed) {
@@ -236,7 +238,8 @@ export class SharedLimitStore implements LimitStore {
           t.f64[at + EXPIRES] = w.start + 2 * params.periodMs;
           // Only "warned in the current window" matters, so one bit stands for warnedStart.
           const head = t.headAt(s, row);
-          t.i32[head] = w.warnedStart === w.start ? t.i32[head] | WARNED : t.i32[head] & ~WARNED;
+          const flags = w.warnedStart === w.start ? t.i32[head] | WARNED : t.i32[head] & ~WARNED;
+          if (flags !== t.i32[head]) t.i32[head] = flags;
         }
       }
       this.#sweepOwn(t, s, now, EXPIRES);

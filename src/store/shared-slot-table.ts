@@ -110,15 +110,22 @@ export function encodeKey(a: string, b: string, out: EncodedKey): EncodedKey {
   const n = a.length + b.length;
   let ascii = n <= KEY_BYTES;
   if (ascii) {
-    words.fill(0);
-    for (let i = 0; i < n; i++) {
-      const c = i < a.length ? a.charCodeAt(i) : b.charCodeAt(i - a.length);
-      if (c > 0x7f) {
-        ascii = false;
-        break;
+    // Word by word (the row's key words), 4 characters each; OR-ing every character code
+    // tells at the end whether any was past ASCII.
+    let all = 0;
+    const al = a.length;
+    for (let w = 0, i = 0; w < KEY_WORDS; w++, i += 4) {
+      let word = 0;
+      for (let j = 0; j < 4; j++) {
+        const at = i + j;
+        if (at >= n) break;
+        const c = at < al ? a.charCodeAt(at) : b.charCodeAt(at - al);
+        all |= c;
+        word |= c << (j << 3);
       }
-      words[i >> 2] |= c << ((i & 3) << 3);
+      words[w] = word;
     }
+    ascii = all <= 0x7f;
   }
   let used: number;
   if (ascii) {
