@@ -223,6 +223,7 @@ test('a non-public route: a session cookie passes without a key; a key or a bad 
   assert.equal(await status('xsid=abc'), 403, 'another name ending like it');
   assert.equal(await status('sidx=abc'), 403, 'another name starting like it');
   assert.equal(await status('sid'), 403, 'no value at all');
+  assert.equal(await status('sidx'), 403, 'no "=" in a longer word');
   assert.equal(await status('other=sid=abc'), 403, 'the name in a value');
 });
 
