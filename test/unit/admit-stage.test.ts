@@ -46,7 +46,12 @@ async function harness(
   const errors: string[] = [];
   const logger = createLogger({
     level: 'error',
-    destination: { write: (line: string) => errors.push(JSON.parse(line).msg) },
+    destination: {
+      write: (line: string) => {
+        const { msg, err } = JSON.parse(line);
+        errors.push(`${msg}: ${err?.message}`);
+      },
+    },
   });
   const incidents = createIncidentRecorder({
     store: records,
@@ -101,6 +106,7 @@ async function harness(
       plan: account === undefined ? undefined : policy.plans.standard,
     };
     if (h['x-no-method'] !== undefined) Object.defineProperty(req, 'method', { value: undefined });
+    if (h['x-no-url'] !== undefined) Object.defineProperty(req, 'url', { value: undefined });
     const upgrade =
       h['x-upgrade'] === undefined ? undefined : { socket: req.socket, head: Buffer.alloc(0) };
     const ex = { req, res, caller, runtime, target: '', upgrade, headers: {} };
@@ -218,7 +224,7 @@ test('a non-public route: a session cookie passes without a key; a key or a bad 
   assert.equal(await status('sid=abc', 'K1'), 403, 'a key is automation');
   assert.equal(await status(undefined), 403, 'no cookie');
   assert.equal(await status('sid='), 403, 'empty value');
-  assert.equal(await status('sid=  '), 403, 'blank value');
+  assert.equal(await status('sid=  ; x=1'), 403, 'blank value');
   assert.equal(await status('=sid'), 403, 'no name');
   assert.equal(await status('xsid=abc'), 403, 'another name ending like it');
   assert.equal(await status('sidx=abc'), 403, 'another name starting like it');
@@ -231,6 +237,7 @@ test('the canonical target is what admit hands on; a target with none is answere
   const h = await harness(t);
   assert.equal((await h.send({}, '/api/a/./b?x=1')).body, 'admitted /api/a/b?x=1');
   assert.equal((await h.send({}, '/api/a%2Fb')).status, 400);
+  assert.equal((await h.send({ 'x-no-url': '1' })).body, 'admitted /', 'no URL: the root');
   assert.deepEqual(h.refusals, [], 'a bad path is no refusal incident');
 });
 
@@ -247,7 +254,7 @@ test('a limit store that fails: the request is let through, and the failure logg
   const h = await harness(t, { limitStore: failing });
   assert.equal((await h.send({ 'x-account': 'acme' })).status, 200);
   assert.deepEqual(h.admitted, [{ outcome: 'allow', limits: [], warning: undefined }]);
-  assert.deepEqual(h.errors, ['limit store failed']);
+  assert.deepEqual(h.errors, ['limit store failed: limit store down']);
 });
 
 test('a bulk export is counted per account, or per IP without one, after the limits', async (t) => {
@@ -274,6 +281,6 @@ test('a bulk ledger that throws or rejects: the export waits (429), and the fail
       h.refusals.map((r) => [r.rule, r.retryAfterMs, r.counters]),
       [['bulk-export', 60_000, { dataset: 'companies', ledger: 'unavailable' }]],
     );
-    assert.deepEqual(h.errors, ['bulk export ledger failed']);
+    assert.deepEqual(h.errors, ['bulk export ledger failed: ledger down']);
   }
 });

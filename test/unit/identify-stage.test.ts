@@ -108,6 +108,14 @@ test('a block until lifted refuses with no Retry-After and says so; by whom', as
   assert.equal(r.caller.arrivedAt, T0);
 });
 
+test('a block nobody earned refuses at once: the key is not even read', async (t) => {
+  const h = await harness(t, { keys: { acme: { account: 'acme' } } });
+  h.block({ until: undefined, reason: 'scraping', actor: 'cli:alice', earnedBy: undefined });
+  const r = refusalOf(h.identify(h.secrets.acme!.secret));
+  assert.equal(r.rule, 'ip-blocked');
+  assert.deepEqual(r.caller.subject, { ip: IP }, 'the incident names the IP alone');
+});
+
 test('a block with an end refuses until then, with the time left and its end', async (t) => {
   const h = await harness(t);
   h.block({ until: T0 + 90_000, reason: 'kept sending', actor: 'sluice', earnedBy: undefined });
@@ -136,6 +144,9 @@ test('a block a key earned refuses that account and keyless callers, not other a
       acme2: { account: 'acme' },
       other: { account: 'other' },
       otherRevoked: { account: 'other', status: 'revoked', reason: 'leaked' },
+      // Suspended once (the end has passed), revoked since: not valid.
+      otherRevokedAfter: { account: 'other', status: 'revoked', suspendedUntil: T0 - 1 },
+      otherSuspended: { account: 'other', status: 'suspended', suspendedUntil: T0 + 1 },
     },
   });
   const earnedBy = { keyId: h.secrets.acme!.id, accountId: 'acme' };
@@ -157,6 +168,8 @@ test('a block a key earned refuses that account and keyless callers, not other a
     'ip-blocked',
     'a key that is not valid does not pass the block',
   );
+  assert.equal(refusalOf(h.identify(h.secrets.otherRevokedAfter!.secret)).rule, 'ip-blocked');
+  assert.equal(refusalOf(h.identify(h.secrets.otherSuspended!.secret)).rule, 'ip-blocked');
 });
 
 test('unauthenticated: refuse answers no key key-missing and an unknown key key-unknown', async (t) => {
