@@ -257,6 +257,23 @@ test('a limit store that fails: the request is let through, and the failure logg
   assert.deepEqual(h.errors, ['limit store failed: limit store down']);
 });
 
+test('a limit store that throws at once fails open too: the request is let through, and logged', async (t) => {
+  const throwing = new Proxy(new MemoryLimitStore(), {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      if (!/^(gcra|window)/.test(String(name))) return value.bind(target);
+      return () => {
+        throw new Error('limit store broken');
+      };
+    },
+  });
+  const h = await harness(t, { limitStore: throwing });
+  assert.equal((await h.send({ 'x-account': 'acme' })).status, 200);
+  assert.deepEqual(h.admitted, [{ outcome: 'allow', limits: [], warning: undefined }]);
+  assert.deepEqual(h.errors, ['limit store failed: limit store broken']);
+});
+
 test('a bulk export is counted per account, or per IP without one, after the limits', async (t) => {
   const h = await harness(t);
   assert.equal((await h.send({ 'x-account': 'acme' }, '/api/exports/companies')).status, 200);

@@ -168,22 +168,25 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       answer.refuse(res, caller, route.refusal);
       return undefined;
     }
-    const decision = deps.engine.admit({
-      ip: caller.ip,
-      ipScope: caller.ipScope,
-      account: caller.account,
-      cost: route.cost,
-      route: route.route,
-    });
-    return whenReady(
-      decision,
-      (d) => decided(ex, d, match),
-      (error) => {
-        deps.logger.error({ err: error }, 'limit store failed');
-        // Fail open on a store failure: the gateway must not take the API down with it.
-        return decided(ex, FAIL_OPEN, match);
-      },
-    );
+    // Fail open on a store failure, whether it throws or rejects: the gateway must not
+    // take the API down with it.
+    const failOpen = (error: unknown) => {
+      deps.logger.error({ err: error }, 'limit store failed');
+      return decided(ex, FAIL_OPEN, match);
+    };
+    let decision: ReturnType<typeof deps.engine.admit>;
+    try {
+      decision = deps.engine.admit({
+        ip: caller.ip,
+        ipScope: caller.ipScope,
+        account: caller.account,
+        cost: route.cost,
+        route: route.route,
+      });
+    } catch (error) {
+      return failOpen(error);
+    }
+    return whenReady(decision, (d) => decided(ex, d, match), failOpen);
   };
 }
 
