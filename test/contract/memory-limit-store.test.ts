@@ -3,21 +3,16 @@ import { test } from 'node:test';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
 import { answeringLater } from '../helpers/async-store.ts';
 import { runLimitStoreContract } from './limit-store.contract.ts';
+import { runEvictionContract } from './limit-store-eviction.contract.ts';
 
 runLimitStoreContract('memory', () => new MemoryLimitStore());
 // The same store answering with promises: every caller must be right for a Redis store.
 runLimitStoreContract('memory, answering later', () => answeringLater(new MemoryLimitStore()));
+runEvictionContract('memory store', (maxKeys) => new MemoryLimitStore({ maxKeys }));
 
 const GCRA = { emissionMs: 1000, burst: 5, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
 const WINDOW = { periodMs: 60_000, warn: 100, block: 200 };
 const T0 = 1_767_225_600_000;
-
-test('memory store answers synchronously (the hot path creates no promise)', () => {
-  const store = new MemoryLimitStore();
-  assert.ok(!(store.gcra('a', T0, 1, GCRA) instanceof Promise));
-  assert.ok(!(store.window('a', T0, 1, WINDOW) instanceof Promise));
-  assert.equal(typeof store.size(), 'number');
-});
 
 test('idle GCRA entries are evicted once their tat has passed', () => {
   const store = new MemoryLimitStore();
@@ -38,52 +33,6 @@ test('idle window entries are evicted two windows after their start, not before'
   assert.equal(store.size(), 1001, 'state still weighs until start + 2P');
   for (let i = 0; i < 3000; i++) store.window('ip:busy', T0 + 120_000, 0, WINDOW);
   assert.equal(store.size(), 1, 'only the key in use remains');
-});
-
-test('traffic on one kind also sweeps the other kind', () => {
-  const store = new MemoryLimitStore();
-  for (let i = 0; i < 500; i++) store.window(`ip:${i}`, T0, 1, WINDOW);
-  for (let i = 0; i < 2000; i++) store.gcra('acct:busy', T0 + 200_000 + i * 1000, 1, GCRA);
-  assert.equal(store.size(), 1);
-});
-
-test('a flood of 100k distinct keys with maxKeys 10k never holds more than 10k', () => {
-  const store = new MemoryLimitStore({ maxKeys: 10_000 });
-  let most = 0;
-  for (let i = 0; i < 100_000; i++) {
-    // All within one window: nothing expires, only the cap can hold the line.
-    store.window(
-      `ip:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-      T0 + (i % 1000),
-      1,
-      WINDOW,
-    );
-    if (i % 1000 === 0) most = Math.max(most, store.size());
-  }
-  assert.ok(Math.max(most, store.size()) <= 10_000, `held ${most} keys`);
-  assert.equal(store.size(), 10_000);
-});
-
-test('under the cap, a busy key outlives a flood of one-off keys (second chance)', () => {
-  const store = new MemoryLimitStore({ maxKeys: 1_000 });
-  const blocked = { periodMs: 60_000, warn: 1, block: 1 };
-  assert.equal(store.window('ip:hammer', T0, 1, blocked).allowed, true);
-  for (let i = 0; i < 10_000; i++) {
-    store.window(`ip:flood-${i}`, T0 + 1, 1, blocked);
-    // The blocked client keeps knocking and must stay blocked.
-    if (i % 100 === 0) assert.equal(store.window('ip:hammer', T0 + 1, 1, blocked).allowed, false);
-  }
-  assert.ok(store.size() <= 1_000);
-});
-
-test('the cap evicts the oldest entries first', () => {
-  const store = new MemoryLimitStore({ maxKeys: 3 });
-  const one = { emissionMs: 1000, burst: 1, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
-  for (const key of ['a', 'b', 'c', 'd']) store.gcra(key, T0, 1, one);
-  assert.equal(store.size(), 3);
-  // 'a' was evicted: it starts afresh; 'b'…'d' are still limited.
-  assert.equal(store.gcra('a', T0, 1, one).allowed, true);
-  assert.equal(store.gcra('d', T0, 1, one).allowed, false);
 });
 
 test('freed slots are reused: the columns do not grow past the live set', () => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { SharedLimitStore } from '../../src/store/shared-limit-store.ts';
 import { answeringLater } from '../helpers/async-store.ts';
 import { runLimitStoreContract } from './limit-store.contract.ts';
+import { runEvictionContract } from './limit-store-eviction.contract.ts';
 
 runLimitStoreContract('shared', () => new SharedLimitStore({ maxKeys: 10_000 }));
 runLimitStoreContract('shared, one stripe', () => new SharedLimitStore({ maxKeys: 1_000 }));
@@ -14,16 +15,20 @@ runLimitStoreContract('shared, attached', () =>
   SharedLimitStore.attach(new SharedLimitStore({ maxKeys: 10_000, stripes: 4 }).share()),
 );
 
+runEvictionContract(
+  'shared store, one stripe',
+  (maxKeys) => new SharedLimitStore({ maxKeys, stripes: 1 }),
+);
+runEvictionContract(
+  'shared store, 8 stripes',
+  (maxKeys) => new SharedLimitStore({ maxKeys: Math.max(maxKeys, 8), stripes: 8 }),
+  // Oldest first holds within a stripe: across 8 stripes each stripe keeps its own order.
+  { oldestFirst: false },
+);
+
 const GCRA = { emissionMs: 1000, burst: 5, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
 const WINDOW = { periodMs: 60_000, warn: 100, block: 200 };
 const T0 = 1_767_225_600_000;
-
-test('shared store answers synchronously (the hot path creates no promise)', () => {
-  const store = new SharedLimitStore({ maxKeys: 1000 });
-  assert.ok(!(store.gcra('a', T0, 1, GCRA) instanceof Promise));
-  assert.ok(!(store.window('a', T0, 1, WINDOW) instanceof Promise));
-  assert.equal(typeof store.size(), 'number');
-});
 
 test('shared store: an attached store sees and changes the same state', () => {
   const a = new SharedLimitStore({ maxKeys: 1000 });
@@ -77,53 +82,6 @@ test('shared store: idle window entries are evicted two windows after their star
   assert.ok(store.size() >= 1000, 'state still weighs until start + 2P');
   for (let i = 0; i < 3000; i++) store.window('ip:busy', T0 + 120_000, 0, WINDOW);
   assert.equal(store.size(), 1, 'only the key in use remains');
-});
-
-test('shared store: traffic on one kind also sweeps the other kind', () => {
-  const store = new SharedLimitStore({ maxKeys: 1000 });
-  for (let i = 0; i < 500; i++) store.window(`ip:${i}`, T0, 1, WINDOW);
-  for (let i = 0; i < 2000; i++) store.gcra('acct:busy', T0 + 200_000 + i * 1000, 1, GCRA);
-  assert.equal(store.size(), 1);
-});
-
-test('shared store: a flood of 100k distinct keys with maxKeys 10k never holds more than 10k', () => {
-  const store = new SharedLimitStore({ maxKeys: 10_000 });
-  let most = 0;
-  for (let i = 0; i < 100_000; i++) {
-    store.window(
-      `ip:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-      T0 + (i % 1000),
-      1,
-      WINDOW,
-    );
-    if (i % 1000 === 0) most = Math.max(most, store.size());
-  }
-  assert.ok(Math.max(most, store.size()) <= 10_000, `held ${most} keys`);
-  assert.equal(store.size(), 10_000);
-});
-
-test('shared store: under the cap, a busy key outlives a flood of one-off keys', () => {
-  for (const stripes of [1, 8]) {
-    const store = new SharedLimitStore({ maxKeys: 1_000, stripes });
-    const blocked = { periodMs: 60_000, warn: 1, block: 1 };
-    assert.equal(store.window('ip:hammer', T0, 1, blocked).allowed, true);
-    for (let i = 0; i < 10_000; i++) {
-      store.window(`ip:flood-${i}`, T0 + 1, 1, blocked);
-      if (i % 100 === 0) {
-        assert.equal(store.window('ip:hammer', T0 + 1, 1, blocked).allowed, false, `${stripes}`);
-      }
-    }
-    assert.ok(store.size() <= 1_000);
-  }
-});
-
-test('shared store: the cap evicts the oldest entries first', () => {
-  const store = new SharedLimitStore({ maxKeys: 3 });
-  const one = { emissionMs: 1000, burst: 1, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
-  for (const key of ['a', 'b', 'c', 'd']) store.gcra(key, T0, 1, one);
-  assert.equal(store.size(), 3);
-  assert.equal(store.gcra('a', T0, 1, one).allowed, true);
-  assert.equal(store.gcra('d', T0, 1, one).allowed, false);
 });
 
 test('shared store: the cap holds across kinds (a window flood evicts GCRA state only when it must)', () => {
