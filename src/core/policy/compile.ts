@@ -188,16 +188,10 @@ function compileDefaultPlan(value: unknown, plans: Record<string, Plan> | undefi
   const name = read(KINDS.name, value);
   if (plans === undefined) return name;
   const names = Object.keys(plans);
-  if (name === undefined || names.includes(name)) return name;
-  if (names.length === 0) {
-    ctx.problems.add(['plans'], 'there are no plans: define at least one under plans');
-  } else if (wrote(ctx, ['defaultPlan'])) {
+  // Plans merge by name with the built-in ones, so the built-in default plan is always
+  // there: only a defaultPlan the file names can be missing.
+  if (name !== undefined && !names.includes(name)) {
     ctx.problems.add(['defaultPlan'], `"${name}" is not one of the plans: ${names.join(', ')}`);
-  } else {
-    ctx.problems.add(
-      ['plans'],
-      `the default plan "${name}" is not one of these plans (${names.join(', ')}): add it, or set defaultPlan`,
-    );
   }
   return name;
 }
