@@ -185,7 +185,12 @@ export interface DemoGateway {
  * after(() => demo?.stop());
  */
 export async function startDemoGateway(
-  options: { policy?: string; accounts?: string[]; args?: string[] } = {},
+  options: {
+    policy?: string;
+    accounts?: string[];
+    args?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<DemoGateway> {
   const upstream = await startDemoUpstream({});
   const dataDir = tempDir();
@@ -194,14 +199,10 @@ export async function startDemoGateway(
     keys[account] = (await createKey(dataDir, account)).key;
   const config =
     options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
-  const gateway = await startGateway([
-    '--upstream',
-    upstream.url,
-    '--data',
-    dataDir,
-    ...config,
-    ...(options.args ?? []),
-  ]);
+  const gateway = await startGateway(
+    ['--upstream', upstream.url, '--data', dataDir, ...config, ...(options.args ?? [])],
+    { env: options.env },
+  );
   return {
     gateway,
     upstream,

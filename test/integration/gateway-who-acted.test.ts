@@ -5,38 +5,30 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import {
   createKey,
+  type DemoGateway,
   type GatewayProcess,
   sluice,
-  startGateway,
-  tempDir,
-  writePolicy,
+  startDemoGateway,
 } from '../helpers/gateway-process.ts';
 import { type Answer, bearer, call, eventually } from '../helpers/http.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
-let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
+let demo: DemoGateway;
 let gateway: GatewayProcess;
 let dataDir: string;
 
 before(async () => {
-  upstream = await startDemoUpstream({});
-  dataDir = tempDir();
-  const policy = writePolicy(
-    dataDir,
-    `server:\n  upstream: ${upstream.url}\n  trustedProxies: [127.0.0.1]\n`,
-  );
-  gateway = await startGateway(['--config', policy, '--data', dataDir, '--admin', '127.0.0.1:0'], {
+  demo = await startDemoGateway({
+    policy: 'server:\n  trustedProxies: [127.0.0.1]\n',
+    args: ['--admin', '127.0.0.1:0'],
     env: { SLUICE_ADMIN_TOKEN: TOKEN },
   });
+  ({ gateway, dataDir } = demo);
 });
 
-after(async () => {
-  await gateway?.stop();
-  await upstream?.close();
-});
+after(() => demo?.stop());
 
 /** The first 403 of `path` with these headers (the gateway picks changes up by polling). */
 function refused(headers: Record<string, string>): Promise<Answer> {
