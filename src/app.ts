@@ -19,6 +19,7 @@ import { createEngine } from './core/engine.ts';
 import { SluiceError } from './core/errors.ts';
 import { AccountQueues } from './core/limiter/account-queue.ts';
 import type { LimitStore } from './core/limiter/types.ts';
+import { limitMode } from './core/policy/mode.ts';
 import type { Policy } from './core/policy/types.ts';
 import type { Subject } from './core/records.ts';
 import { createSafeguards } from './core/safeguard/index.ts';
@@ -107,6 +108,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     metrics,
     logger,
     clock,
+    shadowed: (subject) => safeguardsShadowed(runtime.policy, subject, identities),
   });
   const proxy = createUpstreamProxy({
     url: upstream,
@@ -192,6 +194,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
       metrics.stop();
     },
   };
+}
+
+/** Whether safeguard actions on `subject` only record: the policy's mode, or its account's plan's. */
+function safeguardsShadowed(
+  policy: Policy,
+  subject: Subject,
+  identities: { account(id: string): { plan: string } | undefined },
+): boolean {
+  const account =
+    subject.accountId === undefined ? undefined : identities.account(subject.accountId);
+  // An account of a plan the policy no longer has is limited by the default plan.
+  const planName =
+    account !== undefined && Object.hasOwn(policy.plans, account.plan)
+      ? account.plan
+      : policy.defaultPlan;
+  const plan = account === undefined ? undefined : policy.plans[planName];
+  return limitMode(policy, plan, undefined) === 'shadow';
 }
 
 /** The webhook event of a first IP warning in its window. */

@@ -22,6 +22,34 @@ export type Counters = Readonly<Record<string, number | string>>;
 /** How a safeguard action's dry run is stored: words, as counters hold no booleans. */
 export type DryRunFlag = 'yes' | 'no';
 
+/** What a limit in shadow mode would have done to the request (it did neither). */
+export type ShadowOutcome = 'delay' | 'refuse';
+
+/**
+ * Added to the facts of an incident recorded in shadow mode: the same `dryRun` flag a
+ * safeguard's dry run carries (the meaning is the same: decided and recorded, not done),
+ * and what would have happened. A would-be delay is an incident of the rule that would
+ * have slowed the request (`account-rate` or `route-rate`), with its `delayMs`.
+ */
+export type ShadowFacts = {
+  dryRun: DryRunFlag;
+  would: ShadowOutcome;
+  delayMs?: number;
+};
+
+/**
+ * What a stored incident says shadow mode would have done; undefined for an incident of
+ * a limit that acted (or a safeguard's action, whose `action` says what it would do).
+ *
+ * @example
+ * shadowOutcome({ dryRun: 'yes', would: 'delay', delayMs: 1200 }); // 'delay'
+ */
+export function shadowOutcome(counters: Counters): ShadowOutcome | undefined {
+  const would = counters.would;
+  if (!wasDryRun(counters.dryRun as DryRunFlag | undefined)) return undefined;
+  return would === 'delay' || would === 'refuse' ? would : undefined;
+}
+
 /** The account's budget at the time, written by the engine for its account rules. */
 export type AccountBudgetFacts = {
   account: string;

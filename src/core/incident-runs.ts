@@ -78,7 +78,10 @@ export class IncidentRuns {
     note?: string,
   ): string {
     if (now > this.#lastNow) this.#lastNow = now;
-    const key = `${rule}\n${subject.accountId ?? ''}\n${subject.keyId ?? ''}\n${subject.ip ?? ''}`;
+    // A shadow run (what a limit would have done) never joins a run of refusals, nor a
+    // would-be delay a would-be refusal: the shadow report counts them apart.
+    const would = counters.would ?? '';
+    const key = `${rule}\n${subject.accountId ?? ''}\n${subject.keyId ?? ''}\n${subject.ip ?? ''}\n${would}`;
     const run = this.#open.get(key);
     if (run !== undefined && now - run.endedAt <= this.#gapMs) {
       run.count++;

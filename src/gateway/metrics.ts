@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   readonly forwarded: Counter;
   readonly delayed: Counter;
   readonly refused: Counter<'rule'>;
+  /** What limits in shadow mode would have done (`would`: delay or refuse), by rule; nothing was done. */
+  readonly shadow: Counter<'rule' | 'would'>;
   readonly warnings: Counter;
   readonly safeguardActions: Counter<'rule' | 'action' | 'dry_run'>;
   readonly waiting: Gauge;
@@ -49,6 +51,12 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
       name: 'sluice_refused_total',
       help: 'Requests refused by sluice, by rule.',
       labelNames: ['rule'],
+      registers: [registry],
+    }),
+    shadow: new Counter({
+      name: 'sluice_shadow_decisions_total',
+      help: 'Requests a limit in shadow mode would have delayed or refused (they were forwarded at once), by rule.',
+      labelNames: ['rule', 'would'],
       registers: [registry],
     }),
     warnings: new Counter({

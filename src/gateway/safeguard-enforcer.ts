@@ -29,6 +29,11 @@ export interface EnforcerDeps {
   metrics: GatewayMetrics;
   logger: GatewayLogger;
   clock: Clock;
+  /**
+   * Whether the subject's limits are in shadow mode (the policy's `mode`, or its account's
+   * plan's): its safeguard actions are then dry runs, recorded and never carried out.
+   */
+  shadowed?(subject: Subject): boolean;
 }
 
 const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation' } as const;
@@ -36,7 +41,11 @@ const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation'
 export function createSafeguardEnforcer(deps: EnforcerDeps): {
   observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
 } {
-  async function apply(action: Action): Promise<void> {
+  async function apply(decided: Action): Promise<void> {
+    const action =
+      !decided.dryRun && deps.shadowed?.(decided.observed) === true
+        ? { ...decided, dryRun: true }
+        : decided;
     const iso = action.until === undefined ? undefined : new Date(action.until).toISOString();
     const facts: SafeguardFacts = {
       ...action.counters,

@@ -19,6 +19,9 @@ import {
   type IncidentRule,
   type QueueFacts,
   type SafeguardFacts,
+  type ShadowFacts,
+  type ShadowOutcome,
+  shadowOutcome,
   wasDryRun,
 } from '../core/incident-facts.ts';
 import type { Incident, SafeguardRuleId, Subject } from '../core/records.ts';
@@ -533,7 +536,7 @@ export function explainIncident(incident: Incident): Explanation {
   const entry = EXPLAIN[incident.rule] as
     | { title: string; explain: Explainer<Counters> }
     | undefined;
-  const text =
+  const text: { what: string; why: string; fix: string } =
     entry === undefined
       ? // A rule newer than this file (e.g. read from a newer node's store): say what is known.
         {
@@ -551,6 +554,12 @@ export function explainIncident(incident: Incident): Explanation {
   // Counters no sentence named, and the note (e.g. when the next export is allowed),
   // end `why`, so support sees everything that was recorded. A safeguard's note is the
   // reason its explanation already gives in full: said once, not twice.
+  const would = shadowOutcome(incident.counters);
+  if (would !== undefined) {
+    const shadow = shadowWords(would, f, who, text, incident.rule);
+    text.what = shadow.what;
+    if (shadow.why !== undefined) text.why = shadow.why;
+  }
   const rest = f.rest();
   const note = incident.rule.startsWith('safeguard-') ? undefined : incident.note;
   const why = [
@@ -560,10 +569,40 @@ export function explainIncident(incident: Incident): Explanation {
   ]
     .filter(Boolean)
     .join(' ');
+  const title = entry?.title ?? `Refused by rule ${incident.rule}`;
   return {
-    title: entry?.title ?? `Refused by rule ${incident.rule}`,
+    title:
+      would === undefined
+        ? title
+        : `Shadow mode: would have been ${would === 'delay' ? 'slowed' : 'refused'} (${title})`,
     what: text.what,
     why,
     fix: text.fix,
+  };
+}
+
+/**
+ * The words of an incident recorded in shadow mode: what the limit would have done, and
+ * that nothing was done. A would-be refusal keeps its rule's reasons; a would-be delay
+ * has its own (its rule's words are about a refusal).
+ */
+function shadowWords(
+  would: ShadowOutcome,
+  counters: Facts<Counters>,
+  who: string,
+  text: { what: string },
+  rule: string,
+): { what: string; why?: string } {
+  const f = counters as unknown as Facts<ShadowFacts>;
+  f.said('dryRun', 'would');
+  if (would === 'refuse') {
+    return {
+      what: `Shadow mode (nothing was refused; the requests were forwarded): ${text.what.replace(/^./, (c) => c.toLowerCase())}`,
+    };
+  }
+  const held = f.ms('delayMs');
+  return {
+    what: `Shadow mode (nothing was delayed): requests of ${who} would have been slowed${held ? `, this one by ${held},` : ''} to conform to the ${rule} limit; they were forwarded at once.`,
+    why: `Enforced, the ${rule} limit holds a request back until it conforms to the rate, up to the plan's maximum delay.`,
   };
 }

@@ -16,6 +16,7 @@ const daily = (day: number) => ({ fromDay: day, fromMinute: 60, toDay: day, toMi
 /** The defaults of the brief, written out by hand. */
 const EXPECTED: Policy = {
   version: 1,
+  mode: 'enforce',
   server: {
     listen: { host: '127.0.0.1', port: 8080 },
     upstream: undefined,

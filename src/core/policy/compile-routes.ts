@@ -43,5 +43,6 @@ export function compileRoute(r: Doc, i: number, ctx: Context): RoutePolicy {
     class: cls,
     dataset,
     rate: r.rate === undefined ? undefined : rate(r.rate),
+    ...(r.mode === undefined ? {} : { mode: r.mode }),
   } as unknown as RoutePolicy;
 }

@@ -74,6 +74,7 @@ export function compileDocument(
   const plans = isMapping(d.plans) ? compilePlans(d.plans, ctx) : undefined;
   const policy = {
     version: 1,
+    mode: d.mode,
     server: compileServer(section(d.server), ctx),
     ip: compileIp(section(d.ip), ctx),
     defaultPlan: compileDefaultPlan(d.defaultPlan, plans, ctx),
@@ -179,6 +180,7 @@ function compilePlans(plans: Doc, ctx: Context): Record<string, Plan> {
       concurrency: p.concurrency,
       queue: p.queue,
       queueTimeoutMs: read(KINDS.timerDuration, p.queueTimeout),
+      ...(p.mode === undefined ? {} : { mode: p.mode }),
     } as unknown as Plan;
   }
   return out;

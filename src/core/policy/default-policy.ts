@@ -13,6 +13,11 @@ export const DEFAULT_POLICY_YAML = `# sluice built-in policy. Every key is optio
 # out keeps the value below. See docs/policy.md for every setting.
 version: 1
 
+# enforce: limits slow and refuse. shadow: every decision is made, counted and recorded
+# (incidents marked dry run, a Sluice-Shadow header), but nothing is delayed or refused.
+# A plan or a route may set its own mode; the most specific one wins (route, plan, this).
+mode: enforce
+
 server:
   listen: 127.0.0.1:8080
   # upstream: http://127.0.0.1:3000  # no default: \`sluice serve\` needs it (or --demo)

@@ -80,6 +80,7 @@ export function kindChecker(name: string): (value: unknown) => Parsed<unknown> {
 }
 
 export const ROUTE_CLASSES = ['public', 'non-public', 'bulk', 'batch'] as const;
+export const LIMIT_MODES = ['enforce', 'shadow'] as const;
 export const SAFEGUARD_ACTIONS = ['block-ip', 'suspend', 'revoke'] as const;
 export const WEBHOOK_EVENTS = ['warning', 'suspension', 'revocation', 'block'] as const;
 export const SAFEGUARD_RULES = [
@@ -112,6 +113,7 @@ const plan = closed({
   concurrency: whole(1),
   queue: whole(0),
   queueTimeout: kind('timerDuration'),
+  mode: { enum: [...LIMIT_MODES] },
 });
 
 const route = closed(
@@ -124,6 +126,7 @@ const route = closed(
     cost: whole(1),
     dataset: kind('dataset'),
     rate: kind('rate'),
+    mode: { enum: [...LIMIT_MODES] },
   },
   { required: ['name', 'path'] },
 );
@@ -141,6 +144,7 @@ const safeguard = closed({
 /** The policy file's schema (draft-07 keywords plus sluice's `kind`). */
 export const POLICY_SCHEMA: Schema = closed({
   version: { enum: [1] },
+  mode: { enum: [...LIMIT_MODES] },
   server: closed({
     listen: kind('listen'),
     upstream: kind('url'),

@@ -7,6 +7,13 @@
  * (compile.ts) turns one into the other.
  */
 
+/**
+ * Whether limits act (`enforce`) or only record what they would have done (`shadow`:
+ * nothing is delayed or refused). The most specific setting wins: route, then plan,
+ * then the policy's own (core/policy/mode.ts).
+ */
+export type LimitMode = 'enforce' | 'shadow';
+
 /** `100/min` → `{ limit: 100, periodMs: 60_000 }`. */
 export interface Rate {
   readonly limit: number;
@@ -85,6 +92,8 @@ export interface Plan {
   readonly queue: number;
   /** A queued request waits at most this long for a slot; past it, 429. */
   readonly queueTimeoutMs: number;
+  /** This plan's accounts' limits enforced or only shadowed; absent: the policy's `mode`. */
+  readonly mode?: LimitMode;
 }
 
 export type RouteClass = 'public' | 'non-public' | 'bulk' | 'batch';
@@ -113,6 +122,8 @@ export interface RoutePolicy {
   readonly dataset: string;
   /** Optional per-route rate per account, in addition to the account's budget. */
   readonly rate: Rate | undefined;
+  /** Requests of this route enforced or only shadowed; absent: the plan's, then the policy's. */
+  readonly mode?: LimitMode;
 }
 
 export interface BulkPolicy {
@@ -177,6 +188,8 @@ export interface InteractiveSession {
 
 export interface Policy {
   readonly version: 1;
+  /** Limits and safeguards enforced, or only recorded (`shadow`); plans and routes may differ. */
+  readonly mode: LimitMode;
   readonly server: ServerSettings;
   readonly ip: IpLimits;
   /** Plan used for accounts whose plan is unknown or unset. */

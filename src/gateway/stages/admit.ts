@@ -19,6 +19,7 @@ import type { Allow, Decision, Delay } from '../../core/decision.ts';
 import type { Engine } from '../../core/engine.ts';
 import { HeldSlots } from '../../core/limiter/held-slots.ts';
 import { type MaybePromise, whenReady } from '../../core/maybe-async.ts';
+import { limitMode } from '../../core/policy/mode.ts';
 import type { BulkExportVerdict } from '../../core/records.ts';
 import { fromDenial, refusal } from '../../core/refusal.ts';
 import { canonicalTarget } from '../../core/routes/canonical-path.ts';
@@ -106,8 +107,13 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
     match: RouteMatch | undefined,
   ): MaybePromise<Admitted | undefined> {
     if (d.outcome === 'deny') {
-      answer.refuse(ex.res, ex.caller, fromDenial(d));
-      return undefined;
+      if (!ex.shadow) {
+        answer.refuse(ex.res, ex.caller, fromDenial(d));
+        return undefined;
+      }
+      // Shadow mode: recorded as refused, forwarded at once (its limits still in the headers).
+      answer.shadowRefuse(ex, fromDenial(d));
+      d = { outcome: 'allow', limits: d.limits, warning: d.warning };
     }
     if (match?.route.class !== 'bulk') return d;
     // Checked last, so a request refused for its rate does not spend the month's
@@ -128,6 +134,10 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       (v) => {
         const refused = bulkExportRefusal(policy, dataset, now, v, d);
         if (refused === undefined) return d;
+        if (ex.shadow) {
+          answer.shadowRefuse(ex, refused);
+          return d;
+        }
         answer.refuse(ex.res, ex.caller, refused);
         return undefined;
       },
@@ -154,7 +164,8 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
     ex.target = canonical.target;
     const policy = ex.runtime.policy;
     const match = ex.runtime.routes(req.method ?? 'GET', canonical.path, canonical.query);
-    const route = routeAdmission(
+    ex.shadow = limitMode(policy, caller.plan, match?.route) === 'shadow';
+    let route = routeAdmission(
       match,
       {
         hasKey: caller.subject.keyId !== undefined,
@@ -165,8 +176,14 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       canonical.path,
     );
     if ('refusal' in route) {
-      answer.refuse(res, caller, route.refusal);
-      return undefined;
+      if (!ex.shadow) {
+        answer.refuse(res, caller, route.refusal);
+        return undefined;
+      }
+      // Shadow mode: the route would refuse it outright, so its own rate is not counted;
+      // the account's budget pays its cost as for any request that goes on.
+      answer.shadowRefuse(ex, route.refusal);
+      route = { cost: match?.route.cost ?? 1, route: undefined };
     }
     // Fail open on a store failure, whether it throws or rejects: the gateway must not
     // take the API down with it.

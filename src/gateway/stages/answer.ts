@@ -11,7 +11,8 @@
  * answer.refuse(res, caller, refusal('ip-concurrency', 429, 1000, { ipHeld: 32, ipConcurrency: 32 }));
  */
 import type { ServerResponse } from 'node:http';
-import type { IpWarning, LimitState } from '../../core/decision.ts';
+import type { IpWarning, LimitState, RuleId } from '../../core/decision.ts';
+import { dryRunFlag, type ShadowFacts } from '../../core/incident-facts.ts';
 import type { Subject } from '../../core/records.ts';
 import type { Refusal } from '../../core/refusal.ts';
 import type { PathRefusal } from '../../core/routes/canonical-path.ts';
@@ -28,10 +29,19 @@ import {
   sendProblem,
 } from '../problem.ts';
 import { rateLimitHeader, rateLimitPolicyHeader } from '../rate-limit-headers.ts';
+import type { Exchange } from './exchange.ts';
 import type { Caller } from './identify.ts';
 
 /** Response header when the per-IP warning threshold is crossed. */
 export const WARNING_HEADER = 'sluice-warning';
+
+/**
+ * Response header of a request in shadow mode that a limit would have delayed or
+ * refused (it was forwarded at once): `refuse; rule=account-rate; reference=RL-…`,
+ * `delay=1200; rule=account-rate; reference=RL-…`, or `queue` (it would have waited for
+ * a concurrency slot). Several are separated by commas.
+ */
+export const SHADOW_HEADER = 'sluice-shadow';
 
 export interface AnswerDeps {
   incidents: IncidentRecorder;
@@ -46,6 +56,16 @@ export interface AnswerDeps {
 export interface Answer {
   /** Answers a refusal: incident, problem+json, headers. It never reaches the upstream. */
   refuse(res: ServerResponse, caller: Caller, refusal: Refusal): void;
+  /**
+   * Shadow mode: records what `refusal` would have done (incident marked dry run, metric,
+   * log line, the Sluice-Shadow header, what the safeguards are told) and answers nothing:
+   * the request goes on.
+   */
+  shadowRefuse(ex: Exchange, refusal: Refusal): void;
+  /** Shadow mode: records the delay the request would have been held (it is not held). */
+  shadowDelay(ex: Exchange, rule: RuleId, delayMs: number): void;
+  /** Shadow mode: notes in the Sluice-Shadow header that the request would have queued. */
+  shadowQueue(ex: Exchange): void;
   /** Answers 400 for a target sluice will not route or forward (no incident). */
   badPath(res: ServerResponse, caller: Caller, refusal: PathRefusal): void;
   /** Answers 503 for a request still waiting when the gateway stops. */
@@ -90,8 +110,57 @@ export function createAnswer(deps: AnswerDeps): Answer {
     }
   }
 
+  /** The incident, metric, log line and header of one shadow decision; its reference. */
+  function shadowed(
+    ex: Exchange,
+    rule: RuleId,
+    facts: ShadowFacts,
+    counters: object,
+    note?: string,
+  ) {
+    const { caller, headers } = ex;
+    const reference = deps.incidents.record(
+      rule,
+      caller.subject,
+      { ...(counters as Record<string, number | string>), ...facts },
+      note,
+    );
+    deps.metrics.shadow.inc({ rule, would: facts.would });
+    deps.logger.debug(
+      {
+        event: 'shadow',
+        would: facts.would,
+        rule,
+        reference,
+        delayMs: facts.delayMs,
+        ...caller.subject,
+      },
+      'shadow mode: a limit would have acted',
+    );
+    const said = facts.would === 'delay' ? `delay=${facts.delayMs}` : 'refuse';
+    addShadow(headers, `${said}; rule=${rule}; reference=${reference}`);
+    return reference;
+  }
+
   return {
     limitHeaders,
+    shadowRefuse(ex, r) {
+      // The RateLimit headers come with the admission the request goes on with.
+      shadowed(ex, r.rule, { dryRun: dryRunFlag(true), would: 'refuse' }, r.counters, r.note);
+      // The safeguards see what they would have seen, and in shadow mode only record too.
+      const { caller } = ex;
+      if (r.status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
+      else if (r.rule === 'non-public' && caller.subject.keyId !== undefined) {
+        deps.observe('non-public-attempt', caller.subject);
+      }
+    },
+    shadowDelay(ex, rule, delayMs) {
+      const ms = Math.ceil(delayMs);
+      shadowed(ex, rule, { dryRun: dryRunFlag(true), would: 'delay', delayMs: ms }, {});
+    },
+    shadowQueue(ex) {
+      addShadow(ex.headers, 'queue');
+    },
     refuse(res, caller, r) {
       const { rule, status } = r;
       const reference = deps.incidents.record(rule, caller.subject, r.counters, r.note);
@@ -136,4 +205,10 @@ export function createAnswer(deps: AnswerDeps): Answer {
       );
     },
   };
+}
+
+/** Appends one shadow decision to the Sluice-Shadow header being gathered. */
+function addShadow(headers: Record<string, string>, entry: string): void {
+  const before = headers[SHADOW_HEADER];
+  headers[SHADOW_HEADER] = before === undefined ? entry : `${before}, ${entry}`;
 }

@@ -22,4 +22,9 @@ export interface Exchange {
   readonly upgrade: { readonly socket: Duplex; readonly head: Buffer } | undefined;
   /** Response headers gathered on the way (RateLimit, warning, delay). */
   readonly headers: Record<string, string>;
+  /**
+   * Set by admit when the limits for this request are in shadow mode (policy, plan or
+   * route `mode: shadow`): what they decide is recorded, never done.
+   */
+  shadow?: boolean;
 }

@@ -53,6 +53,12 @@ export function createHold(deps: HoldDeps, answer: Answer, forward: ForwardStage
   function run(ex: Exchange, d: Admitted): void {
     const { caller, res, headers } = ex;
     answer.limitHeaders(caller, d.limits, d.warning, headers);
+    if (d.outcome === 'delay' && ex.shadow) {
+      // Shadow mode: recorded as the delay it would have been, forwarded at once.
+      answer.shadowDelay(ex, d.rule, d.delayMs);
+      queue(ex);
+      return;
+    }
     if (d.outcome === 'delay' && caller.account !== undefined) {
       const accountId = caller.account.id;
       headers[DELAY_HEADER] = String(Math.ceil(d.delayMs));
@@ -96,6 +102,26 @@ export function createHold(deps: HoldDeps, answer: Answer, forward: ForwardStage
     const slot = deps.queues.acquire(account.id, plan.concurrency, plan.queue);
     if (slot.status === 'run') {
       forward(ex, release);
+      return;
+    }
+    if (ex.shadow) {
+      // Shadow mode: it would have waited for a slot, or been refused with the queue
+      // full; it goes on at once, without a slot (so it holds none another would wait for).
+      if (slot.status === 'queued') {
+        deps.queues.cancel(account.id, slot.ticket);
+        answer.shadowQueue(ex);
+      } else {
+        answer.shadowRefuse(
+          ex,
+          refusal('account-queue', 429, 1000, {
+            inflight: deps.queues.inflight(account.id),
+            queued: deps.queues.queued(account.id),
+            concurrency: plan.concurrency,
+            queue: plan.queue,
+          }),
+        );
+      }
+      forward(ex, undefined);
       return;
     }
     const counters = {

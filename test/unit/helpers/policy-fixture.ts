@@ -56,6 +56,7 @@ const RULE: SafeguardRule = {
 export function testPolicy(overrides: Partial<Policy> = {}): Policy {
   const policy: Policy = {
     version: 1,
+    mode: 'enforce',
     server: {
       listen: { host: '127.0.0.1', port: 0 },
       upstream: 'http://127.0.0.1:3000',
