@@ -12,6 +12,7 @@ import { constantTimeEqual, normalizeKeyId } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
+import { parseDuration } from '../core/policy/units.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { canonicalIp } from '../gateway/client-ip.ts';
 import type { IdentityCache } from '../gateway/identity-cache.ts';
@@ -21,6 +22,7 @@ import { plainProblem, replyProblem } from '../gateway/problem.ts';
 import type { RecordsContext } from '../records/context.ts';
 import { liftIpBlock } from '../records/ip-blocks.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
+import { readShadowReport } from '../records/shadow-report.ts';
 import type { RecordStore } from '../store/types.ts';
 import { explainIncident } from '../words/explain.ts';
 
@@ -151,6 +153,16 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
   app.get<{ Querystring: { limit?: string } }>('/admin/incidents', async (req) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 50) || 50));
     return { incidents: await recordStore.listIncidents({ limit }) };
+  });
+
+  app.get<{ Querystring: { since?: string } }>('/admin/reports/shadow', async (req, reply) => {
+    const since = parseDuration(req.query.since ?? '24h');
+    if (!since.ok || since.value <= 0) {
+      const why = since.ok ? 'it must be more than 0' : since.message;
+      return replyProblem(reply, problem(400, 'bad-since', `since: ${why}.`));
+    }
+    const now = clock.now();
+    return readShadowReport(recordStore, { since: now - since.value, now });
   });
 
   app.get<{ Querystring: { account?: string } }>('/admin/keys', async (req) => ({

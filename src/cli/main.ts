@@ -28,6 +28,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     },
   },
   ips: { summary: 'list, block and unblock client IP addresses', load: () => import('./ips.ts') },
+  report: {
+    summary: 'what shadow mode saw: per account, what would have been slowed, refused, suspended',
+    load: () => import('./report.ts'),
+  },
   audit: {
     summary: 'show the audit trail: who changed which key, account or IP block',
     load: () => import('./audit.ts'),

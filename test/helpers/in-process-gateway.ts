@@ -40,6 +40,8 @@ export type SyncRecordStore = MemoryRecordStore | SqliteRecordStore;
 
 export interface InProcessGateway {
   url: string;
+  /** The admin listener's URL, when an admin token was given. */
+  adminUrl: string | undefined;
   clock: ManualClock;
   /** The record store (memory unless one was given). */
   records: SyncRecordStore;
@@ -74,6 +76,8 @@ export async function startInProcessGateway(options: {
   recordStore?: SyncRecordStore;
   /** Another logger; silent by default. */
   logger?: GatewayLogger;
+  /** Starts the admin listener (loopback, any port) with this token. */
+  adminToken?: string;
 }): Promise<InProcessGateway> {
   const clock = manualClock(options.start ?? T0);
   const parsed = parsePolicyText(options.policy ?? '', 'test-policy.yaml', options.env ?? {});
@@ -86,14 +90,19 @@ export async function startInProcessGateway(options: {
     clock,
     logger: options.logger ?? createLogger({ level: 'silent' }),
     notifier: options.notifier,
+    admin:
+      options.adminToken === undefined
+        ? undefined
+        : { host: '127.0.0.1', port: 0, token: options.adminToken },
     // Incidents are flushed and keys polled on real timers: keep them quick and quiet.
     incidentFlushMs: 50,
     keyPollMs: 50,
     shutdownGraceMs: 1_000,
   });
-  const { url } = await app.listen();
+  const { url, adminUrl } = await app.listen();
   return {
     url,
+    adminUrl,
     clock,
     records,
     policy,

@@ -156,22 +156,90 @@ safeguards:
   assert.equal((await g.call(OK, { key })).status, 200);
 });
 
-test('the shadow incident is what `sluice incident REF` shows, marked shadow', async () => {
-  const data = tempDir();
+/** The shadow policy of the report tests: acme is refused past its burst, beta slowed. */
+const REPORT_POLICY = `mode: shadow
+plans:
+  standard: ${NO_DELAY}
+  slow: ${SLOWED}
+`;
+
+/** acme: two requests past its burst (one run of would-be refusals); beta: one would-be delay. */
+async function shadowTraffic(g: InProcessGateway): Promise<string> {
+  const acme = g.addKey('acme');
+  const beta = g.addKey('beta', { plan: 'slow' });
+  for (let i = 0; i < 3; i++) await g.call(OK, { key: beta.key });
+  await g.call(OK, { key: acme.key });
+  await g.call(OK, { key: acme.key });
+  const over = await g.call(OK, { key: acme.key });
+  g.clock.advance(1_000);
+  await g.call(OK, { key: acme.key });
+  const reference = REFERENCE.exec(over.headers['sluice-shadow'] ?? '')![1]!;
+  await until(() => g.records.getIncident(reference)?.count === 2, 'the run of two is saved');
+  return reference;
+}
+
+const EXPECTED_ACCOUNTS = [
+  {
+    account: 'acme',
+    slowed: 0,
+    refused: 2,
+    suspended: 0,
+    revoked: 0,
+    blocked: 0,
+    topRules: [{ rule: 'account-rate', would: 'refuse', count: 2 }],
+  },
+  {
+    account: 'beta',
+    slowed: 1,
+    refused: 0,
+    suspended: 0,
+    revoked: 0,
+    blocked: 0,
+    topRules: [{ rule: 'account-rate', would: 'delay', count: 1 }],
+  },
+];
+
+test('the admin API reports, per account, what would have been slowed and refused', async () => {
   const g = await startInProcessGateway({
     upstream: suite.upstream().url,
-    policy: `mode: shadow\nplans:\n  standard: ${NO_DELAY}\n`,
-    recordStore: openSqliteRecordStore(data),
+    policy: REPORT_POLICY,
     start: T0,
+    adminToken: 'admin-secret',
+  });
+  try {
+    await shadowTraffic(g);
+    const auth = { authorization: 'Bearer admin-secret' };
+    const report = await call(`${g.adminUrl}/admin/reports/shadow?since=1h`, { headers: auth });
+    assert.equal(report.status, 200);
+    assert.deepEqual(report.json(), {
+      since: new Date(g.clock.now() - 3_600_000).toISOString(),
+      until: new Date(g.clock.now()).toISOString(),
+      accounts: EXPECTED_ACCOUNTS,
+    });
+    // Two hours on, a one-hour report has nothing in it.
+    g.clock.advance(2 * 3_600_000);
+    const later = await call(`${g.adminUrl}/admin/reports/shadow?since=1h`, { headers: auth });
+    assert.deepEqual(later.json().accounts, []);
+    const bad = await call(`${g.adminUrl}/admin/reports/shadow?since=soon`, { headers: auth });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json<{ detail: string }>().detail, /"soon" is not a duration/);
+  } finally {
+    await g.close();
+  }
+});
+
+test('`sluice report shadow` and `sluice incident REF` read what shadow mode recorded', async () => {
+  const data = tempDir();
+  // The CLI reads "the last 24 hours" by the real clock: the gateway's starts there.
+  const g = await startInProcessGateway({
+    upstream: suite.upstream().url,
+    policy: REPORT_POLICY,
+    recordStore: openSqliteRecordStore(data),
+    start: Date.now(),
   });
   let reference: string;
   try {
-    const { key } = g.addKey('acme');
-    await g.call(OK, { key });
-    await g.call(OK, { key });
-    const over = await g.call(OK, { key });
-    reference = REFERENCE.exec(over.headers['sluice-shadow'] ?? '')![1]!;
-    await incident(g, reference);
+    reference = await shadowTraffic(g);
   } finally {
     await g.close();
   }
@@ -180,4 +248,15 @@ test('the shadow incident is what `sluice incident REF` shows, marked shadow', a
   assert.match(shown.stdout, /Shadow mode: would have been refused/);
   assert.match(shown.stdout, /nothing was refused; the requests were forwarded/);
   assert.match(shown.stdout, /account acme/);
+
+  const json = await sluice(['report', 'shadow', '--since', '24h', '--json', '--data', data]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout).accounts, EXPECTED_ACCOUNTS);
+  const text = await sluice(['report', 'shadow', '--data', data]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^acme +0 +2 +0 +0 +0 +account-rate \(refuse 2\)$/m);
+  assert.match(text.stdout, /^beta +1 +0 +0 +0 +0 +account-rate \(delay 1\)$/m);
+  const bad = await sluice(['report', 'shadow', '--since', 'soon', '--data', data]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--since: "soon" is not a duration.*\[SLUICE_ERR_CLI_USAGE\]/);
 });
