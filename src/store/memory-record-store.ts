@@ -128,10 +128,13 @@ export class MemoryRecordStore implements RecordStore {
     return canonical === undefined ? undefined : this.#incidents.get(canonical);
   }
 
-  listIncidents(options: { limit?: number; since?: number } = {}): Incident[] {
+  listIncidents(options: { limit?: number; since?: number; accountId?: string } = {}): Incident[] {
     const since = options.since ?? Number.NEGATIVE_INFINITY;
+    const account = options.accountId;
     return [...this.#incidents.values()]
-      .filter((i) => i.endedAt >= since)
+      .filter(
+        (i) => i.endedAt >= since && (account === undefined || i.subject.accountId === account),
+      )
       .sort((a, b) => b.endedAt - a.endedAt || compare(a.reference, b.reference))
       .slice(0, options.limit);
   }
@@ -149,6 +152,14 @@ export class MemoryRecordStore implements RecordStore {
       .sort((a, b) => b.entry.at - a.entry.at || b.i - a.i)
       .map(({ entry }) => entry)
       .slice(0, options.limit);
+  }
+
+  listBulkExports(owner: string, since: number): { dataset: string; at: number }[] {
+    const out: { dataset: string; at: number }[] = [];
+    for (const [dataset, ats] of this.#bulk.get(owner) ?? []) {
+      for (const at of ats) if (at > since) out.push({ dataset, at });
+    }
+    return out.sort((a, b) => a.at - b.at || compare(a.dataset, b.dataset));
   }
 
   takeBulkExport(

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS incidents_v1 (
   started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, count INTEGER NOT NULL,
   counters TEXT NOT NULL, note TEXT);
 CREATE INDEX IF NOT EXISTS incidents_v1_ended ON incidents_v1 (ended_at);
+CREATE INDEX IF NOT EXISTS incidents_v1_account ON incidents_v1 (account_id, ended_at);
 CREATE TABLE IF NOT EXISTS audit_v1 (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
   action TEXT NOT NULL, account_id TEXT, key_id TEXT, ip TEXT, reason TEXT NOT NULL, reference TEXT);
@@ -112,6 +113,8 @@ export class SqliteRecordStore implements RecordStore {
   readonly #putIncident: StatementSync;
   readonly #getIncident: StatementSync;
   readonly #listIncidents: StatementSync;
+  readonly #listIncidentsOf: StatementSync;
+  readonly #listBulk: StatementSync;
   readonly #appendAudit: StatementSync;
   readonly #listAudit: StatementSync;
   readonly #listAuditOf: StatementSync;
@@ -192,6 +195,12 @@ export class SqliteRecordStore implements RecordStore {
     this.#getIncident = db.prepare('SELECT * FROM incidents_v1 WHERE reference = ?');
     this.#listIncidents = db.prepare(
       'SELECT * FROM incidents_v1 WHERE ended_at >= ? ORDER BY ended_at DESC, reference LIMIT ?',
+    );
+    this.#listIncidentsOf = db.prepare(
+      'SELECT * FROM incidents_v1 WHERE account_id = ? AND ended_at >= ? ORDER BY ended_at DESC, reference LIMIT ?',
+    );
+    this.#listBulk = db.prepare(
+      'SELECT dataset, at FROM bulk_exports_v1 WHERE owner = ? AND at > ? ORDER BY at, dataset',
     );
     this.#appendAudit = db.prepare(
       `INSERT INTO audit_v1 (at, actor, action, account_id, key_id, ip, reason, reference)
@@ -339,9 +348,14 @@ export class SqliteRecordStore implements RecordStore {
     return row === undefined ? undefined : toIncident(row);
   }
 
-  listIncidents(options: { limit?: number; since?: number } = {}): Incident[] {
+  listIncidents(options: { limit?: number; since?: number; accountId?: string } = {}): Incident[] {
+    const since = options.since ?? Number.MIN_SAFE_INTEGER;
+    const limit = options.limit ?? -1;
+    const account = options.accountId;
     const rows = this.#read('list incidents', () =>
-      this.#listIncidents.all(options.since ?? Number.MIN_SAFE_INTEGER, options.limit ?? -1),
+      account === undefined
+        ? this.#listIncidents.all(since, limit)
+        : this.#listIncidentsOf.all(account, since, limit),
     );
     return rows.map(toIncident);
   }
@@ -370,6 +384,14 @@ export class SqliteRecordStore implements RecordStore {
         : this.#listAuditOf.all(options.keyId, limit),
     );
     return rows.map(toAudit);
+  }
+
+  listBulkExports(owner: string, since: number): { dataset: string; at: number }[] {
+    const rows = this.#read('list bulk exports', () => this.#listBulk.all(owner, since));
+    return (rows as { dataset: string; at: number }[]).map((r) => ({
+      dataset: r.dataset,
+      at: r.at,
+    }));
   }
 
   takeBulkExport(

@@ -56,7 +56,15 @@ export interface RecordStore {
   saveIncidents(incidents: readonly Incident[]): MaybePromise<void>;
   /** Case-insensitive; accepts the code with or without dashes. */
   getIncident(reference: string): MaybePromise<Incident | undefined>;
-  listIncidents(options?: { limit?: number; since?: number }): MaybePromise<Incident[]>;
+  /**
+   * Incidents active at or after `since` (`endedAt ≥ since`), most recently active first;
+   * with `accountId`, only that account's (indexed: what a partner's usage page reads).
+   */
+  listIncidents(options?: {
+    limit?: number;
+    since?: number;
+    accountId?: string;
+  }): MaybePromise<Incident[]>;
 
   appendAudit(entry: AuditEntry): MaybePromise<void>;
   listAudit(options?: { limit?: number; keyId?: string }): MaybePromise<AuditEntry[]>;
@@ -76,6 +84,15 @@ export interface RecordStore {
     limit: number,
     periodMs: number,
   ): MaybePromise<BulkExportVerdict>;
+
+  /**
+   * The bulk exports of `owner` after `since` (`at > since`), every dataset, oldest
+   * first: what its usage page shows. Reads only; nothing is taken.
+   */
+  listBulkExports(
+    owner: string,
+    since: number,
+  ): MaybePromise<{ readonly dataset: string; readonly at: number }[]>;
 
   close(): MaybePromise<void>;
 }

@@ -239,6 +239,23 @@ export function runRecordStoreContract(
     assert.deepEqual(await refs({ since: T0 + 51 }), []);
   });
 
+  test(`${name}: listIncidents of one account lists only its own, since and limit`, async (t) => {
+    const store = await open(t);
+    const of = (accountId: string) => ({ accountId, keyId: 'KEY0000001', ip: '203.0.113.9' });
+    await store.saveIncidents([
+      incident('RL-BBBB-0001', { subject: of('acme'), endedAt: T0 + 10 }),
+      incident('RL-BBBB-0002', { subject: of('other'), endedAt: T0 + 20 }),
+      incident('RL-BBBB-0003', { subject: of('acme'), endedAt: T0 + 30 }),
+      incident('RL-BBBB-0004', { endedAt: T0 + 40 }),
+    ]);
+    const refs = async (options: { accountId: string; limit?: number; since?: number }) =>
+      (await store.listIncidents(options)).map((i) => i.reference);
+    assert.deepEqual(await refs({ accountId: 'acme' }), ['RL-BBBB-0003', 'RL-BBBB-0001']);
+    assert.deepEqual(await refs({ accountId: 'acme', limit: 1 }), ['RL-BBBB-0003']);
+    assert.deepEqual(await refs({ accountId: 'acme', since: T0 + 11 }), ['RL-BBBB-0003']);
+    assert.deepEqual(await refs({ accountId: 'nobody' }), []);
+  });
+
   test(`${name}: the audit trail lists newest first, with limit and per key`, async (t) => {
     const store = await open(t);
     await store.appendAudit(audit(T0, 'key-create', 'KEY0000001'));
@@ -409,6 +426,23 @@ export function runRecordStoreContract(
     }
     const devices = await store.takeBulkExport('acme', 'devices', T0 + 10, 1, MONTH);
     assert.equal(devices.nextAllowedAt, T0 + 1 + MONTH);
+  });
+
+  test(`${name}: listBulkExports reads an owner's exports after a time, oldest first, taking none`, async (t) => {
+    const store = await open(t);
+    await store.takeBulkExport('acme', 'devices', T0 + 20, 1, MONTH);
+    await store.takeBulkExport('acme', 'companies', T0 + 10, 1, MONTH);
+    await store.takeBulkExport('other', 'companies', T0 + 15, 1, MONTH);
+    assert.deepEqual(await store.listBulkExports('acme', T0), [
+      { dataset: 'companies', at: T0 + 10 },
+      { dataset: 'devices', at: T0 + 20 },
+    ]);
+    assert.deepEqual(await store.listBulkExports('acme', T0 + 10), [
+      { dataset: 'devices', at: T0 + 20 },
+    ]);
+    assert.deepEqual(await store.listBulkExports('nobody', T0), []);
+    // Reading took nothing: the export of devices is still the only one in its period.
+    assert.equal((await store.takeBulkExport('acme', 'devices', T0 + 30, 1, MONTH)).allowed, false);
   });
 
   test(`${name}: with a limit of 2 per period, the oldest export leaving the window frees one`, async (t) => {
