@@ -34,6 +34,7 @@ import { createPipeline, type Pipeline } from './gateway/pipeline.ts';
 import { compileRuntime } from './gateway/runtime.ts';
 import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
 import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
+import { createUsageRoute } from './gateway/usage-route.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
@@ -126,6 +127,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     metrics,
     runtime: () => runtime,
     queues: new AccountQueues(),
+    usage: createUsageRoute({ engine, records: recordStore, clock, logger }),
     bulkLedger: recordStore,
     ipBlock: identities.ipBlock,
     observe: enforcer.observe,

@@ -71,9 +71,30 @@ export interface Engine {
   slowedEnter(accountId: string): void;
   /** …and stops holding it (forwarded, or the client left). */
   slowedLeave(accountId: string): void;
+  /**
+   * Where the account's budget and its routes' rates stand now, spending nothing (each
+   * limiter is asked for a cost of 0): the caller's own usage page.
+   */
+  standing(
+    account: NonNullable<AdmitInput['account']>,
+    routes: readonly RouteInput[],
+  ): Standing | Promise<Standing>;
   /** Swaps the policy; decisions already started finish with the one they began with. */
   setPolicy(policy: Policy): void;
   readonly policy: Policy;
+}
+
+/** Where an account's limits stand (`Engine.standing`). */
+export interface Standing {
+  readonly plan: Plan;
+  /** The account's rate for its size, per the plan's base period. */
+  readonly rate: Rate;
+  /** The account's budget as the RateLimit headers would say it. */
+  readonly account: LimitState;
+  /** How long a request of cost 1 sent now would be held to conform (0: none). */
+  readonly delayMs: number;
+  /** Each rated route, as `route-<name>` in the RateLimit headers. */
+  readonly routes: readonly LimitState[];
 }
 
 export interface EngineOptions {
@@ -259,8 +280,58 @@ export function createEngine(options: EngineOptions): Engine {
       : settle(p.accountDelayMs, 'account-rate', limits, p.warning);
   }
 
+  function standing(
+    account: NonNullable<AdmitInput['account']>,
+    routes: readonly RouteInput[],
+  ): Standing | Promise<Standing> {
+    const c = compiled;
+    const plan = c.plans.get(account.plan) ?? c.defaultPlan;
+    const rate = accountRate(plan, account.size);
+    const params = gcraParamsFor(rate, plan, 0);
+    const now = clock.now();
+    const rated = routes.filter((r) => r.rate !== undefined);
+    const routeParams = rated.map(
+      (r): GcraParams => ({
+        emissionMs: r.rate!.periodMs / r.rate!.limit,
+        burst: r.rate!.limit,
+        maxDelayMs: 0,
+        limit: r.rate!.limit,
+        periodMs: r.rate!.periodMs,
+      }),
+    );
+    // A cost of 0 moves no limiter: it reads the state, however the store keeps it.
+    const asked = [
+      gcra('acct:', account.id, now, 0, params),
+      ...rated.map((r, i) => gcra('route:', r.name + ':' + account.id, now, 0, routeParams[i]!)),
+    ];
+    const done = (results: readonly GcraResult[]): Standing => {
+      const a = results[0]!;
+      // A request of cost 1 conforms once the state is within the burst of now.
+      const delayMs = Math.max(0, Math.ceil(a.resetMs + params.emissionMs * (1 - plan.burst)));
+      return {
+        plan,
+        rate,
+        account: accountLimitOf(params, a),
+        delayMs,
+        routes: rated.map((r, i) => {
+          const p = routeParams[i]!;
+          const res = results[i + 1]!;
+          return limitState(
+            'route-' + r.name,
+            p.limit,
+            p.periodMs / 1000,
+            res.remaining,
+            res.resetMs,
+          );
+        }),
+      };
+    };
+    return asked.every(isAnswered) ? done(asked as GcraResult[]) : Promise.all(asked).then(done);
+  }
+
   return {
     admit,
+    standing,
     slowedEnter: (accountId) => slowed.enter(accountId),
     slowedLeave: (accountId) => slowed.leave(accountId),
     setPolicy(policy) {

@@ -35,6 +35,7 @@ import type { Exchange } from './stages/exchange.ts';
 import { createForward, type ForwardDeps } from './stages/forward.ts';
 import { createHold } from './stages/hold.ts';
 import { type CallerDeps, identifyCaller } from './stages/identify.ts';
+import { isUsageRequest, type UsageRoute } from './usage-route.ts';
 
 export { WARNING_HEADER } from './stages/answer.ts';
 export { DELAY_HEADER } from './stages/hold.ts';
@@ -44,6 +45,8 @@ export interface PipelineDeps extends CallerDeps, AdmitDeps, AnswerDeps, Forward
   /** The current policy's snapshot; read once per request. */
   runtime(): Runtime;
   queues: AccountQueues;
+  /** `GET /.well-known/sluice/usage` (usage-route.ts); none: forwarded like any path. */
+  usage?: UsageRoute;
 }
 
 export interface Pipeline {
@@ -69,6 +72,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     const ex: Exchange = { req, res, caller: who, runtime, target: '/', upgrade, headers: {} };
+    // The caller's own usage page: answered here, after identify, never forwarded.
+    if (deps.usage !== undefined && upgrade === undefined && isUsageRequest(req)) {
+      deps.usage(ex, answer);
+      return;
+    }
     const admitted = whenReady(admit(ex), (d) => {
       if (d !== undefined) hold.run(ex, d);
     });
