@@ -4,13 +4,16 @@
  * a pooled connection is used (as nginx's `proxy_request_buffering on`), so a client
  * sending its body slowly holds its own socket, never a connection every caller needs;
  * a larger body is streamed, and answers are always streamed. Hop-by-hop
- * headers are removed; the caller's identity headers are set by sluice (the client's
- * own copies were already stripped). An unreachable upstream answers 502, a slow one
+ * headers are removed; the caller's identity and forwarding headers (and `Host`, when
+ * kept) are set by sluice (the client's own copies were already stripped). The
+ * upstream's absolute URLs in Location, Content-Location and Link are moved to the
+ * public URL. An unreachable upstream answers 502, a slow one
  * 504, both as problem+json; nothing here can crash the process.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool } from 'undici';
+import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
@@ -48,6 +51,11 @@ export interface ForwardOptions {
   strip: ReadonlySet<string>;
   /** Headers added to the response (RateLimit, delay…). */
   responseHeaders: Record<string, string>;
+  /**
+   * The public base URL: the upstream's absolute URLs in `Location`, `Content-Location`
+   * and `Link` are moved to it (core/public-urls.ts); undefined: passed on as they are.
+   */
+  publicUrl?: string;
   /** Called once when the exchange is over, whatever its outcome. */
   done(outcome: { status: number; error?: string }): void;
 }
@@ -78,6 +86,7 @@ function copyRequestHeaders(
 function copyResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   extra: Record<string, string>,
+  urls: UrlMapping | undefined,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connection = headers.connection;
@@ -88,7 +97,10 @@ function copyResponseHeaders(
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     const value = headers[name];
-    if (value !== undefined) out[name] = value;
+    if (value === undefined) continue;
+    if (urls === undefined || !URL_HEADERS.has(name)) out[name] = value;
+    else if (typeof value === 'string') out[name] = rewriteUrlHeader(name, value, urls);
+    else out[name] = value.map((v) => rewriteUrlHeader(name, v, urls));
   }
   for (const name in extra) out[name] = extra[name];
   return out;
@@ -188,6 +200,7 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
             copyResponseHeaders(
               upstreamHeaders as Record<string, string | string[]>,
               fo.responseHeaders,
+              fo.publicUrl === undefined ? undefined : urlMapping(options.url, fo.publicUrl),
             ),
           );
           return res;
