@@ -21,7 +21,13 @@
  * fwd.publicOrigin; // 'https://api.example.com'
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { canonicalIp, forwardedFor, isListed, normalizeIp, type TrustedProxies } from './client-ip.ts';
+import {
+  canonicalIp,
+  forwardedFor,
+  isListed,
+  normalizeIp,
+  type TrustedProxies,
+} from './client-ip.ts';
 
 export interface Forwarding {
   /** The headers to send upstream (lower-case names). */
@@ -33,7 +39,8 @@ export interface Forwarding {
 }
 
 /** A host name, IPv4 or bracketed IPv6 address, with an optional port. */
-const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+const HOST =
+  /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 /** A `Forwarded` value that needs no quotes (an RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -56,8 +63,7 @@ export function forwardingHeaders(
       wellFormedHost(first(headers['x-forwarded-host'])) ??
       wellFormedHost(fromProxy.client?.host) ??
       host;
-    proto =
-      scheme(first(headers['x-forwarded-proto'])) ?? scheme(fromProxy.client?.proto) ?? proto;
+    proto = scheme(first(headers['x-forwarded-proto'])) ?? scheme(fromProxy.client?.proto) ?? proto;
   }
   const elements = chain.map((hop) => `for=${node(hop)}`);
   elements[0] += params(originalHost, proto);

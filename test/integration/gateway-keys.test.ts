@@ -106,10 +106,7 @@ test('X-Forwarded-For and identity headers from an untrusted peer are ignored; s
     assert.equal(seen.keyId, id);
     assert.equal(seen.forwardedFor, '127.0.0.1', 'the spoofed address never reaches the upstream');
     // sluice's own Forwarded starts a new chain: the spoofed for= is gone.
-    assert.equal(
-      seen.forwarded,
-      `for=127.0.0.1;host="${new URL(gateway.url).host}";proto=http`,
-    );
+    assert.equal(seen.forwarded, `for=127.0.0.1;host="${new URL(gateway.url).host}";proto=http`);
 
     // Without a key, forged identity headers are removed, not passed on.
     const anonymous = await call(`${gateway.url}/api/whoami`, {

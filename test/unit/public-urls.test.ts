@@ -29,7 +29,10 @@ test('urlMapping normalises origins and trims trailing slashes; non-http(s) is n
 test('Location and Content-Location under the upstream move to the public base', () => {
   const cases: [string, string][] = [
     ['http://10.0.0.5:3000/items/2', 'https://api.example.com/items/2'],
-    ['http://10.0.0.5:3000/items?page=2&x=%2F#top', 'https://api.example.com/items?page=2&x=%2F#top'],
+    [
+      'http://10.0.0.5:3000/items?page=2&x=%2F#top',
+      'https://api.example.com/items?page=2&x=%2F#top',
+    ],
     ['HTTP://10.0.0.5:3000/Case/Kept', 'https://api.example.com/Case/Kept'],
     ['http://10.0.0.5:3000', 'https://api.example.com'],
     ['http://10.0.0.5:3000?q=1', 'https://api.example.com/?q=1'],
