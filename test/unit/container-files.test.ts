@@ -133,8 +133,7 @@ test('compose.yaml builds this Dockerfile and uses only what exists', () => {
   const services = Object.entries(compose.services);
   assert.ok(services.length > 0);
   for (const [name, service] of services) {
-    const build =
-      typeof service.build === 'string' ? { context: service.build } : service.build;
+    const build = typeof service.build === 'string' ? { context: service.build } : service.build;
     assert.ok(build !== undefined, `${name} is built here`);
     assert.ok(existsSync(join(ROOT, build.context, build.dockerfile ?? 'Dockerfile')));
     const args = service.command ?? command;
@@ -157,7 +156,7 @@ test('compose.yaml builds this Dockerfile and uses only what exists', () => {
   }
 });
 
-test('the image\'s starter policy is a valid policy file', () => {
+test("the image's starter policy is a valid policy file", () => {
   const check = spawnSync(
     process.execPath,
     [join(ROOT, entrypoint[1]), 'check', join(ROOT, 'deploy', 'policy.yaml')],
