@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
 
@@ -153,6 +153,11 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   const url = new URL(options.url);
   const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const bufferLimit = options.bufferBodyBytes ?? 1_048_576;
+  // undici takes a request's TLS server name from its Host header when none is given:
+  // with the client's Host kept (server.preserveHost), an https upstream would be asked
+  // for the client's host (a certificate that does not match, and a new connection each
+  // time the Host changes). The upstream's own name, always.
+  const servername = url.protocol === 'https:' ? url.hostname.replace(/^\[|\]$/g, '') : undefined;
   const pool = new Pool(url.origin, {
     // Nobody can own these: bodies are buffered first, and callers without a key hold at
     // most server.unauthenticatedConcurrency requests, which the policy keeps below this;
@@ -185,15 +190,18 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     function send(body: Buffer | Readable | null) {
       // The client left while its body was being read: nothing to forward.
       if (abort.signal.aborted) return;
+      // `servername` is a dispatch option undici reads but its types do not list.
+      const dispatch: Dispatcher.RequestOptions<ServerResponse> & { servername?: string } = {
+        path: basePath + fo.target,
+        method: req.method as 'GET',
+        headers,
+        body,
+        signal: abort.signal,
+        opaque: res,
+        servername,
+      };
       pool.stream(
-        {
-          path: basePath + fo.target,
-          method: req.method as 'GET',
-          headers,
-          body,
-          signal: abort.signal,
-          opaque: res,
-        },
+        dispatch,
         ({ statusCode, headers: upstreamHeaders }) => {
           res.writeHead(
             statusCode,
