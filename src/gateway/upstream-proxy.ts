@@ -4,13 +4,16 @@
  * a pooled connection is used (as nginx's `proxy_request_buffering on`), so a client
  * sending its body slowly holds its own socket, never a connection every caller needs;
  * a larger body is streamed, and answers are always streamed. Hop-by-hop
- * headers are removed; the caller's identity headers are set by sluice (the client's
- * own copies were already stripped). An unreachable upstream answers 502, a slow one
+ * headers are removed; the caller's identity and forwarding headers (and `Host`, when
+ * kept) are set by sluice (the client's own copies were already stripped). The
+ * upstream's absolute URLs in Location, Content-Location and Link are moved to the
+ * public URL. An unreachable upstream answers 502, a slow one
  * 504, both as problem+json; nothing here can crash the process.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
+import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
@@ -48,6 +51,11 @@ export interface ForwardOptions {
   strip: ReadonlySet<string>;
   /** Headers added to the response (RateLimit, delay…). */
   responseHeaders: Record<string, string>;
+  /**
+   * The public base URL: the upstream's absolute URLs in `Location`, `Content-Location`
+   * and `Link` are moved to it (core/public-urls.ts); undefined: passed on as they are.
+   */
+  publicUrl?: string;
   /** Called once when the exchange is over, whatever its outcome. */
   done(outcome: { status: number; error?: string }): void;
 }
@@ -78,6 +86,7 @@ function copyRequestHeaders(
 function copyResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   extra: Record<string, string>,
+  urls: UrlMapping | undefined,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connection = headers.connection;
@@ -88,7 +97,10 @@ function copyResponseHeaders(
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     const value = headers[name];
-    if (value !== undefined) out[name] = value;
+    if (value === undefined) continue;
+    if (urls === undefined || !URL_HEADERS.has(name)) out[name] = value;
+    else if (typeof value === 'string') out[name] = rewriteUrlHeader(name, value, urls);
+    else out[name] = value.map((v) => rewriteUrlHeader(name, v, urls));
   }
   for (const name in extra) out[name] = extra[name];
   return out;
@@ -141,6 +153,11 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   const url = new URL(options.url);
   const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const bufferLimit = options.bufferBodyBytes ?? 1_048_576;
+  // undici takes a request's TLS server name from its Host header when none is given:
+  // with the client's Host kept (server.preserveHost), an https upstream would be asked
+  // for the client's host (a certificate that does not match, and a new connection each
+  // time the Host changes). The upstream's own name, always.
+  const servername = url.protocol === 'https:' ? url.hostname.replace(/^\[|\]$/g, '') : undefined;
   const pool = new Pool(url.origin, {
     // Nobody can own these: bodies are buffered first, and callers without a key hold at
     // most server.unauthenticatedConcurrency requests, which the policy keeps below this;
@@ -173,21 +190,25 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     function send(body: Buffer | Readable | null) {
       // The client left while its body was being read: nothing to forward.
       if (abort.signal.aborted) return;
+      // `servername` is a dispatch option undici reads but its types do not list.
+      const dispatch: Dispatcher.RequestOptions<ServerResponse> & { servername?: string } = {
+        path: basePath + fo.target,
+        method: req.method as 'GET',
+        headers,
+        body,
+        signal: abort.signal,
+        opaque: res,
+        servername,
+      };
       pool.stream(
-        {
-          path: basePath + fo.target,
-          method: req.method as 'GET',
-          headers,
-          body,
-          signal: abort.signal,
-          opaque: res,
-        },
+        dispatch,
         ({ statusCode, headers: upstreamHeaders }) => {
           res.writeHead(
             statusCode,
             copyResponseHeaders(
               upstreamHeaders as Record<string, string | string[]>,
               fo.responseHeaders,
+              fo.publicUrl === undefined ? undefined : urlMapping(options.url, fo.publicUrl),
             ),
           );
           return res;

@@ -36,13 +36,17 @@ export function tunnelUpgrade(
     port: Number(url.port || 80),
   });
   upstream.setTimeout(options.connectTimeoutMs, () => upstream.destroy(new Error('timeout')));
-  let handshake = `${req.method} ${basePath}${options.target} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  // The client's Host when the forward stage set it (server.preserveHost), else the upstream's.
+  const host = options.set.host ?? url.host;
+  let handshake = `${req.method} ${basePath}${options.target} HTTP/1.1\r\nhost: ${host}\r\n`;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
     if (NOT_FORWARDED.has(name) || options.strip.has(name) || name in options.set) continue;
     handshake += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
   }
-  for (const name in options.set) handshake += `${name}: ${options.set[name]}\r\n`;
+  for (const name in options.set) {
+    if (name !== 'host') handshake += `${name}: ${options.set[name]}\r\n`;
+  }
   handshake += '\r\n';
 
   upstream.once('connect', () => {

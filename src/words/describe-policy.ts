@@ -141,6 +141,18 @@ export function describePolicy(policy: Policy): string {
         'identity headers',
         `${server.identityHeaders.account} (account), ${server.identityHeaders.key} (key id)`,
       ],
+      [
+        'host to upstream',
+        server.preserveHost ? "the client's (preserveHost)" : "the upstream's own",
+      ],
+      [
+        'upstream URLs',
+        `Location, Content-Location and Link moved to ${server.publicUrl ?? 'the origin the client used'}`,
+      ],
+      [
+        'X-RateLimit-*',
+        server.legacyRateLimitHeaders ? 'sent beside RateLimit' : 'not sent (RateLimit only)',
+      ],
     ]),
   );
 

@@ -105,7 +105,8 @@ test('X-Forwarded-For and identity headers from an untrusted peer are ignored; s
     assert.equal(seen.account, 'acct-real');
     assert.equal(seen.keyId, id);
     assert.equal(seen.forwardedFor, '127.0.0.1', 'the spoofed address never reaches the upstream');
-    assert.equal(seen.forwarded, null);
+    // sluice's own Forwarded starts a new chain: the spoofed for= is gone.
+    assert.equal(seen.forwarded, `for=127.0.0.1;host="${new URL(gateway.url).host}";proto=http`);
 
     // Without a key, forged identity headers are removed, not passed on.
     const anonymous = await call(`${gateway.url}/api/whoami`, {
@@ -128,7 +129,11 @@ test("a trusted proxy's X-Forwarded-For names the client", async () => {
     const answer = await call(`${gateway.url}/api/whoami`, {
       headers: { 'x-forwarded-for': '203.0.113.9, 127.0.0.2' },
     });
-    assert.equal(answer.json<{ forwardedFor: string }>().forwardedFor, '203.0.113.9');
+    // The chain from the client on, extended with the proxy sluice heard it from.
+    assert.equal(
+      answer.json<{ forwardedFor: string }>().forwardedFor,
+      '203.0.113.9, 127.0.0.2, 127.0.0.1',
+    );
   } finally {
     await gateway.stop();
   }

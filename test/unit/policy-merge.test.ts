@@ -105,6 +105,9 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     unauthenticated: 'refuse',
     unauthenticatedConcurrency: 16,
     identityHeaders: { account: 'X-Account-Id', key: 'X-Api-Key-Id' },
+    preserveHost: false,
+    publicUrl: 'https://api.example.com/public',
+    legacyRateLimitHeaders: true,
   });
   assert.deepEqual(policy.ip, {
     warn: { limit: 150, periodMs: M },

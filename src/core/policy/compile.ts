@@ -123,6 +123,9 @@ function compileServer(s: Doc, ctx: Context) {
       account: read(KINDS.headerName, identity.account),
       key: read(KINDS.headerName, identity.key),
     },
+    preserveHost: s.preserveHost,
+    publicUrl: s.publicUrl === undefined ? undefined : read(KINDS.url, s.publicUrl),
+    legacyRateLimitHeaders: s.legacyRateLimitHeaders,
   };
 }
 

@@ -33,6 +33,9 @@ server:
   identityHeaders: # set towards the upstream, stripped from clients
     account: X-Sluice-Account
     key: X-Sluice-Key-Id
+  preserveHost: true # the upstream is sent the client's Host (false: the upstream's own)
+  # publicUrl: https://api.example.com # upstream URLs in Location/Link point here (default: the Host the client used)
+  legacyRateLimitHeaders: false # true: X-RateLimit-Limit/-Remaining/-Reset too
 
 # Per client IP. Crossing warn is signalled and reported, never refused; block is 429.
 ip:

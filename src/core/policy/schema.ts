@@ -158,6 +158,9 @@ export const POLICY_SCHEMA: Schema = closed({
     unauthenticated: { enum: ['ip-only', 'refuse'] },
     unauthenticatedConcurrency: whole(1),
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
+    preserveHost: { type: 'boolean' },
+    publicUrl: kind('url'),
+    legacyRateLimitHeaders: { type: 'boolean' },
   }),
   ip: closed({
     warn: kind('rate'),

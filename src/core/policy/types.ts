@@ -51,6 +51,15 @@ export interface ServerSettings {
   readonly unauthenticatedConcurrency: number;
   /** Header names sluice sets towards the upstream (and strips from clients). */
   readonly identityHeaders: { readonly account: string; readonly key: string };
+  /** Whether the upstream is sent the client's `Host` (true) or its own (false). */
+  readonly preserveHost: boolean;
+  /**
+   * The public base URL upstream URLs in Location, Content-Location and Link are moved
+   * to; undefined: the origin the client used (its Host and protocol).
+   */
+  readonly publicUrl: string | undefined;
+  /** Whether X-RateLimit-Limit, -Remaining and -Reset are sent beside the IETF headers. */
+  readonly legacyRateLimitHeaders: boolean;
 }
 
 /** Per client IP: warn (never rejects) and block (429). Sliding one-minute window. */

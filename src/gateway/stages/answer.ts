@@ -28,7 +28,12 @@ import {
   plainProblem,
   sendProblem,
 } from '../problem.ts';
-import { rateLimitHeader, rateLimitPolicyHeader } from '../rate-limit-headers.ts';
+import {
+  legacyRateLimitHeaders,
+  rateLimitHeader,
+  rateLimitPolicyHeader,
+} from '../rate-limit-headers.ts';
+import type { Runtime } from '../runtime.ts';
 import type { Exchange } from './exchange.ts';
 import type { Caller } from './identify.ts';
 
@@ -51,6 +56,11 @@ export interface AnswerDeps {
   observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
   /** Called for the first IP warning of each window (webhook, …). */
   onWarning?(warning: IpWarning, subject: Subject): void;
+  /**
+   * The current policy's snapshot, read for `server.legacyRateLimitHeaders` (a refusal
+   * has no exchange to carry the request's own); without it, none are sent.
+   */
+  runtime?(): Runtime;
 }
 
 export interface Answer {
@@ -91,6 +101,8 @@ export function createAnswer(deps: AnswerDeps): Answer {
     if (limits.length > 0) {
       into['ratelimit-policy'] = rateLimitPolicyHeader(limits);
       into.ratelimit = rateLimitHeader(limits);
+      if (deps.runtime?.().policy.server.legacyRateLimitHeaders)
+        legacyRateLimitHeaders(limits, into);
     }
     if (warning === undefined) return;
     into[WARNING_HEADER] = `"ip";count=${warning.count};limit=${warning.limit}`;

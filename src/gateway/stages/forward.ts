@@ -1,8 +1,9 @@
 /**
  * Stage 4, forward: the request goes to the upstream on its canonical target, with who
- * is calling set in the identity headers (and every client copy of those, and of the
- * headers frameworks read as the real path or method, stripped); an `Upgrade` becomes a
- * tunnel. When the upstream has answered, the account's slot is given back, and
+ * is calling set in the identity headers and the forwarding headers (forwarded-headers.ts;
+ * every client copy of those, and of the headers frameworks read as the real path or
+ * method, stripped), the client's Host kept unless `server.preserveHost` is off, and
+ * upstream URLs in the answer moved to the public origin; an `Upgrade` becomes a tunnel. When the upstream has answered, the account's slot is given back, and
  * 401/403 and malformed-request answers are reported to the safeguards.
  *
  * @example
@@ -14,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Subject } from '../../core/records.ts';
 import type { ObservationKind } from '../../core/safeguard/index.ts';
+import { forwardingHeaders } from '../forwarded-headers.ts';
 import type { GatewayLogger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamProxy } from '../upstream-proxy.ts';
@@ -62,11 +64,13 @@ export function createForward(deps: ForwardDeps): ForwardStage {
   return function forward(ex, release) {
     const { req, res, caller, runtime } = ex;
     const ids = runtime.policy.server.identityHeaders;
-    const set: Record<string, string> = { 'x-forwarded-for': caller.ip };
+    const server = runtime.policy.server;
+    const fwd = forwardingHeaders(req.socket.remoteAddress, req.headers, runtime.trusted);
+    const set: Record<string, string> = { ...fwd.headers };
     if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
     if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
-    const host = req.headers.host;
-    if (host !== undefined) set['x-forwarded-host'] = host;
+    // Without preserveHost (or with a Host that is not one), the upstream's own is sent.
+    if (server.preserveHost && fwd.host !== undefined) set.host = fwd.host;
     deps.metrics.forwarded.inc();
     if (ex.upgrade !== undefined) {
       res.detachSocket(ex.upgrade.socket as Socket);
@@ -88,6 +92,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
       set,
       strip: runtime.strip,
       responseHeaders: ex.headers,
+      publicUrl: server.publicUrl ?? fwd.publicOrigin,
       done(outcome) {
         release?.();
         const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
