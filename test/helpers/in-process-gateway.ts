@@ -40,6 +40,8 @@ export type SyncRecordStore = MemoryRecordStore | SqliteRecordStore;
 
 export interface InProcessGateway {
   url: string;
+  /** The admin listener's URL, when started with `adminToken`. */
+  adminUrl?: string;
   clock: ManualClock;
   /** The record store (memory unless one was given). */
   records: SyncRecordStore;
@@ -74,6 +76,8 @@ export async function startInProcessGateway(options: {
   recordStore?: SyncRecordStore;
   /** Another logger; silent by default. */
   logger?: GatewayLogger;
+  /** Starts the admin listener on loopback with this token (`adminUrl`). */
+  adminToken?: string;
 }): Promise<InProcessGateway> {
   const clock = manualClock(options.start ?? T0);
   const parsed = parsePolicyText(options.policy ?? '', 'test-policy.yaml', options.env ?? {});
@@ -90,10 +94,14 @@ export async function startInProcessGateway(options: {
     incidentFlushMs: 50,
     keyPollMs: 50,
     shutdownGraceMs: 1_000,
+    ...(options.adminToken === undefined
+      ? {}
+      : { admin: { host: '127.0.0.1', port: 0, token: options.adminToken } }),
   });
-  const { url } = await app.listen();
+  const { url, adminUrl } = await app.listen();
   return {
     url,
+    adminUrl,
     clock,
     records,
     policy,

@@ -22,4 +22,6 @@ export interface Exchange {
   readonly upgrade: { readonly socket: Duplex; readonly head: Buffer } | undefined;
   /** Response headers gathered on the way (RateLimit, warning, delay). */
   readonly headers: Record<string, string>;
+  /** Request headers never forwarded, when more than the runtime's (a stripped credential). */
+  strip?: ReadonlySet<string>;
 }

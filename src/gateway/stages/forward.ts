@@ -76,7 +76,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
         socket: ex.upgrade.socket,
         head: ex.upgrade.head,
         set,
-        strip: runtime.strip,
+        strip: ex.strip ?? runtime.strip,
         connectTimeoutMs: runtime.policy.server.upstreamTimeoutMs,
         closed: () => release?.(),
       });
@@ -86,7 +86,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
     deps.proxy.forward(req, res, {
       target: ex.target,
       set,
-      strip: runtime.strip,
+      strip: ex.strip ?? runtime.strip,
       responseHeaders: ex.headers,
       done(outcome) {
         release?.();
