@@ -31,8 +31,7 @@ const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR
 commands:
   create --account ID [--size N] [--plan NAME]
                         create an API key (and the account if new); the key is shown once
-  import FILE           import the API's existing keys (CSV or JSON lines, see below):
-                        all lines or none; importing the same file again changes nothing
+  import FILE           import existing keys (CSV or JSON lines; docs/operations.md)
   list [--account ID]   list keys: id, account, status, since when, why (never secrets)
   revoke KEYID [--reason TEXT]      refuse the key from now on
   reinstate KEYID [--reason TEXT]   make a revoked or suspended key active again
@@ -40,21 +39,7 @@ commands:
   set-account ID [--size N] [--plan NAME]
                         record an account's size (seats, devices…) and plan
 
-${RECORD_OPTIONS_HELP}
-import file: CSV with a header line, or JSON lines (one object per line). Fields:
-  account   the account the key belongs to (required)
-  size      the account's size (seats, devices…); default 1 for a new account
-  plan      the account's plan; default: the policy's default plan
-  key       the key itself, any format (hashed on import; never stored or shown), or
-  sha256    the SHA-256 of the key as clients send it, 64 hex characters
-
-  account,size,plan,key                   {"account":"acme","size":12,"key":"live_4f9a…"}
-  acme,12,standard,live_4f9a…             {"account":"globex","sha256":"9f86d081…"}
-
-A bad line rejects the whole file (every bad line is listed with its number); a key
-already registered to another account too. An imported key is forwarded to the upstream
-as the client sent it (the upstream may check it): identity.stripCredential.imported.
-`;
+${RECORD_OPTIONS_HELP}`;
 
 const OPTIONS = {
   account: { type: 'string' },
