@@ -11,6 +11,7 @@ import { isSluiceError } from '../../src/core/errors.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import type { CredentialSource } from '../../src/core/policy/types.ts';
 import { credentialOf, withoutQueryParams } from '../../src/gateway/api-key-header.ts';
+import { describePolicy } from '../../src/words/describe-policy.ts';
 
 const BEARER: CredentialSource = { kind: 'authorization', scheme: 'Bearer' };
 const HEADER: CredentialSource = { kind: 'header', name: 'x-api-key' };
@@ -111,5 +112,24 @@ test('identity mistakes are named with their path', () => {
   assert.equal(
     mistakes('identity:\n  delegate: { url: "http://127.0.0.1:9/x", onFailure: maybe }\n').length,
     1,
+  );
+});
+
+test('sluice check shows where keys are read, which are stripped, and the delegate', () => {
+  const text = describePolicy(
+    parsePolicyText(
+      'identity:\n  credentials: [ {header: X-Partner-Key}, {query: api_key} ]\n  delegate: { url: "http://127.0.0.1:9/identity", onFailure: anonymous }\n',
+      'p.yaml',
+      {},
+    ),
+  );
+  assert.match(
+    text,
+    /keys read from x-partner-key, \?api_key \(two different keys in one request: 400\)/,
+  );
+  assert.match(text, /stripped before forwarding: sluice keys/);
+  assert.match(
+    text,
+    /delegate http:\/\/127\.0\.0\.1:9\/identity: timeout 2s, kept 5m \(unknown 1m\), 10000 entries; down: anonymous/,
   );
 });
