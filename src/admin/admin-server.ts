@@ -1,7 +1,7 @@
 /**
  * The admin listener (Fastify): Prometheus metrics and the support API — look up an
- * incident by its reference, list and reinstate or revoke keys, list and lift IP blocks,
- * read the audit trail.
+ * incident by its reference, list, import and reinstate or revoke keys, list and lift
+ * IP blocks, read the audit trail.
  * Every route but `/healthz` needs `Authorization: Bearer <admin token>`, compared in
  * constant time. Failed token checks are logged (IP and route, never the token) and
  * throttled per IP (core/login-throttle.ts). It listens on its own address, normally
@@ -11,6 +11,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { constantTimeEqual, normalizeKeyId } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { shorten } from '../core/echo.ts';
+import { isSluiceError } from '../core/errors.ts';
+import { parseKeyImport } from '../core/key-import-file.ts';
 import { createLoginThrottle } from '../core/login-throttle.ts';
 import { parseDuration } from '../core/policy/units.ts';
 import { normalizeReference } from '../core/reference.ts';
@@ -21,6 +23,7 @@ import type { GatewayMetrics } from '../gateway/metrics.ts';
 import { plainProblem, replyProblem } from '../gateway/problem.ts';
 import type { RecordsContext } from '../records/context.ts';
 import { liftIpBlock } from '../records/ip-blocks.ts';
+import { importKeys } from '../records/key-import.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import { readShadowReport } from '../records/shadow-report.ts';
 import type { RecordStore } from '../store/types.ts';
@@ -32,6 +35,11 @@ const ADMIN_PROBLEMS: Readonly<Record<number, string>> = {
   413: 'body-too-large',
   415: 'unsupported-media-type',
 };
+
+/** Content types `POST /admin/keys/import` reads its file from. */
+const IMPORT_TYPES = ['text/csv', 'application/x-ndjson', 'application/jsonl', 'text/plain'];
+/** An import file of up to 32 MiB (about 250,000 keys with their accounts). */
+const IMPORT_BODY_LIMIT = 32 * 1024 * 1024;
 
 export interface AdminServerOptions {
   token: string | undefined;
@@ -206,6 +214,59 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
     );
   keyRoute('reinstate', 'active');
   keyRoute('revoke', 'revoked');
+
+  // The import file as the body, as `sluice keys import` reads it (CSV or JSON lines).
+  app.addContentTypeParser(
+    IMPORT_TYPES,
+    { parseAs: 'string', bodyLimit: IMPORT_BODY_LIMIT },
+    (_req, body, done) => done(null, body),
+  );
+  app.post<{ Querystring: { actor?: string }; Body?: unknown }>(
+    '/admin/keys/import',
+    { bodyLimit: IMPORT_BODY_LIMIT },
+    async (req, reply) => {
+      if (typeof req.body !== 'string') {
+        return replyProblem(
+          reply,
+          problem(
+            415,
+            'unsupported-media-type',
+            `Send the import file as the body, with Content-Type ${IMPORT_TYPES.join(', ')}.`,
+          ),
+        );
+      }
+      try {
+        const result = await importKeys(
+          records(),
+          parseKeyImport(req.body, 'the import'),
+          `admin:${req.query.actor ?? 'api'}`,
+        );
+        if (result.imported.length > 0 || result.accountsUpdated.length > 0) {
+          await options.identities.refresh();
+          options.logger.info(
+            { event: 'key-import', keys: result.imported.length, unchanged: result.unchanged },
+            'keys imported',
+          );
+        }
+        return {
+          ...result,
+          changed: result.imported.length > 0 || result.accountsUpdated.length > 0,
+        };
+      } catch (error) {
+        if (!isSluiceError(error) || !error.code.startsWith('SLUICE_ERR_IMPORT_')) throw error;
+        const conflict = error.code === 'SLUICE_ERR_IMPORT_CONFLICT';
+        return replyProblem(reply, {
+          ...problem(
+            conflict ? 409 : 400,
+            conflict ? 'import-conflict' : 'import-invalid',
+            `${error.message}.`,
+          ),
+          code: error.code,
+          problems: error.problems.map((p) => ({ line: p.line, message: p.message })),
+        });
+      }
+    },
+  );
 
   app.get('/admin/ips', async () => {
     const now = clock.now();

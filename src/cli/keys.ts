@@ -4,9 +4,14 @@
  * service (records/key-status.ts), as the admin API's and the safeguards' changes do.
  * Every change is written to the audit trail as `cli:<user>`.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { generateApiKey } from '../core/api-key.ts';
 import { notFound } from '../core/errors.ts';
+import { parseKeyImport } from '../core/key-import-file.ts';
+import type { Policy } from '../core/policy/types.ts';
 import type { ApiKeyRecord } from '../core/records.ts';
+import { importKeys } from '../records/key-import.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
 import {
   accounts,
@@ -26,6 +31,7 @@ const HELP = `usage: sluice keys <command> [options] [--config FILE] [--data DIR
 commands:
   create --account ID [--size N] [--plan NAME]
                         create an API key (and the account if new); the key is shown once
+  import FILE           import existing keys (CSV or JSON lines; docs/operations.md)
   list [--account ID]   list keys: id, account, status, since when, why (never secrets)
   revoke KEYID [--reason TEXT]      refuse the key from now on
   reinstate KEYID [--reason TEXT]   make a revoked or suspended key active again
@@ -62,6 +68,15 @@ function takes(command: string, rest: readonly string[], want: 0 | 1): void {
 }
 
 const COMMANDS: Readonly<Record<string, RecordSubcommand<typeof OPTIONS>>> = {
+  import: {
+    accepts: [],
+    // Keys are imported before the first serve: this may create the database.
+    creates: true,
+    check(rest) {
+      if (rest.length !== 1) throw usage('"sluice keys import" takes one file (CSV or JSON lines)');
+      return (ctx, policy) => importFile(ctx, rest[0], policy);
+    },
+  },
   create: {
     accepts: ['account', 'size', 'plan'],
     // Keys are made before the first serve: this may create the database.
@@ -229,6 +244,60 @@ async function setStatus(
     ctx.io.stdout.write(
       `API key ${key.id} of account ${key.accountId} ${verb} (was ${result.was.status}): ${why}\n` +
         'A running gateway applies this within its key poll interval.\n',
+    );
+  }
+  return 0;
+}
+
+/** Imported keys listed by id in the text output; `--json` lists all. */
+const SHOWN_IMPORTS = 20;
+
+async function importFile(ctx: CommandContext, file: string, policy: Policy) {
+  let text: string;
+  try {
+    text = readFileSync(resolve(ctx.io.cwd, file), 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw usage(
+      `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+    );
+  }
+  const lines = parseKeyImport(text, file);
+  const result = await importKeys(ctx, lines, ctx.actor);
+  for (const plan of result.plans) checkPlan(plan, policy, ctx.io);
+  if (ctx.json) {
+    writeJson(ctx.io, { ...result, file });
+    return 0;
+  }
+  const { imported, unchanged } = result;
+  if (imported.length === 0 && result.accountsUpdated.length === 0) {
+    ctx.io.stdout.write(
+      `Nothing imported: ${unchanged === 1 ? 'the key' : `all ${unchanged} keys`} of ${file} ${unchanged === 1 ? 'is' : 'are'} already there; nothing changed.\n`,
+    );
+    return 0;
+  }
+  const parts = [
+    result.accountsCreated.length > 0
+      ? `accounts created: ${result.accountsCreated.join(', ')}`
+      : '',
+    result.accountsUpdated.length > 0
+      ? `accounts updated: ${result.accountsUpdated.join(', ')}`
+      : '',
+    unchanged > 0 ? `${unchanged} already there, unchanged` : '',
+  ].filter(Boolean);
+  ctx.io.stdout.write(
+    `Imported ${imported.length} key${imported.length === 1 ? '' : 's'} from ${file}${parts.length > 0 ? ` (${parts.join('; ')})` : ''}.\n`,
+  );
+  if (imported.length > 0) {
+    const rows = imported.slice(0, SHOWN_IMPORTS).map((k) => [String(k.line), k.id, k.account]);
+    ctx.io.stdout.write(`\n${table(['line', 'key id', 'account'], rows)}`);
+    if (imported.length > SHOWN_IMPORTS) {
+      ctx.io.stdout.write(
+        `… and ${imported.length - SHOWN_IMPORTS} more (\`--json\` or \`sluice keys list\` shows them)\n`,
+      );
+    }
+    ctx.io.stdout.write(
+      '\nOnly the keys\u2019 hashes are stored. A running gateway knows them within its key poll interval.\n',
     );
   }
   return 0;

@@ -15,7 +15,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: 'validate a policy file and print its limits',
     load: () => import('./check.ts'),
   },
-  keys: { summary: 'create, list, revoke and reinstate API keys', load: () => import('./keys.ts') },
+  keys: {
+    summary: 'create, import, list, revoke and reinstate API keys',
+    load: () => import('./keys.ts'),
+  },
   incident: {
     summary: 'look up an incident by its reference code (--list: the recent ones)',
     load: () => import('./incident.ts'),

@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   SLUICE_ERR_DATA_DIR: 'the data directory cannot be used',
   SLUICE_ERR_NOT_FOUND: 'the thing asked for does not exist',
   SLUICE_ERR_LISTEN: 'the gateway cannot listen on its address',
+  SLUICE_ERR_IMPORT_INVALID: 'a key import file has bad lines; nothing was imported',
+  SLUICE_ERR_IMPORT_CONFLICT: 'a key in an import file is already registered to another account',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -31,6 +31,28 @@ export interface ApiKeyRecord {
   readonly reason: string | undefined;
   /** Who last changed the status, as the audit trail names them (`sluice`, `cli:alice`, `admin:dana`). */
   readonly statusBy?: string;
+  /**
+   * Where the key came from: `sluice` (made by `sluice keys create`; absent means this)
+   * or `imported` (an existing key of the API, `sluice keys import`). Decides whether the
+   * credential is stripped before forwarding (`identity.stripCredential`).
+   */
+  readonly origin?: KeyOrigin;
+}
+
+/** Where a key came from; see `ApiKeyRecord.origin`. */
+export type KeyOrigin = 'sluice' | 'imported';
+
+/**
+ * What `RecordStore.importKeys` writes, all or nothing: accounts to create or update,
+ * new keys, and the audit entries saying so.
+ *
+ * @example
+ * store.importKeys({ accounts: [acme], keys: [imported], audit: [entry] });
+ */
+export interface KeyImportBatch {
+  readonly accounts: readonly Account[];
+  readonly keys: readonly ApiKeyRecord[];
+  readonly audit: readonly AuditEntry[];
 }
 
 export interface Subject {
@@ -74,6 +96,7 @@ export const AUDIT_ACTIONS = [
   'account-create',
   'account-update',
   'key-create',
+  'key-import',
   'key-revoke',
   'key-reinstate',
   'key-suspend',

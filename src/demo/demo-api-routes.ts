@@ -214,6 +214,8 @@ export async function demoApiRoutes(app: FastifyInstance, options: DemoApiOption
       forwardedFor: header('x-forwarded-for'),
       forwarded: header('forwarded'),
       headers: request.headers,
+      // The target as it reached the upstream: a stripped credential is not in it.
+      url: request.url,
     };
   });
 }

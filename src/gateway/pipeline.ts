@@ -1,7 +1,9 @@
 /**
  * The request path, as stages that run in order, each one file in stages/ with one job:
  *
- *   1. identify  stages/identify.ts  who is calling (IP, key, account, plan), or why the
+ *   1. identify  stages/credential.ts the credential (two different ones: 400), the
+ *                                    delegate's answer about a key sluice does not know
+ *                stages/identify.ts  who is calling (IP, key, account, plan), or why the
  *                                    caller is refused at once (blocked IP, bad key)
  *   2. admit     stages/admit.ts     caps on requests held at once per IP and keyless,
  *                                    the canonical target, the route class
@@ -28,20 +30,27 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AccountQueues } from '../core/limiter/account-queue.ts';
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
+import { withoutQueryParams } from './api-key-header.ts';
 import type { Runtime } from './runtime.ts';
 import { type AdmitDeps, createAdmit } from './stages/admit.ts';
 import { type AnswerDeps, createAnswer } from './stages/answer.ts';
+import { type CredentialDeps, createCredentialStage, stripOf } from './stages/credential.ts';
 import type { Exchange } from './stages/exchange.ts';
 import { createForward, type ForwardDeps } from './stages/forward.ts';
 import { createHold } from './stages/hold.ts';
-import { type CallerDeps, identifyCaller } from './stages/identify.ts';
+import { type CallerDeps, type IdentifyInput, identifyCaller } from './stages/identify.ts';
 import { isUsageRequest, type UsageRoute } from './usage-route.ts';
 
 export { WARNING_HEADER } from './stages/answer.ts';
 export { DELAY_HEADER } from './stages/hold.ts';
 
 /** What the stages need, together. */
-export interface PipelineDeps extends CallerDeps, AdmitDeps, AnswerDeps, ForwardDeps {
+export interface PipelineDeps
+  extends CallerDeps,
+    AdmitDeps,
+    AnswerDeps,
+    ForwardDeps,
+    CredentialDeps {
   /** The current policy's snapshot; read once per request. */
   runtime(): Runtime;
   queues: AccountQueues;
@@ -63,10 +72,32 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const answer = createAnswer(deps);
   const admit = createAdmit(deps, answer);
   const hold = createHold(deps, answer, createForward(deps));
+  const credentials = createCredentialStage(deps);
 
   function run(req: IncomingMessage, res: ServerResponse, upgrade: Exchange['upgrade']): void {
     const runtime = deps.runtime();
-    const who = identifyCaller(req, runtime, deps);
+    const input = credentials(req, res, runtime);
+    if (isAnswered(input)) {
+      if (input !== undefined) identified(req, res, upgrade, runtime, input);
+      return;
+    }
+    // Only a delegate lookup gets here; it never rejects, but what follows may throw.
+    input
+      .then((i) => i !== undefined && identified(req, res, upgrade, runtime, i))
+      .catch((error) => {
+        deps.logger.error({ err: error }, 'request handling failed');
+        answer.failed(res);
+      });
+  }
+
+  function identified(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgrade: Exchange['upgrade'],
+    runtime: Runtime,
+    input: IdentifyInput,
+  ): void {
+    const who = identifyCaller(req, runtime, deps, input);
     if ('refusal' in who) {
       answer.refuse(res, who.caller, who.refusal);
       return;
@@ -77,8 +108,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       deps.usage(ex, answer);
       return;
     }
+    const strip =
+      who.stripCredential === undefined ? undefined : stripOf(runtime.strip, who.stripCredential);
+    if (strip !== undefined) ex.strip = strip.headers;
     const admitted = whenReady(admit(ex), (d) => {
-      if (d !== undefined) hold.run(ex, d);
+      if (d === undefined) return;
+      // After admit: routes match the target as the client sent it, the upstream never sees the key.
+      if (strip !== undefined && strip.query.length > 0)
+        ex.target = withoutQueryParams(ex.target, strip.query);
+      hold.run(ex, d);
     });
     // Only a store that answers later gets here with a promise: a failure past the
     // decision must cost this request, not the process.

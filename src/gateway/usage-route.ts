@@ -25,7 +25,7 @@ import { fromDenial, refusal } from '../core/refusal.ts';
 import { batchMultiplierAt } from '../core/schedule/index.ts';
 import type { RecordStore } from '../store/types.ts';
 import { describeUsage, USAGE_INCIDENTS, USAGE_INCIDENTS_SINCE_MS } from '../words/usage.ts';
-import { apiKeyOf } from './api-key-header.ts';
+import { credentialOf } from './api-key-header.ts';
 import { sendJson } from './http-server.ts';
 import type { GatewayLogger } from './logger.ts';
 import { plainProblem, sendProblem } from './problem.ts';
@@ -59,7 +59,10 @@ export function createUsageRoute(deps: UsageDeps): UsageRoute {
     const { req, res, caller } = ex;
     const account = caller.account;
     if (account === undefined) {
-      const rule = apiKeyOf(req.headers) === undefined ? 'key-missing' : 'key-unknown';
+      const rule =
+        credentialOf(req, ex.runtime.policy.identity.credentials) === undefined
+          ? 'key-missing'
+          : 'key-unknown';
       answer.refuse(res, caller, refusal(rule, 401, 0, {}));
       return;
     }

@@ -29,6 +29,7 @@ import type {
   BulkExportVerdict,
   Incident,
   IpBlock,
+  KeyImportBatch,
 } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import type { RecordStore } from './types.ts';
@@ -68,6 +69,22 @@ export class MemoryRecordStore implements RecordStore {
     if (old !== undefined) this.#byHash.delete(old.hash);
     this.#keys.set(key.id, { key: { ...key }, seq: ++this.#seq });
     this.#byHash.set(key.hash, key.id);
+  }
+
+  importKeys(batch: KeyImportBatch): void {
+    // All or nothing, as the SQLite store's transaction: check first, then write.
+    const hashes = new Map<string, string>();
+    for (const k of batch.keys) {
+      const holder = this.#byHash.get(k.hash) ?? hashes.get(k.hash);
+      if (holder !== undefined && holder !== k.id) {
+        throw new Error(`key ${k.id}: its hash is already the hash of key ${holder}`);
+      }
+      hashes.set(k.hash, k.id);
+    }
+    this.#seq++;
+    for (const a of batch.accounts) this.putAccount(a);
+    for (const k of batch.keys) this.putKey(k);
+    for (const entry of batch.audit) this.appendAudit(entry);
   }
 
   getKey(id: string): ApiKeyRecord | undefined {

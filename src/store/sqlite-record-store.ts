@@ -30,6 +30,8 @@ import {
   type BulkExportVerdict,
   type Incident,
   type IpBlock,
+  type KeyImportBatch,
+  type KeyOrigin,
   type KeyStatus,
   type Subject,
 } from '../core/records.ts';
@@ -156,12 +158,13 @@ export class SqliteRecordStore implements RecordStore {
     this.#getAccount = db.prepare('SELECT * FROM accounts_v1 WHERE id = ?');
     this.#listAccounts = db.prepare('SELECT * FROM accounts_v1 ORDER BY id');
     this.#putKey = db.prepare(
-      `INSERT INTO keys_v1 (id, account_id, hash, status, suspended_until, created_at, updated_at, reason, seq, status_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO keys_v1 (id, account_id, hash, status, suspended_until, created_at, updated_at, reason, seq, status_by, origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id, hash = excluded.hash,
          status = excluded.status, suspended_until = excluded.suspended_until,
          created_at = excluded.created_at, updated_at = excluded.updated_at,
-         reason = excluded.reason, seq = excluded.seq, status_by = excluded.status_by`,
+         reason = excluded.reason, seq = excluded.seq, status_by = excluded.status_by,
+         origin = excluded.origin`,
     );
     this.#getKey = db.prepare('SELECT * FROM keys_v1 WHERE id = ?');
     this.#keyByHash = db.prepare('SELECT * FROM keys_v1 WHERE hash = ?');
@@ -238,21 +241,34 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   putKey(key: ApiKeyRecord): void {
-    this.#write('save key', () => {
-      const { value: seq } = this.#bumpSeq.get() as { value: number };
-      this.#putKey.run(
-        key.id,
-        key.accountId,
-        key.hash,
-        key.status,
-        key.suspendedUntil ?? null,
-        key.createdAt,
-        key.updatedAt,
-        key.reason ?? null,
-        seq,
-        key.statusBy ?? null,
-      );
+    this.#write('save key', () => this.#insertKey(key));
+  }
+
+  importKeys(batch: KeyImportBatch): void {
+    // One transaction: a failure anywhere (a hash already taken) rolls all of it back.
+    this.#write('import keys', () => {
+      this.#bumpSeq.get();
+      for (const a of batch.accounts) this.#putAccount.run(a.id, a.size, a.plan, a.createdAt);
+      for (const k of batch.keys) this.#insertKey(k);
+      for (const entry of batch.audit) this.#insertAudit(entry);
     });
+  }
+
+  #insertKey(key: ApiKeyRecord): void {
+    const { value: seq } = this.#bumpSeq.get() as { value: number };
+    this.#putKey.run(
+      key.id,
+      key.accountId,
+      key.hash,
+      key.status,
+      key.suspendedUntil ?? null,
+      key.createdAt,
+      key.updatedAt,
+      key.reason ?? null,
+      seq,
+      key.statusBy ?? null,
+      key.origin ?? null,
+    );
   }
 
   getKey(id: string): ApiKeyRecord | undefined {
@@ -361,19 +377,21 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   appendAudit(entry: AuditEntry): void {
-    this.#write('append to the audit trail', () => {
-      const s = entry.subject;
-      this.#appendAudit.run(
-        entry.at,
-        entry.actor,
-        entry.action,
-        s.accountId ?? null,
-        s.keyId ?? null,
-        s.ip ?? null,
-        entry.reason,
-        entry.reference ?? null,
-      );
-    });
+    this.#write('append to the audit trail', () => this.#insertAudit(entry));
+  }
+
+  #insertAudit(entry: AuditEntry): void {
+    const s = entry.subject;
+    this.#appendAudit.run(
+      entry.at,
+      entry.actor,
+      entry.action,
+      s.accountId ?? null,
+      s.keyId ?? null,
+      s.ip ?? null,
+      entry.reason,
+      entry.reference ?? null,
+    );
   }
 
   listAudit(options: { limit?: number; keyId?: string } = {}): AuditEntry[] {
@@ -509,6 +527,7 @@ function toKey(row: Row): ApiKeyRecord {
     updatedAt: row.updated_at as number,
     reason: (row.reason as string | null) ?? undefined,
     ...(typeof row.status_by === 'string' ? { statusBy: row.status_by } : {}),
+    ...(typeof row.origin === 'string' ? { origin: row.origin as KeyOrigin } : {}),
   };
 }
 
@@ -533,8 +552,8 @@ function toIpBlock(row: Row): IpBlock {
 }
 
 /**
- * Databases made before keys recorded who last changed their status, and blocks what
- * earned them, get those nullable columns. Added in place rather than in new tables: a
+ * Databases made before keys recorded who last changed their status and where they came
+ * from, and blocks what earned them, get those nullable columns. Added in place rather than in new tables: a
  * row without them reads as before (no actor known; a block of every request from the
  * IP), and an older sluice reading these tables ignores them.
  */
@@ -543,6 +562,8 @@ function addWhoActed(db: DatabaseSync): void {
     ['keys_v1', 'status_by'],
     ['ip_blocks_v1', 'earned_key_id'],
     ['ip_blocks_v1', 'earned_account_id'],
+    // Where a key came from (`imported`); none: made by sluice.
+    ['keys_v1', 'origin'],
   ];
   for (const [table, column] of added) {
     const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];

@@ -21,6 +21,7 @@ import type {
   BulkExportVerdict,
   Incident,
   IpBlock,
+  KeyImportBatch,
 } from '../core/records.ts';
 
 export interface RecordStore {
@@ -37,6 +38,13 @@ export interface RecordStore {
    * processes). Account and IP block changes move the same sequence without returning
    * anything here: a cache that sees it move rereads accounts and IP blocks.
    */
+  /**
+   * Writes an import in one transaction: the accounts (inserted or replaced), the new
+   * keys and the audit entries, or nothing at all when any of it fails (for example a
+   * key whose hash another key already has: hashes are unique). Moves the change
+   * sequence like the single puts.
+   */
+  importKeys(batch: KeyImportBatch): MaybePromise<void>;
   keyChangesSince(seq: number): MaybePromise<{ seq: number; keys: ApiKeyRecord[] }>;
 
   /** Inserts or replaces the block of `block.ip`; moves the change sequence. */

@@ -262,5 +262,28 @@ export function describePolicy(policy: Policy): string {
     'Interactive sessions',
     `  cookie ${policy.interactive.cookie}: callers with it and no API key are people in the app`,
   );
+  out.push('', 'Identity', ...describeIdentity(policy));
   return `${out.join('\n')}\n`;
+}
+
+/** Where keys are read, which are stripped, and the delegate, as `sluice check` shows them. */
+function describeIdentity(policy: Policy): string[] {
+  const { credentials, stripCredential, delegate } = policy.identity;
+  const where = credentials.map((c) =>
+    c.kind === 'authorization'
+      ? `Authorization: ${c.scheme}`
+      : c.kind === 'header'
+        ? c.name
+        : `?${c.name}`,
+  );
+  const stripped = Object.entries(stripCredential)
+    .filter(([, on]) => on)
+    .map(([origin]) => origin);
+  return [
+    `  keys read from ${where.join(', ')} (two different keys in one request: 400)`,
+    `  stripped before forwarding: ${stripped.length === 0 ? 'none' : `${stripped.join(', ')} keys`}`,
+    delegate === undefined
+      ? '  delegate: none (only keys in the store are known)'
+      : `  delegate ${delegate.url}: timeout ${formatDuration(delegate.timeoutMs)}, kept ${formatDuration(delegate.ttlMs)} (unknown ${formatDuration(delegate.negativeTtlMs)}), ${delegate.maxEntries} entries; down: ${delegate.onFailure}`,
+  ];
 }

@@ -132,6 +132,53 @@ export function runRecordStoreContract(
     assert.deepEqual(await store.listKeys('nobody'), []);
   });
 
+  test(`${name}: importKeys writes accounts, keys (with their origin) and audit entries at once`, async (t) => {
+    const store = await open(t);
+    const before = await store.keyChangesSince(0);
+    const acme: Account = { id: 'acme', size: 12, plan: 'standard', createdAt: T0 };
+    const imported = key('KEY0000001', 'acme', { origin: 'imported' });
+    await store.importKeys({
+      accounts: [acme],
+      keys: [imported, key('KEY0000002', 'acme', { origin: 'imported' })],
+      audit: [audit(T0, 'key-import', 'KEY0000001'), audit(T0, 'key-import', 'KEY0000002')],
+    });
+    assert.deepEqual(await store.getAccount('acme'), acme);
+    assert.deepEqual(await store.findKeyByHash('hash-of-KEY0000001'), imported);
+    assert.equal((await store.getKey('KEY0000002'))?.origin, 'imported');
+    assert.deepEqual(
+      (await store.listAudit()).map((e) => [e.action, e.subject.keyId]),
+      [
+        ['key-import', 'KEY0000002'],
+        ['key-import', 'KEY0000001'],
+      ],
+    );
+    // A cache following the sequence sees the imported keys.
+    const after = await store.keyChangesSince(before.seq);
+    assert.deepEqual(after.keys.map((k) => k.id).sort(), ['KEY0000001', 'KEY0000002']);
+  });
+
+  test(`${name}: importKeys is all or nothing: a hash another key has rejects the whole batch`, async (t) => {
+    const store = await open(t);
+    await store.putKey(key('KEY0000001', 'acme'));
+    const seq = (await store.keyChangesSince(0)).seq;
+    await assert.rejects(async () =>
+      store.importKeys({
+        accounts: [{ id: 'beta', size: 1, plan: '', createdAt: T0 }],
+        keys: [
+          key('KEY0000002', 'beta', { origin: 'imported' }),
+          key('KEY0000003', 'beta', { hash: 'hash-of-KEY0000001', origin: 'imported' }),
+        ],
+        audit: [audit(T0, 'key-import', 'KEY0000002')],
+      }),
+    );
+    assert.equal(await store.getAccount('beta'), undefined);
+    assert.equal(await store.getKey('KEY0000002'), undefined);
+    assert.equal(await store.getKey('KEY0000003'), undefined);
+    assert.deepEqual(await store.listAudit(), []);
+    assert.equal((await store.findKeyByHash('hash-of-KEY0000001'))?.id, 'KEY0000001');
+    assert.deepEqual((await store.keyChangesSince(seq)).keys, []);
+  });
+
   test(`${name}: every key change bumps the sequence; keyChangesSince returns each changed key once`, async (t) => {
     const store = await open(t);
     const empty = await store.keyChangesSince(0);

@@ -78,7 +78,8 @@ test('a 10 KB argument is echoed as its first 60 characters and its length', asy
     const r = await sluice(args);
     const shown = args.map((a) => (a.length > 100 ? '<10 KB>' : a)).join(' ');
     assert.notEqual(r.code, 0, shown);
-    assert.ok(r.stderr.length < 1_000, `${shown}: ${r.stderr.length} characters of error`);
+    // An unknown command is answered with the group's help (about 1 KB), never with 10 KB.
+    assert.ok(r.stderr.length < 1_500, `${shown}: ${r.stderr.length} characters of error`);
     assert.match(
       r.stderr,
       /AAAAAAAAAA…"? \(102\d\d characters\)/,

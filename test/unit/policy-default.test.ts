@@ -156,6 +156,14 @@ const EXPECTED: Policy = {
   },
   webhooks: [],
   interactive: { cookie: 'session' },
+  identity: {
+    credentials: [
+      { kind: 'authorization', scheme: 'Bearer' },
+      { kind: 'header', name: 'x-api-key' },
+    ],
+    stripCredential: { sluice: true, imported: false, delegated: false },
+    delegate: undefined,
+  },
   source: 'built-in default',
 };
 

@@ -19,6 +19,7 @@ import {
   section,
   wrote,
 } from './compile-context.ts';
+import { compileIdentity } from './compile-identity.ts';
 import { compileOffHours } from './compile-off-hours.ts';
 import { compileRoute } from './compile-routes.ts';
 import { defaultDocument } from './default-policy.ts';
@@ -87,6 +88,7 @@ export function compileDocument(
     ),
     webhooks: list(d.webhooks).map((w, i) => (isMapping(w) ? compileWebhook(w, i, ctx) : w)),
     interactive: { cookie: read(KINDS.cookieName, section(d.interactive).cookie) },
+    identity: compileIdentity(section(d.identity), ctx),
     source,
   };
   if (problems.items.length > 0) return { policy: undefined, problems: problems.items };

@@ -135,6 +135,24 @@ webhooks: []
 
 interactive:
   cookie: session # callers with this cookie and no API key are people in the app
+
+# Who is calling: where the key is read, and whether the upstream sees it.
+identity:
+  credentials: # every source is read; two different keys in one request: 400
+    - authorization: Bearer
+    - header: X-API-Key
+    # - query: api_key
+  stripCredential: # remove the key before forwarding, by where it came from
+    sluice: true # sluice keys create: the upstream has no use for it
+    imported: false # sluice keys import: the upstream may check it itself
+    delegated: false # known through identity.delegate: the upstream checks it
+  # delegate: # ask an HTTP endpoint about keys not in sluice's store
+  #   url: http://127.0.0.1:9000/identity # POST {"credential": "..."} → {account, size, plan}
+  #   timeout: 2s # the longest a lookup may take
+  #   ttl: 5m # an account answer is kept this long
+  #   negativeTtl: 1m # an "unknown" answer is kept this long
+  #   maxEntries: 10000 # answers kept, known and unknown each
+  #   onFailure: refuse # endpoint down or slow: 503 (or: anonymous, per-IP limits only)
 `;
 
 let defaultsDoc: Record<string, unknown> | undefined;

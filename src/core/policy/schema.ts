@@ -10,6 +10,7 @@
 import { type Parsed, parseDuration, parseRate, parseSize, show } from './units.ts';
 import {
   parseAddress,
+  parseAuthScheme,
   parseCookieName,
   parseDailyRange,
   parseDataset,
@@ -19,6 +20,7 @@ import {
   parseListen,
   parseMethods,
   parseName,
+  parseQueryParam,
   parseRoutePath,
   parseText,
   parseTimeZone,
@@ -67,6 +69,8 @@ export const KINDS = {
   routePath: parseRoutePath,
   headerName: parseHeaderName,
   cookieName: parseCookieName,
+  authScheme: parseAuthScheme,
+  queryParam: parseQueryParam,
   methods: parseMethods,
   name: parseName,
   dataset: parseDataset,
@@ -78,6 +82,9 @@ export const KINDS = {
 export function kindChecker(name: string): (value: unknown) => Parsed<unknown> {
   return (KINDS as Record<string, (value: unknown) => Parsed<unknown>>)[name];
 }
+
+export const CREDENTIAL_ORIGINS = ['sluice', 'imported', 'delegated'] as const;
+export const CREDENTIAL_KINDS = ['header', 'authorization', 'query'] as const;
 
 export const ROUTE_CLASSES = ['public', 'non-public', 'bulk', 'batch'] as const;
 export const LIMIT_MODES = ['enforce', 'shadow'] as const;
@@ -193,4 +200,28 @@ export const POLICY_SCHEMA: Schema = closed({
     ),
   ),
   interactive: closed({ cookie: kind('cookieName') }),
+  identity: closed({
+    credentials: listOf(
+      closed({
+        header: kind('headerName'),
+        authorization: kind('authScheme'),
+        query: kind('queryParam'),
+      }),
+      { minItems: 1 },
+    ),
+    stripCredential: closed(
+      Object.fromEntries(CREDENTIAL_ORIGINS.map((o) => [o, { type: 'boolean' }])),
+    ),
+    delegate: closed(
+      {
+        url: kind('url'),
+        timeout: kind('timerDuration'),
+        ttl: kind('timerDuration'),
+        negativeTtl: kind('timerDuration'),
+        maxEntries: whole(1),
+        onFailure: { enum: ['refuse', 'anonymous'] },
+      },
+      { required: ['url'] },
+    ),
+  }),
 });

@@ -190,6 +190,46 @@ export interface Webhook {
   readonly events: readonly ('warning' | 'suspension' | 'revocation' | 'block')[];
 }
 
+/**
+ * Where a request's credential (its API key) is read: a header (`X-API-Key: <key>`), the
+ * `Authorization` header with a scheme (`Authorization: Bearer <key>`), or a query
+ * parameter (`?api_key=<key>`). Names are lower-case; a scheme compares in any case.
+ */
+export type CredentialSource =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'authorization'; readonly scheme: string }
+  | { readonly kind: 'query'; readonly name: string };
+
+/** Where a known credential came from, for `stripCredential`. */
+export type CredentialOrigin = 'sluice' | 'imported' | 'delegated';
+
+/**
+ * An HTTP endpoint that maps a credential sluice does not know to an account
+ * (`POST url` with `{"credential": "<key>"}`; 200 `{ account, size?, plan? }`, 404 unknown).
+ */
+export interface DelegatePolicy {
+  readonly url: string;
+  /** The longest a lookup may take; past it, the endpoint counts as down. */
+  readonly timeoutMs: number;
+  /** How long an answer naming an account is kept. */
+  readonly ttlMs: number;
+  /** How long "unknown" is kept, so a repeated made-up key asks once. */
+  readonly negativeTtlMs: number;
+  /** Answers kept at most, known and unknown each (the oldest forgotten first). */
+  readonly maxEntries: number;
+  /** The endpoint down, slow or answering nonsense: 503 (`refuse`) or no key (`anonymous`). */
+  readonly onFailure: 'refuse' | 'anonymous';
+}
+
+export interface IdentityPolicy {
+  /** Every source is read; two different credentials in one request are refused (400). */
+  readonly credentials: readonly CredentialSource[];
+  /** Whether the credential is removed before forwarding, by where the key came from. */
+  readonly stripCredential: Readonly<Record<CredentialOrigin, boolean>>;
+  /** Unset: only keys in sluice's own store are known. */
+  readonly delegate: DelegatePolicy | undefined;
+}
+
 /** How interactive (non-API-key) callers of non-public routes are recognised. */
 export interface InteractiveSession {
   readonly cookie: string;
@@ -210,6 +250,7 @@ export interface Policy {
   readonly safeguards: SafeguardPolicy;
   readonly webhooks: readonly Webhook[];
   readonly interactive: InteractiveSession;
+  readonly identity: IdentityPolicy;
   /** Where the policy came from: a file path, or `built-in default`. */
   readonly source: string;
 }

@@ -192,6 +192,23 @@ export function parseHeaderName(value: unknown): Parsed<string> {
   return fail(`${show(value)} is not a header name: use letters, digits and -`);
 }
 
+/** An `Authorization` scheme, e.g. `Bearer` or `Token` (a token, RFC 9110 §11.1). */
+export function parseAuthScheme(value: unknown): Parsed<string> {
+  if (typeof value === 'string' && TOKEN.test(value)) return { ok: true, value };
+  return fail(
+    `${show(value)} is not an Authorization scheme: use letters, digits and -, like Bearer`,
+  );
+}
+
+/** A query parameter name that needs no percent-encoding, e.g. `api_key`. */
+export function parseQueryParam(value: unknown): Parsed<string> {
+  if (typeof value === 'string' && /^[A-Za-z0-9._~-]{1,64}$/.test(value))
+    return { ok: true, value };
+  return fail(
+    `${show(value)} is not a query parameter name: use letters, digits, ".", "_", "~" and "-"`,
+  );
+}
+
 /** A cookie name (also a token). */
 export function parseCookieName(value: unknown): Parsed<string> {
   if (typeof value === 'string' && TOKEN.test(value)) return { ok: true, value };

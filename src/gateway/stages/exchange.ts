@@ -27,4 +27,6 @@ export interface Exchange {
    * route `mode: shadow`): what they decide is recorded, never done.
    */
   shadow?: boolean;
+  /** Request headers never forwarded, when more than the runtime's (a stripped credential). */
+  strip?: ReadonlySet<string>;
 }

@@ -80,7 +80,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
         socket: ex.upgrade.socket,
         head: ex.upgrade.head,
         set,
-        strip: runtime.strip,
+        strip: ex.strip ?? runtime.strip,
         connectTimeoutMs: runtime.policy.server.upstreamTimeoutMs,
         closed: () => release?.(),
       });
@@ -90,7 +90,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
     deps.proxy.forward(req, res, {
       target: ex.target,
       set,
-      strip: runtime.strip,
+      strip: ex.strip ?? runtime.strip,
       responseHeaders: ex.headers,
       publicUrl: server.publicUrl ?? fwd.publicOrigin,
       done(outcome) {

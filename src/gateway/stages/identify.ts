@@ -14,11 +14,12 @@ import { hashApiKey } from '../../core/api-key.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { RuleId } from '../../core/decision.ts';
 import type { FactsOf } from '../../core/incident-facts.ts';
-import type { Plan } from '../../core/policy/types.ts';
+import type { CredentialSource, Plan } from '../../core/policy/types.ts';
 import { blockRefuses, type IpBlock, type Subject } from '../../core/records.ts';
 import { type Refusal, refusal } from '../../core/refusal.ts';
-import { apiKeyOf } from '../api-key-header.ts';
+import { type CredentialRead, credentialOf } from '../api-key-header.ts';
 import { clientIp, isListed } from '../client-ip.ts';
+import type { DelegateAnswer } from '../delegated-identity.ts';
 import type { IdentityCache } from '../identity-cache.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -34,6 +35,20 @@ export interface Caller {
   subject: Subject;
   account: { id: string; size: number; plan: string } | undefined;
   plan: Plan | undefined;
+  /**
+   * Where the caller's credential was found, when it is removed before forwarding
+   * (`identity.stripCredential` for the key's origin); undefined: forwarded as sent.
+   */
+  stripCredential?: readonly CredentialSource[];
+}
+
+/**
+ * What the pipeline read before this stage, so it is not read twice: the credential,
+ * and the delegate's answer about it when sluice's own store does not know it.
+ */
+export interface IdentifyInput {
+  readonly credential: CredentialRead | undefined;
+  readonly delegated?: DelegateAnswer;
 }
 
 export interface CallerDeps {
@@ -60,6 +75,7 @@ export function identifyCaller(
   req: IncomingMessage,
   runtime: Runtime,
   deps: CallerDeps,
+  input?: IdentifyInput,
 ): Caller | { caller: Caller; refusal: Refusal } {
   const policy = runtime.policy;
   const ip = clientIp(req.socket.remoteAddress, req.headers, runtime.trusted);
@@ -90,17 +106,32 @@ export function identifyCaller(
   };
   // A block a key earned is decided once the key is known; any other refuses at once.
   if (block !== undefined && block.earnedBy === undefined) return blocked(block);
-  const key = apiKeyOf(req.headers);
-  if (key === undefined) {
+  const read =
+    input === undefined ? credentialOf(req, policy.identity.credentials) : input.credential;
+  // A delegate that failed with `onFailure: anonymous`: served as if no key was sent.
+  if (read === undefined || input?.delegated?.kind === 'failed') {
     if (block !== undefined) return blocked(block);
     return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0, {}) : caller;
   }
-  const record = deps.identities.byHash(hashApiKey(key));
+  // Two different keys (the pipeline answers 400 before this): neither is trusted.
+  const record =
+    'conflict' in read ? undefined : deps.identities.byHash(hashApiKey(read.credential));
   if (record === undefined) {
+    if (input?.delegated?.kind === 'account' && 'sources' in read) {
+      const { account } = input.delegated;
+      // A delegated caller has no key id: only a block its account earned refuses it.
+      if (block !== undefined && blockRefuses(block, { keyId: '', accountId: account.id })) {
+        return blocked(block);
+      }
+      return delegatedCaller(caller, account, read.sources, runtime);
+    }
     if (block !== undefined) return blocked(block);
     return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0, {}) : caller;
   }
   caller.subject = { accountId: record.accountId, keyId: record.id, ip };
+  if ('sources' in read && policy.identity.stripCredential[record.origin ?? 'sluice']) {
+    caller.stripCredential = read.sources;
+  }
   const valid =
     record.status === 'active' ||
     (record.status === 'suspended' &&
@@ -134,5 +165,25 @@ export function identifyCaller(
   caller.account = { id: record.accountId, size: account?.size ?? 0, plan: planName };
   if (isListed(runtime.sharedEgress, ip)) caller.ipScope = `${ip}#${record.accountId}`;
   caller.plan = policy.plans[planName];
+  return caller;
+}
+
+/**
+ * The caller of a credential only the delegate knows: its account as the delegate
+ * named it (a plan the policy lacks falls back to the default plan), no key id.
+ */
+function delegatedCaller(
+  caller: Caller,
+  account: { id: string; size: number; plan: string },
+  sources: readonly CredentialSource[],
+  runtime: Runtime,
+): Caller {
+  const policy = runtime.policy;
+  const planName = account.plan in policy.plans ? account.plan : policy.defaultPlan;
+  caller.subject = { accountId: account.id, ip: caller.ip };
+  caller.account = { id: account.id, size: account.size, plan: planName };
+  caller.plan = policy.plans[planName];
+  if (isListed(runtime.sharedEgress, caller.ip)) caller.ipScope = `${caller.ip}#${account.id}`;
+  if (policy.identity.stripCredential.delegated) caller.stripCredential = sources;
   return caller;
 }

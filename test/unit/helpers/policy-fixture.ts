@@ -93,6 +93,14 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     },
     webhooks: [],
     interactive: { cookie: 'session' },
+    identity: {
+      credentials: [
+        { kind: 'authorization', scheme: 'Bearer' },
+        { kind: 'header', name: 'x-api-key' },
+      ],
+      stripCredential: { sluice: true, imported: false, delegated: false },
+      delegate: undefined,
+    },
     source: 'test fixture',
     ...overrides,
   };
