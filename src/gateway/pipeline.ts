@@ -26,7 +26,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AccountQueues } from '../core/limiter/account-queue.ts';
+import type { ConcurrencyQueues } from '../core/limiter/account-queue.ts';
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import type { Runtime } from './runtime.ts';
 import { type AdmitDeps, createAdmit } from './stages/admit.ts';
@@ -43,7 +43,7 @@ export { DELAY_HEADER } from './stages/hold.ts';
 export interface PipelineDeps extends CallerDeps, AdmitDeps, AnswerDeps, ForwardDeps {
   /** The current policy's snapshot; read once per request. */
   runtime(): Runtime;
-  queues: AccountQueues;
+  queues: ConcurrencyQueues;
 }
 
 export interface Pipeline {

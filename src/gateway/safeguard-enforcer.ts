@@ -33,9 +33,12 @@ export interface EnforcerDeps {
 
 const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation' } as const;
 
-export function createSafeguardEnforcer(deps: EnforcerDeps): {
+/** Counts what the gateway observes and carries out what the rules decide. */
+export interface SafeguardEnforcer {
   observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
-} {
+}
+
+export function createSafeguardEnforcer(deps: EnforcerDeps): SafeguardEnforcer {
   async function apply(action: Action): Promise<void> {
     const iso = action.until === undefined ? undefined : new Date(action.until).toISOString();
     const facts: SafeguardFacts = {

@@ -29,6 +29,7 @@ const EXPECTED: Policy = {
     unauthenticated: 'ip-only',
     unauthenticatedConcurrency: 64,
     identityHeaders: { account: 'X-Sluice-Account', key: 'X-Sluice-Key-Id' },
+    threads: 1,
   },
   ip: { warn: perMin(100), block: perMin(200), concurrency: 32, sharedEgress: [] },
   defaultPlan: 'standard',

@@ -122,6 +122,7 @@ function compileServer(s: Doc, ctx: Context) {
       account: read(KINDS.headerName, identity.account),
       key: read(KINDS.headerName, identity.key),
     },
+    threads: read(KINDS.threads, s.threads),
   };
 }
 

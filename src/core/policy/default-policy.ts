@@ -28,6 +28,7 @@ server:
   identityHeaders: # set towards the upstream, stripped from clients
     account: X-Sluice-Account
     key: X-Sluice-Key-Id
+  threads: 1 # worker threads serving requests, one set of limits (auto: one per core)
 
 # Per client IP. Crossing warn is signalled and reported, never refused; block is 429.
 ip:

@@ -21,6 +21,7 @@ import {
   parseName,
   parseRoutePath,
   parseText,
+  parseThreads,
   parseTimeZone,
   parseWeekTime,
 } from './values.ts';
@@ -72,6 +73,7 @@ export const KINDS = {
   dataset: parseDataset,
   envName: parseEnvName,
   text: parseText,
+  threads: parseThreads,
 } satisfies Record<string, (value: unknown) => Parsed<unknown>>;
 
 /** Looks a checker up by the name written in the schema. */
@@ -154,6 +156,7 @@ export const POLICY_SCHEMA: Schema = closed({
     unauthenticated: { enum: ['ip-only', 'refuse'] },
     unauthenticatedConcurrency: whole(1),
     identityHeaders: closed({ account: kind('headerName'), key: kind('headerName') }),
+    threads: kind('threads'),
   }),
   ip: closed({
     warn: kind('rate'),

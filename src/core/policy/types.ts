@@ -44,6 +44,11 @@ export interface ServerSettings {
   readonly unauthenticatedConcurrency: number;
   /** Header names sluice sets towards the upstream (and strips from clients). */
   readonly identityHeaders: { readonly account: string; readonly key: string };
+  /**
+   * Worker threads serving requests, all enforcing one set of limits in shared memory
+   * (`auto`: one per core). 1 runs no worker thread at all.
+   */
+  readonly threads: number | 'auto';
 }
 
 /** Per client IP: warn (never rejects) and block (429). Sliding one-minute window. */

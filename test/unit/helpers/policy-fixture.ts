@@ -69,6 +69,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       unauthenticated: 'ip-only',
       unauthenticatedConcurrency: 64,
       identityHeaders: { account: 'x-sluice-account', key: 'x-sluice-key-id' },
+      threads: 1,
     },
     ip: { warn: perMinute(100), block: perMinute(200), concurrency: 32, sharedEgress: [] },
     defaultPlan: 'standard',
