@@ -163,16 +163,19 @@ export async function buildSharedServices(
     clock: Clock;
     logger: GatewayLogger;
     metrics: GatewayMetrics;
+    /** Wraps the identity cache the enforcer and the admin API update (threads: to tell every thread). */
+    wrapIdentities?: (identities: IdentityCache) => IdentityCache;
   },
 ): Promise<SharedServices> {
   const { clock, logger, metrics, recordStore, policy } = options;
-  const identities = await createIdentityCache(recordStore, {
+  const cache = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
     onError: (error) => {
       metrics.storeErrors.inc({ operation: 'keys' });
       logger.error({ err: error }, 'reading API keys from the store failed');
     },
   });
+  const identities = options.wrapIdentities?.(cache) ?? cache;
   const incidents = createIncidentRecorder({
     store: recordStore,
     clock,
@@ -230,6 +233,8 @@ export interface DataPathOptions {
   headersTimeoutMs?: number;
   /** Listen with SO_REUSEPORT: worker threads each listen on the same port. */
   reusePort?: boolean;
+  /** Tests only: every answer carries `sluice-thread: <this>`, to tell threads apart. */
+  threadTag?: string;
 }
 
 /** One thread's request path: its HTTP server, pipeline and upstream pool. */
@@ -290,8 +295,15 @@ export function buildDataPath(options: DataPathOptions): DataPath {
   let closing = false;
   /** Upgraded (WebSocket) connections: the HTTP server no longer tracks them. */
   const tunnels = new Set<Duplex>();
+  const tag = options.threadTag;
   const server = createGatewayServer({
-    handle: pipeline.handle,
+    handle:
+      tag === undefined
+        ? pipeline.handle
+        : (req, res) => {
+            res.setHeader('sluice-thread', tag);
+            pipeline.handle(req, res);
+          },
     upgrade(req, socket, head) {
       tunnels.add(socket);
       socket.once('close', () => tunnels.delete(socket));
