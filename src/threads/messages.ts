@@ -51,6 +51,8 @@ export type ToWorker =
   | { readonly type: 'policy'; readonly policy: Policy }
   | { readonly type: 'key'; readonly key: ApiKeyRecord }
   | { readonly type: 'ip-block'; readonly block: IpBlock }
+  /** IP blocks changed in the store (admin API): reread them now. */
+  | { readonly type: 'refresh' }
   | { readonly type: 'saved'; readonly id: number; readonly error: string | undefined }
   | { readonly type: 'metrics'; readonly id: number }
   | { readonly type: 'stop' }

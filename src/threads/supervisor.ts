@@ -72,6 +72,10 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       cache.putIpBlock(block);
       broadcast({ type: 'ip-block', block });
     },
+    async refresh() {
+      await cache.refresh();
+      broadcast({ type: 'refresh' });
+    },
   });
   const shared = await buildSharedServices({ ...options, clock, logger, metrics, wrapIdentities });
   const limits = new SharedLimitStore();

@@ -137,6 +137,11 @@ async function start(): Promise<void> {
       case 'ip-block':
         identities.putIpBlock(message.block);
         break;
+      case 'refresh':
+        identities
+          .refresh()
+          .catch((error) => logger.error({ err: error }, 'rereading IP blocks failed'));
+        break;
       case 'saved': {
         const waiter = saving.get(message.id);
         saving.delete(message.id);
