@@ -107,11 +107,12 @@ export class SharedAccountQueues implements ConcurrencyQueues {
   /** Polls while this thread has waiters; stops when it has none. */
   #arm(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.#poll(), POLL_MS);
+    this.#timer = setInterval(() => this.pollFreed(), POLL_MS);
     this.#timer.unref();
   }
 
-  #poll(): void {
+  /** Gives slots freed by other threads to this one's waiters (run by the timer; tests call it). */
+  pollFreed(): void {
     const c = this.#counters;
     for (const [accountId, waiting] of this.#waiting) {
       while (waiting.tickets.length > 0 && c.take(RUNNING, accountId, waiting.limit, this.#lane)) {
