@@ -305,3 +305,15 @@ test('SIGTERM stops every thread and the process cleanly', async () => {
   assert.ok(stopping > 0);
   assert.doesNotMatch(gateway.stdout().slice(stopping), /thread-died|thread-error/);
 });
+
+test('--threads takes a whole number or auto, and says so otherwise', async () => {
+  for (const bad of ['0', 'many', '2.5', '999']) {
+    const result = await sluice(['serve', '--threads', bad, '--upstream', 'http://127.0.0.1:9']);
+    assert.equal(result.code, 2, bad);
+    assert.match(
+      result.stderr,
+      /--threads: .* is not a thread count: write a whole number from 1 to 256, or auto/,
+    );
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
