@@ -105,6 +105,7 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     unauthenticated: 'refuse',
     unauthenticatedConcurrency: 16,
     identityHeaders: { account: 'X-Account-Id', key: 'X-Api-Key-Id' },
+    threads: 2,
   });
   assert.deepEqual(policy.ip, {
     warn: { limit: 150, periodMs: M },
