@@ -17,22 +17,23 @@ import { type Clock, systemClock } from './core/clock.ts';
 import type { IpWarning } from './core/decision.ts';
 import { createEngine } from './core/engine.ts';
 import { SluiceError } from './core/errors.ts';
-import { AccountQueues } from './core/limiter/account-queue.ts';
+import { AccountQueues, type ConcurrencyQueues } from './core/limiter/account-queue.ts';
+import type { SlotCounter } from './core/limiter/held-slots.ts';
 import type { LimitStore } from './core/limiter/types.ts';
 import { limitMode } from './core/policy/mode.ts';
 import type { Policy } from './core/policy/types.ts';
 import type { Subject } from './core/records.ts';
 import { createSafeguards } from './core/safeguard/index.ts';
 import { createGatewayServer } from './gateway/http-server.ts';
-import { createIdentityCache } from './gateway/identity-cache.ts';
+import { createIdentityCache, type IdentityCache } from './gateway/identity-cache.ts';
 import { incidentLog } from './gateway/incident-log.ts';
-import { createIncidentRecorder } from './gateway/incident-recorder.ts';
+import { createIncidentRecorder, type IncidentRecorder } from './gateway/incident-recorder.ts';
 import { localRoutes } from './gateway/local-routes.ts';
 import { createLogger, type GatewayLogger } from './gateway/logger.ts';
-import { createMetrics } from './gateway/metrics.ts';
+import { createMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createPipeline, type Pipeline } from './gateway/pipeline.ts';
 import { compileRuntime } from './gateway/runtime.ts';
-import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
+import { createSafeguardEnforcer, type SafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
 import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
 import { createUsageRoute } from './gateway/usage-route.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
@@ -76,20 +77,107 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const upstream = options.policy.server.upstream;
   // The CLI says which flag is missing (cli/serve.ts); here it is a caller's mistake.
   if (upstream === undefined) throw new TypeError('buildApp: policy.server.upstream is not set');
-  let runtime = compileRuntime(options.policy);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
   const limitStore = options.limitStore ?? new MemoryLimitStore();
   const { recordStore } = options;
-  const engine = createEngine({ policy: runtime.policy, store: limitStore, clock });
-  const identities = await createIdentityCache(recordStore, {
+  const shared = await buildSharedServices({ ...options, clock, logger, metrics });
+  const dataPath = buildDataPath({
+    ...options,
+    clock,
+    logger,
+    metrics,
+    limitStore,
+    identities: shared.identities,
+    incidents: shared.incidents,
+    queues: new AccountQueues(),
+    observe: shared.enforcer.observe,
+    notify: (event) => shared.notifier.notify(event),
+  });
+  metrics.observeWaiting(dataPath.waiting);
+  const admin =
+    options.admin === undefined
+      ? undefined
+      : await createAdminServer({
+          token: options.admin.token,
+          metrics,
+          recordStore,
+          identities: shared.identities,
+          clock,
+          logger,
+        });
+  let closing = false;
+
+  return {
+    async listen() {
+      const url = await dataPath.listen();
+      const adminUrl =
+        options.admin === undefined
+          ? undefined
+          : await admin?.listen(options.admin.host, options.admin.port);
+      dataPath.setReady();
+      return { url, adminUrl };
+    },
+    setPolicy(next) {
+      dataPath.setPolicy(next);
+      shared.setPolicy(next);
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      await dataPath.stop();
+      await admin?.close();
+      await shared.close();
+      await dataPath.close();
+      await limitStore.close();
+      await recordStore.close();
+      metrics.stop();
+    },
+  };
+}
+
+/** What a gateway owns once, however many threads serve requests. */
+export interface SharedServices {
+  readonly identities: IdentityCache;
+  readonly incidents: IncidentRecorder;
+  readonly notifier: WebhookNotifier;
+  readonly enforcer: SafeguardEnforcer;
+  setPolicy(policy: Policy): void;
+  /** Stops polling, writes the last incidents, delivers the last webhooks. */
+  close(): Promise<void>;
+}
+
+/**
+ * The services of the whole gateway (one of each, not one per thread): the identity
+ * cache the admin API and the enforcer update, the incident recorder, the webhook queue
+ * and the safeguards with their enforcer.
+ *
+ * @example
+ * const shared = await buildSharedServices({ policy, recordStore, clock, logger, metrics });
+ * shared.enforcer.observe('auth-failure', { ip: '192.0.2.1' });
+ */
+export async function buildSharedServices(
+  options: Pick<
+    AppOptions,
+    'policy' | 'recordStore' | 'incidentFlushMs' | 'incidentJournal' | 'keyPollMs' | 'notifier'
+  > & {
+    clock: Clock;
+    logger: GatewayLogger;
+    metrics: GatewayMetrics;
+    /** Wraps the identity cache the enforcer and the admin API update (threads: to tell every thread). */
+    wrapIdentities?: (identities: IdentityCache) => IdentityCache;
+  },
+): Promise<SharedServices> {
+  const { clock, logger, metrics, recordStore, policy } = options;
+  const cache = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
     onError: (error) => {
       metrics.storeErrors.inc({ operation: 'keys' });
       logger.error({ err: error }, 'reading API keys from the store failed');
     },
   });
+  const identities = options.wrapIdentities?.(cache) ?? cache;
   const incidents = createIncidentRecorder({
     store: recordStore,
     clock,
@@ -98,8 +186,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     ...incidentLog(logger, metrics),
   });
   const notifier =
-    options.notifier ?? createWebhookNotifier({ webhooks: runtime.policy.webhooks, clock, logger });
-  const safeguards = createSafeguards({ policy: runtime.policy.safeguards, clock });
+    options.notifier ?? createWebhookNotifier({ webhooks: policy.webhooks, clock, logger });
+  const safeguards = createSafeguards({ policy: policy.safeguards, clock });
+  // The policy whose modes say which safeguard actions only record (swapped on reload).
+  let current = policy;
   const enforcer = createSafeguardEnforcer({
     safeguards,
     recordStore,
@@ -109,8 +199,82 @@ export async function buildApp(options: AppOptions): Promise<App> {
     metrics,
     logger,
     clock,
-    shadowed: (subject) => safeguardsShadowed(runtime.policy, subject, identities),
+    shadowed: (subject) => safeguardsShadowed(current, subject, identities),
   });
+  return {
+    identities,
+    incidents,
+    notifier,
+    enforcer,
+    setPolicy(next) {
+      current = next;
+      safeguards.setPolicy(next.safeguards);
+    },
+    async close() {
+      identities.close();
+      await incidents.close();
+      await notifier.flush(5_000);
+      notifier.close();
+    },
+  };
+}
+
+/** What one thread's request path is built from. */
+export interface DataPathOptions {
+  policy: Policy;
+  /** Bulk export allowances (the identity cache reads keys for the rest). */
+  recordStore: Pick<RecordStore, 'takeBulkExport' | 'listIncidents' | 'listBulkExports'>;
+  limitStore: LimitStore;
+  clock: Clock;
+  logger: GatewayLogger;
+  metrics: GatewayMetrics;
+  identities: IdentityCache;
+  incidents: IncidentRecorder;
+  queues: ConcurrencyQueues;
+  /** Per-IP and keyless caps shared across threads; per data path when undefined. */
+  heldSlots?: { ip: SlotCounter; keyless: SlotCounter };
+  /** What the safeguards are told (the enforcer here, or main's through a message). */
+  observe: SafeguardEnforcer['observe'];
+  /** A webhook event (the notifier here, or main's through a message). */
+  notify(event: NotifyEvent): void;
+  shutdownGraceMs?: number;
+  headersTimeoutMs?: number;
+  /** Listen with SO_REUSEPORT: worker threads each listen on the same port. */
+  reusePort?: boolean;
+  /** Tests only: every answer carries `sluice-thread: <this>`, to tell threads apart. */
+  threadTag?: string;
+}
+
+/** One thread's request path: its HTTP server, pipeline and upstream pool. */
+export interface DataPath {
+  /** Listens on the policy's address; resolves to the gateway's URL. */
+  listen(): Promise<string>;
+  /** The readiness route says ready from now on (until stopping). */
+  setReady(): void;
+  /** Requests delayed or queued now. */
+  waiting(): number;
+  setPolicy(policy: Policy): void;
+  /** Stops taking requests; in-flight ones finish (up to the grace), waiting ones get 503. */
+  stop(): Promise<void>;
+  /** Closes the upstream pool (after `stop`). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the request path of one thread: engine, pipeline, upstream proxy and HTTP
+ * server, over the stores and services it is given.
+ *
+ * @example
+ * const path = buildDataPath({ policy, recordStore, limitStore, clock, logger, metrics, identities, incidents, queues, observe, notify });
+ * await path.listen();
+ */
+export function buildDataPath(options: DataPathOptions): DataPath {
+  const upstream = options.policy.server.upstream;
+  if (upstream === undefined)
+    throw new TypeError('buildDataPath: policy.server.upstream is not set');
+  let runtime = compileRuntime(options.policy);
+  const { clock, logger, metrics, identities } = options;
+  const engine = createEngine({ policy: runtime.policy, store: options.limitStore, clock });
   const proxy = createUpstreamProxy({
     url: upstream,
     headersTimeoutMs: runtime.policy.server.upstreamTimeoutMs,
@@ -121,27 +285,34 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clock,
     engine,
     identities,
-    incidents,
+    incidents: options.incidents,
     proxy,
     logger,
     metrics,
     runtime: () => runtime,
-    queues: new AccountQueues(),
-    usage: createUsageRoute({ engine, records: recordStore, clock, logger }),
-    bulkLedger: recordStore,
+    queues: options.queues,
+    heldSlots: options.heldSlots,
+    usage: createUsageRoute({ engine, records: options.recordStore, clock, logger }),
+    bulkLedger: options.recordStore,
     ipBlock: identities.ipBlock,
-    observe: enforcer.observe,
+    observe: options.observe,
     tunnel: (t) => tunnelUpgrade(t.req, t.socket, t.head, { ...t, upstreamUrl: upstream }),
-    onWarning: (warning, subject) => notifier.notify(warningEvent(warning, subject, clock)),
+    onWarning: (warning, subject) => options.notify(warningEvent(warning, subject, clock)),
   });
-  metrics.observeWaiting(pipeline.waiting);
 
   let ready = false;
   let closing = false;
   /** Upgraded (WebSocket) connections: the HTTP server no longer tracks them. */
   const tunnels = new Set<Duplex>();
+  const tag = options.threadTag;
   const server = createGatewayServer({
-    handle: pipeline.handle,
+    handle:
+      tag === undefined
+        ? pipeline.handle
+        : (req, res) => {
+            res.setHeader('sluice-thread', tag);
+            pipeline.handle(req, res);
+          },
     upgrade(req, socket, head) {
       tunnels.add(socket);
       socket.once('close', () => tunnels.delete(socket));
@@ -152,49 +323,25 @@ export async function buildApp(options: AppOptions): Promise<App> {
     headersTimeoutMs: options.headersTimeoutMs,
     requestTimeoutMs: runtime.policy.server.requestTimeoutMs,
   });
-  const admin =
-    options.admin === undefined
-      ? undefined
-      : await createAdminServer({
-          token: options.admin.token,
-          metrics,
-          recordStore,
-          identities,
-          clock,
-          logger,
-        });
 
   return {
-    async listen() {
-      const url = await listenOn(server, runtime.policy.server.listen);
-      const adminUrl =
-        options.admin === undefined
-          ? undefined
-          : await admin?.listen(options.admin.host, options.admin.port);
+    listen: () => listenOn(server, runtime.policy.server.listen, options.reusePort ?? false),
+    setReady() {
       ready = true;
-      return { url, adminUrl };
     },
+    waiting: pipeline.waiting,
     setPolicy(next) {
-      // One snapshot for the request path, swapped whole; the engine and the safeguards
-      // compile their own parts of the same policy.
+      // One snapshot for the request path, swapped whole; the engine compiles its own
+      // parts of the same policy.
       runtime = compileRuntime(next);
       engine.setPolicy(next);
-      safeguards.setPolicy(next.safeguards);
     },
-    async close() {
+    async stop() {
       if (closing) return;
       closing = true;
       await stopServer(server, pipeline, tunnels, options.shutdownGraceMs ?? 10_000);
-      await admin?.close();
-      identities.close();
-      await incidents.close();
-      await notifier.flush(5_000);
-      notifier.close();
-      await proxy.close();
-      await limitStore.close();
-      await recordStore.close();
-      metrics.stop();
     },
+    close: () => proxy.close(),
   };
 }
 
@@ -228,7 +375,11 @@ function warningEvent(warning: IpWarning, subject: Subject, clock: Clock): Notif
 }
 
 /** Listens on the policy's address; resolves to the gateway's URL. */
-async function listenOn(server: Server, { host, port }: { host: string; port: number }) {
+async function listenOn(
+  server: Server,
+  { host, port }: { host: string; port: number },
+  reusePort: boolean,
+) {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
       reject(
@@ -239,7 +390,7 @@ async function listenOn(server: Server, { host, port }: { host: string; port: nu
         ),
       );
     server.once('error', onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, reusePort }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -64,6 +64,8 @@ export interface StartOptions {
    * the unknown-key scenario (targets with `refusesUnknownKeys`).
    */
   readonly refuseUnknownKeys?: boolean;
+  /** sluice only: `--threads N` (worker threads sharing one set of limits). */
+  readonly threads?: number;
 }
 
 export interface Target {

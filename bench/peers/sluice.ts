@@ -130,6 +130,7 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
       config,
       '--data',
       dataDir,
+      ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]),
     ],
     { cwd: ROOT, name: 'sluice serve', env: { ...process.env, NODE_ENV: 'production' } },
   );

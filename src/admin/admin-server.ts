@@ -48,6 +48,13 @@ export interface AdminServerOptions {
   identities: IdentityCache;
   clock: Clock;
   logger: GatewayLogger;
+  /** The /metrics text; the registry's by default (worker threads: every thread's merged). */
+  metricsText?: () => Promise<string>;
+  /**
+   * Test-only routes, registered only when given (serve: only with SLUICE_DEBUG_THREADS=1):
+   * `POST /debug/threads/:lane/crash` makes a worker thread throw, to test its replacement.
+   */
+  debug?: { crashThread(lane: number): boolean };
 }
 
 export interface AdminServer {
@@ -139,8 +146,22 @@ export async function createAdminServer(options: AdminServerOptions): Promise<Ad
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', options.metrics.registry.contentType);
-    return options.metrics.registry.metrics();
+    return options.metricsText?.() ?? options.metrics.registry.metrics();
   });
+
+  const debug = options.debug;
+  if (debug !== undefined) {
+    app.post<{ Params: { lane: string } }>('/debug/threads/:lane/crash', async (req, reply) => {
+      const lane = Number(req.params.lane);
+      if (!Number.isInteger(lane) || !debug.crashThread(lane)) {
+        return replyProblem(
+          reply,
+          problem(404, 'route-not-found', `No worker thread ${req.params.lane}.`),
+        );
+      }
+      return { crashed: lane };
+    });
+  }
 
   app.get<{ Params: { reference: string } }>('/admin/incidents/:reference', async (req, reply) => {
     const reference = normalizeReference(req.params.reference);

@@ -5,12 +5,14 @@
  * stdout carries JSON log lines only (one format for a log shipper, with a `listening`
  * line); the words for a person (where it listens, the demo key) go to stderr.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../app.ts';
 import { generateApiKey } from '../core/api-key.ts';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
+import { parseThreads } from '../core/policy/values.ts';
 import { startDemoUpstream } from '../demo/demo-upstream.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { changeKeyStatus } from '../records/key-status.ts';
@@ -21,12 +23,13 @@ import {
 } from '../store/incident-journal.ts';
 import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { RecordStore } from '../store/types.ts';
+import { buildThreadedApp } from '../threads/supervisor.ts';
 import { parseCli, policyFromArgs } from './common.ts';
 import type { CliIo } from './io.ts';
 import { watchParent } from './parent-watch.ts';
 
 const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstream URL] [--data DIR] [--demo]
-                    [--admin HOST:PORT]
+                    [--admin HOST:PORT] [--threads N|auto]
 
   --config FILE       policy file (default: the built-in policy)
   --listen HOST:PORT  where the gateway listens (default: server.listen, 127.0.0.1:8080)
@@ -36,6 +39,8 @@ const HELP = `usage: sluice serve [--config FILE] [--listen HOST:PORT] [--upstre
                       revoked on exit; its database is DIR/demo (./data/demo) unless
                       --data is given, so demo keys never reach a real API's database
   --admin HOST:PORT   also serve /metrics and the admin API there; needs SLUICE_ADMIN_TOKEN
+  --threads N|auto    worker threads serving requests, one set of limits in shared memory
+                      (default: server.threads, 1; auto: one per core)
   --log-level LEVEL   trace, debug, info (default), warn, error
 `;
 
@@ -48,6 +53,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       demo: { type: 'boolean' },
       admin: { type: 'string' },
       'log-level': { type: 'string' },
+      threads: { type: 'string' },
     },
     false,
   );
@@ -140,7 +146,20 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw error;
   }
 
-  const app = await buildApp({ policy, recordStore, logger, admin, incidentJournal });
+  const threads = threadCount(values.threads, policy.server.threads);
+  const app =
+    threads > 1
+      ? await buildThreadedApp({
+          policy,
+          recordStore,
+          logger,
+          admin,
+          incidentJournal,
+          threads,
+          logLevel: level,
+          debug: io.env.SLUICE_DEBUG_THREADS === '1',
+        })
+      : await buildApp({ policy, recordStore, logger, admin, incidentJournal });
   let urls: { url: string; adminUrl: string | undefined };
   try {
     urls = await app.listen();
@@ -229,6 +248,26 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   process.off('SIGTERM', onStopSignal);
   logger.flush();
   return 0;
+}
+
+/**
+ * The worker threads to run: `--threads` over `server.threads`; `auto` is one per core.
+ *
+ * @example
+ * threadCount('auto', 1); // 2 on a machine with 2 cores
+ */
+function threadCount(flag: string | undefined, setting: number | 'auto'): number {
+  let value = setting;
+  if (flag !== undefined) {
+    const parsed = parseThreads(/^\d+$/.test(flag) ? Number(flag) : flag);
+    if (!parsed.ok) {
+      throw new SluiceError('SLUICE_ERR_CLI_USAGE', `--threads: ${parsed.message}`, {
+        exitCode: 2,
+      });
+    }
+    value = parsed.value;
+  }
+  return value === 'auto' ? availableParallelism() : value;
 }
 
 /** A fresh demo account key, printed once; the store keeps only its hash. */

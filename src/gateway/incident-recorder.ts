@@ -50,7 +50,8 @@ export interface IncidentRecorderHooks {
 
 export function createIncidentRecorder(
   options: IncidentRecorderHooks & {
-    store: RecordStore;
+    /** Where incidents are saved (a worker thread's saves go to the main thread). */
+    store: Pick<RecordStore, 'getIncident' | 'saveIncidents'>;
     clock: Clock;
     flushMs: number;
     gapMs?: number;

@@ -28,7 +28,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AccountQueues } from '../core/limiter/account-queue.ts';
+import type { ConcurrencyQueues } from '../core/limiter/account-queue.ts';
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import { withoutQueryParams } from './api-key-header.ts';
 import type { Runtime } from './runtime.ts';
@@ -53,7 +53,7 @@ export interface PipelineDeps
     CredentialDeps {
   /** The current policy's snapshot; read once per request. */
   runtime(): Runtime;
-  queues: AccountQueues;
+  queues: ConcurrencyQueues;
   /** `GET /.well-known/sluice/usage` (usage-route.ts); none: forwarded like any path. */
   usage?: UsageRoute;
 }

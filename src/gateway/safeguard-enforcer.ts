@@ -38,9 +38,12 @@ export interface EnforcerDeps {
 
 const EVENT = { 'block-ip': 'block', suspend: 'suspension', revoke: 'revocation' } as const;
 
-export function createSafeguardEnforcer(deps: EnforcerDeps): {
+/** Counts what the gateway observes and carries out what the rules decide. */
+export interface SafeguardEnforcer {
   observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): void;
-} {
+}
+
+export function createSafeguardEnforcer(deps: EnforcerDeps): SafeguardEnforcer {
   async function apply(decided: Action): Promise<void> {
     const action =
       !decided.dryRun && deps.shadowed?.(decided.observed) === true

@@ -10,7 +10,9 @@
  * database (WAL with `synchronous = NORMAL`).
  *
  * Files are `incidents.<pid>.<n>.journal`: each gateway writes its own, so two gateways
- * on one data directory never share a file. A flush rotates to the next file (`n + 1`)
+ * on one data directory never share a file; a worker thread (`server.threads`) writes
+ * `incidents.<pid>-<lane>.<n>.journal`, its own too, replayed by the supervisor when the
+ * thread dies (`replayIncidentJournals` with `lane`). A flush rotates to the next file (`n + 1`)
  * as it takes its batch, and deletes the old ones once the batch is committed. At start,
  * before serving, `replayIncidentJournals` saves what files of gateways no longer
  * running hold and deletes them.
@@ -47,7 +49,7 @@ export interface IncidentJournal {
   close(): void;
 }
 
-const PATTERN = /^incidents\.(\d+)\.(\d+)\.journal$/;
+const PATTERN = /^incidents\.(\d+)(?:-(\d+))?\.(\d+)\.journal$/;
 
 /**
  * Opens the journal of this process in `dataDir`; files are created at the first append.
@@ -59,22 +61,28 @@ const PATTERN = /^incidents\.(\d+)\.(\d+)\.journal$/;
  * await store.saveIncidents(batch);
  * if (file !== undefined) journal.release(file);
  */
-export function openIncidentJournal(dataDir: string, pid: number = process.pid): IncidentJournal {
+export function openIncidentJournal(
+  dataDir: string,
+  pid: number = process.pid,
+  /** A worker thread's lane: its own files, apart from the main thread's and other lanes'. */
+  lane?: number,
+): IncidentJournal {
+  const owner = lane === undefined ? `${pid}` : `${pid}-${lane}`;
   // Files a previous process with the same pid left are replayed before this one runs;
   // numbering after the highest one left keeps a leftover from ever being appended to.
-  let next = 1 + Math.max(0, ...journalFiles(dataDir, pid).map((f) => f.n));
+  let next = 1 + Math.max(0, ...journalFiles(dataDir, pid, lane ?? null).map((f) => f.n));
   let fd: number | undefined;
   let current: string | undefined;
 
   return {
     append(incident) {
       if (fd === undefined) {
-        current = join(dataDir, `incidents.${pid}.${next++}.journal`);
+        current = join(dataDir, `incidents.${owner}.${next++}.journal`);
         try {
           fd = openSync(current, 'a', 0o600);
         } catch (error) {
           current = undefined;
-          throw journalError(join(dataDir, `incidents.${pid}.*.journal`), 'open', error);
+          throw journalError(join(dataDir, `incidents.${owner}.*.journal`), 'open', error);
         }
       }
       const line = Buffer.from(`${JSON.stringify(incident)}\n`);
@@ -137,13 +145,21 @@ export interface ReplayReport {
 export async function replayIncidentJournals(
   dataDir: string,
   store: RecordStore,
-  options: { pid?: number; alive?: (pid: number) => boolean } = {},
+  options: {
+    pid?: number;
+    alive?: (pid: number) => boolean;
+    /** Only this worker thread's files of this process (the thread died; see openIncidentJournal). */
+    lane?: number;
+  } = {},
 ): Promise<ReplayReport> {
   const self = options.pid ?? process.pid;
   const alive = options.alive ?? processAlive;
   // Our own pid on a file means a previous process that had it (after a reboot, or in a
   // container where the gateway is always pid 1): nothing of ours is written yet.
-  const files = journalFiles(dataDir).filter((f) => f.pid === self || !alive(f.pid));
+  const files =
+    options.lane === undefined
+      ? journalFiles(dataDir).filter((f) => f.pid === self || !alive(f.pid))
+      : journalFiles(dataDir, self, options.lane);
   let skipped = 0;
   const found = new Map<string, Incident>();
   for (const file of files) {
@@ -206,8 +222,15 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Journal files in `dataDir` (of one pid when given), oldest first per pid. */
-function journalFiles(dataDir: string, pid?: number): { path: string; pid: number; n: number }[] {
+/**
+ * Journal files in `dataDir` (of one pid when given; of one lane when given, null for the
+ * main thread's), oldest first per pid.
+ */
+function journalFiles(
+  dataDir: string,
+  pid?: number,
+  lane?: number | null,
+): { path: string; pid: number; n: number }[] {
   let names: string[];
   try {
     names = readdirSync(dataDir);
@@ -221,7 +244,9 @@ function journalFiles(dataDir: string, pid?: number): { path: string; pid: numbe
     if (m === null) continue;
     const filePid = Number(m[1]);
     if (pid !== undefined && filePid !== pid) continue;
-    out.push({ path: join(dataDir, name), pid: filePid, n: Number(m[2]) });
+    const fileLane = m[2] === undefined ? null : Number(m[2]);
+    if (lane !== undefined && fileLane !== lane) continue;
+    out.push({ path: join(dataDir, name), pid: filePid, n: Number(m[3]) });
   }
   return out.sort((a, b) => a.pid - b.pid || a.n - b.n);
 }

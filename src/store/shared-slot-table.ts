@@ -335,6 +335,21 @@ export class SharedSlotTable {
     return freed;
   }
 
+  /** Removes row `row` of stripe `s` (locked): a key whose state is back to nothing. */
+  remove(s: number, row: number): void {
+    this.#remove(s, row);
+  }
+
+  /** Rows of stripe `s` ever handed out (0…rowsUsed − 1): the range to scan for keys. */
+  rowsUsed(s: number): number {
+    return this.i32[s * this.#stripeWords + FRESH];
+  }
+
+  /** Whether row `row` of stripe `s` (locked) holds a key. */
+  holdsKey(s: number, row: number): boolean {
+    return (this.i32[this.headAt(s, row) + HEAD] & USED) !== 0;
+  }
+
   /** Counts an operation on stripe `s` (locked); true every `every` operations. */
   countOperation(s: number, every: number): boolean {
     const at = s * this.#stripeWords + OPS;

@@ -119,6 +119,12 @@ export function describePolicy(policy: Policy): string {
       ],
       ['upstream timeout', formatDuration(server.upstreamTimeoutMs)],
       ['upstream pool', `${server.upstreamConnections} connections`],
+      [
+        'threads',
+        server.threads === 1
+          ? '1 (no worker threads)'
+          : `${server.threads === 'auto' ? 'one per core' : server.threads} worker threads, one set of limits`,
+      ],
       ['request timeout', `${formatDuration(server.requestTimeoutMs)} (request and body: 408)`],
       ['buffered body', `up to ${formatSize(server.bufferBodyBytes)} read whole before forwarding`],
       [

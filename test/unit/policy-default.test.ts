@@ -33,6 +33,7 @@ const EXPECTED: Policy = {
     preserveHost: true,
     publicUrl: undefined,
     legacyRateLimitHeaders: false,
+    threads: 1,
   },
   ip: { warn: perMin(100), block: perMin(200), concurrency: 32, sharedEgress: [] },
   defaultPlan: 'standard',

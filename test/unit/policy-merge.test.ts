@@ -108,6 +108,7 @@ test('valid-full.yaml: every setting compiles to its value', () => {
     preserveHost: false,
     publicUrl: 'https://api.example.com/public',
     legacyRateLimitHeaders: true,
+    threads: 2,
   });
   assert.deepEqual(policy.ip, {
     warn: { limit: 150, periodMs: M },

@@ -23,13 +23,30 @@ interface AccountSlots {
 }
 
 /**
+ * What the hold stage needs of an account's slots and queue: AccountQueues in one thread,
+ * SharedAccountQueues (store/shared-account-queues.ts) across worker threads.
+ */
+export interface ConcurrencyQueues {
+  acquire(accountId: string, limit: number, queueMax: number): Acquired;
+  release(accountId: string): number | undefined;
+  cancel(accountId: string, ticket: number): boolean;
+  inflight(accountId: string): number;
+  queued(accountId: string): number;
+  /**
+   * Names who starts a waiter whose turn comes other than by `release` here (a slot freed
+   * in another thread); the listener gets its ticket, which holds the slot now.
+   */
+  onReady?(listener: (ticket: number) => void): void;
+}
+
+/**
  * @example
  * const queues = new AccountQueues();
  * queues.acquire('acme', 1, 10); // { status: 'run' }
  * queues.acquire('acme', 1, 10); // { status: 'queued', ticket: 1 }
  * queues.release('acme');        // 1: run ticket 1 now, it has the freed slot
  */
-export class AccountQueues {
+export class AccountQueues implements ConcurrencyQueues {
   #accounts = new Map<string, AccountSlots>();
   #nextTicket = 1;
 

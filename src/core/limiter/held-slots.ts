@@ -14,6 +14,12 @@
 /** Gives a slot back; calling it again does nothing. */
 export type Release = () => void;
 
+/** What the admit stage needs of a cap: HeldSlots in one thread, shared counters across threads. */
+export interface SlotCounter {
+  take(key: string, limit: number): Release | undefined;
+  held(key: string): number;
+}
+
 /**
  * @example
  * const slots = new HeldSlots();
@@ -21,7 +27,7 @@ export type Release = () => void;
  * slots.take('192.0.2.1', 1);                 // undefined: the cap is reached
  * release();                                  // the slot is free again
  */
-export class HeldSlots {
+export class HeldSlots implements SlotCounter {
   #held = new Map<string, number>();
 
   /** Takes one of `limit` slots of `key`; undefined when all are held. */

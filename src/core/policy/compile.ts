@@ -128,6 +128,7 @@ function compileServer(s: Doc, ctx: Context) {
     preserveHost: s.preserveHost,
     publicUrl: s.publicUrl === undefined ? undefined : read(KINDS.url, s.publicUrl),
     legacyRateLimitHeaders: s.legacyRateLimitHeaders,
+    threads: read(KINDS.threads, s.threads),
   };
 }
 

@@ -36,6 +36,7 @@ server:
   preserveHost: true # the upstream is sent the client's Host (false: the upstream's own)
   # publicUrl: https://api.example.com # upstream URLs in Location/Link point here (default: the Host the client used)
   legacyRateLimitHeaders: false # true: X-RateLimit-Limit/-Remaining/-Reset too
+  threads: 1 # worker threads serving requests, one set of limits (auto: one per core)
 
 # Per client IP. Crossing warn is signalled and reported, never refused; block is 429.
 ip:

@@ -23,6 +23,7 @@ import {
   parseQueryParam,
   parseRoutePath,
   parseText,
+  parseThreads,
   parseTimeZone,
   parseWeekTime,
 } from './values.ts';
@@ -76,6 +77,7 @@ export const KINDS = {
   dataset: parseDataset,
   envName: parseEnvName,
   text: parseText,
+  threads: parseThreads,
 } satisfies Record<string, (value: unknown) => Parsed<unknown>>;
 
 /** Looks a checker up by the name written in the schema. */
@@ -168,6 +170,7 @@ export const POLICY_SCHEMA: Schema = closed({
     preserveHost: { type: 'boolean' },
     publicUrl: kind('url'),
     legacyRateLimitHeaders: { type: 'boolean' },
+    threads: kind('threads'),
   }),
   ip: closed({
     warn: kind('rate'),

@@ -60,6 +60,11 @@ export interface ServerSettings {
   readonly publicUrl: string | undefined;
   /** Whether X-RateLimit-Limit, -Remaining and -Reset are sent beside the IETF headers. */
   readonly legacyRateLimitHeaders: boolean;
+  /**
+   * Worker threads serving requests, all enforcing one set of limits in shared memory
+   * (`auto`: one per core). 1 runs no worker thread at all.
+   */
+  readonly threads: number | 'auto';
 }
 
 /** Per client IP: warn (never rejects) and block (429). Sliding one-minute window. */

@@ -258,6 +258,27 @@ export function parseEnvName(value: unknown): Parsed<string> {
   return fail(`${show(value)} is not an environment variable name, for example SLUICE_SECRET`);
 }
 
+/** Most worker threads `server.threads` may ask for (far more than any machine's cores). */
+export const MAX_THREADS = 256;
+
+/**
+ * `server.threads`: a whole number of worker threads, or `auto` (one per core, decided
+ * where the gateway starts: the core has no I/O).
+ *
+ * @example
+ * parseThreads(2); // { ok: true, value: 2 }
+ * parseThreads('auto'); // { ok: true, value: 'auto' }
+ */
+export function parseThreads(value: unknown): Parsed<number | 'auto'> {
+  if (value === 'auto') return { ok: true, value };
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_THREADS) {
+    return { ok: true, value };
+  }
+  return fail(
+    `${show(value)} is not a thread count: write a whole number from 1 to ${MAX_THREADS}, or auto (one per core)`,
+  );
+}
+
 /** Any text that is not empty. */
 export function parseText(value: unknown): Parsed<string> {
   if (typeof value === 'string' && value.trim() !== '') return { ok: true, value };

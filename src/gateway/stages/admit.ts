@@ -17,7 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../../core/clock.ts';
 import type { Allow, Decision, Delay } from '../../core/decision.ts';
 import type { Engine } from '../../core/engine.ts';
-import { HeldSlots } from '../../core/limiter/held-slots.ts';
+import { HeldSlots, type SlotCounter } from '../../core/limiter/held-slots.ts';
 import { type MaybePromise, whenReady } from '../../core/maybe-async.ts';
 import { limitMode } from '../../core/policy/mode.ts';
 import type { BulkExportVerdict } from '../../core/records.ts';
@@ -40,6 +40,8 @@ export interface AdmitDeps {
   logger: GatewayLogger;
   /** Bulk export allowances (durable). */
   bulkLedger: Pick<RecordStore, 'takeBulkExport'>;
+  /** Per-IP and keyless caps shared by worker threads; this stage's own HeldSlots by default. */
+  heldSlots?: { ip: SlotCounter; keyless: SlotCounter };
 }
 
 /** An admitted request: forward now, or after a delay to conform. */
@@ -52,8 +54,8 @@ const FAIL_OPEN: Allow = { outcome: 'allow', limits: [], warning: undefined };
 
 export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
   /** Requests held per client IP, and of every caller without a key together. */
-  const ipSlots = new HeldSlots();
-  const keylessSlots = new HeldSlots();
+  const ipSlots = deps.heldSlots?.ip ?? new HeldSlots();
+  const keylessSlots = deps.heldSlots?.keyless ?? new HeldSlots();
 
   /**
    * Takes the caller's per-IP slot, and a keyless slot when it has no account, until its

@@ -12,7 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../../core/clock.ts';
 import type { Engine } from '../../core/engine.ts';
-import type { AccountQueues } from '../../core/limiter/account-queue.ts';
+import type { ConcurrencyQueues } from '../../core/limiter/account-queue.ts';
 import { refusal } from '../../core/refusal.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Admitted } from './admit.ts';
@@ -25,7 +25,7 @@ export const DELAY_HEADER = 'sluice-delay-ms';
 
 export interface HoldDeps {
   engine: Engine;
-  queues: AccountQueues;
+  queues: ConcurrencyQueues;
   clock: Clock;
   metrics: GatewayMetrics;
 }
@@ -49,6 +49,12 @@ interface Waiter {
 export function createHold(deps: HoldDeps, answer: Answer, forward: ForwardStage): HoldStage {
   const waiters = new Map<number, Waiter>();
   const delayed = new Set<{ res: ServerResponse; cancel(): void }>();
+  // Shared queues: a slot freed by another thread goes to a waiter of this one.
+  deps.queues.onReady?.((ticket) => {
+    const waiter = waiters.get(ticket);
+    waiters.delete(ticket);
+    waiter?.start();
+  });
 
   function run(ex: Exchange, d: Admitted): void {
     const { caller, res, headers } = ex;

@@ -73,6 +73,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       preserveHost: true,
       publicUrl: undefined,
       legacyRateLimitHeaders: false,
+      threads: 1,
     },
     ip: { warn: perMinute(100), block: perMinute(200), concurrency: 32, sharedEgress: [] },
     defaultPlan: 'standard',
