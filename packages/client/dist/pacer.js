@@ -7,7 +7,8 @@
  *   (`w / q` seconds per unit of cost) apart, so a long run settles just under the rate
  *   instead of running into it. With plenty left (the burst), they go at once.
  * - **429**: everything waits until `Retry-After`, then goes at half the rate (and one at
- *   a time); each answer that is not slowed gives back a tenth of the rate lost.
+ *   a time); each answer that is not slowed gives back a tenth of the rate lost (at
+ *   least 2 % of it), so the full rate is back after about 20 answers.
  * - **Slowed** (`Sluice-Delay-Ms`): the width halves; it grows by one again only after
  *   20 answers in a row that were not slowed, never past the configured width.
  *
@@ -65,7 +66,8 @@ export class Pacer {
             return;
         }
         if (status >= 200 && status < 400) {
-            this.factor = Math.min(1, this.factor + (1 - this.factor) / 10 + 0.001);
+            // A tenth of the rate still lost, at least 2 % of the rate: about 20 answers from half to whole.
+            this.factor = Math.min(1, this.factor + Math.max((1 - this.factor) / 10, 0.02));
             if (++this.#calm >= GROW_AFTER && this.width < this.maxWidth) {
                 this.width++;
                 this.#calm = 0;
