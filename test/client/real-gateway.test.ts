@@ -15,11 +15,11 @@ import {
 import { type DemoGateway, sluice, startDemoGateway } from '../helpers/gateway-process.ts';
 import { bearer, call, eventually } from '../helpers/http.ts';
 
-/** 600/min (one request every 100 ms) and a burst of 1: the whole rate, not a burst, is measured. */
+/** 600/min (one request every 100 ms) and a small burst (4): the rate, not a burst, is measured. */
 const PACED = `
 ip: { warn: 50000/min, block: 60000/min }
 plans:
-  standard: { base: 600/min, perUnit: 0/min, min: 600/min, max: 600/min, burst: 1 }
+  standard: { base: 600/min, perUnit: 0/min, min: 600/min, max: 600/min, burst: 4 }
 routes:
   - { name: reports, path: /api/reports/**, class: non-public }
   - { name: export, path: /api/exports/:dataset, class: bulk, dataset: ":dataset" }
@@ -82,9 +82,9 @@ test('a sync of 5000 records meets no 429 and uses at least 80 % of the allowed 
     'every page answered 200: no 429',
   );
   assert.equal(client.stats.refused, 0);
-  // Allowed from the first request's start to the last one's: the burst (1) plus 10 a second.
+  // Allowed from the first request's start to the last one's: the burst (4) plus 10 a second.
   const spanSec = (sent.at(-1)!.at - sent[0].at) / 1000;
-  const allowed = 1 + 10 * spanSec;
+  const allowed = 4 + 10 * spanSec;
   const used = sent.length / allowed;
   assert.ok(
     used >= 0.8,
@@ -93,6 +93,8 @@ test('a sync of 5000 records meets no 429 and uses at least 80 % of the allowed 
   t.diagnostic(
     `${sent.length} requests in ${spanSec.toFixed(2)} s: ${(used * 100).toFixed(1)} % of the allowed rate, ${client.stats.slowed} slowed, 0 refused`,
   );
+  // The client slows itself before the gateway has to (a stray hold under a loaded machine aside).
+  assert.ok(client.stats.slowed <= 2, `${client.stats.slowed} answers were held by the gateway`);
   assert.ok(used <= 1.05, `never over the rate: ${(used * 100).toFixed(1)} %`);
 
   // Seven records change upstream; the second sync asks only for what changed since.

@@ -142,6 +142,7 @@ export function createClient(options: ClientOptions): SluiceClient {
   const stats: ClientStats = { requests: 0, refused: 0, slowed: 0, retries: 0, waitedMs: 0 };
   let halted: SluiceHaltedError | undefined;
   let published: Promise<PublishedPolicy> | undefined;
+  let policyRetryAt = 0;
   let active = 0;
   const waiting: Waiter[] = [];
 
@@ -243,10 +244,14 @@ export function createClient(options: ClientOptions): SluiceClient {
     const target = path.startsWith('/') ? path : `/${path}`;
     let cost = 1;
     let known: PublishedPolicy | undefined;
-    try {
-      known = await policy();
-    } catch {
-      // Without the published policy: one at a time, paced by the headers alone.
+    if (clock.now() >= policyRetryAt) {
+      try {
+        known = await policy();
+      } catch {
+        // Without the published policy: one at a time, paced by the headers alone; asked
+        // again in 5 minutes, not before every request.
+        policyRetryAt = clock.now() + 300_000;
+      }
     }
     if (known !== undefined) {
       const match = matchRoute(known, method, target);

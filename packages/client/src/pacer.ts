@@ -3,7 +3,7 @@
  * method takes the time as an argument.
  *
  * - **Pace**: while a policy in the `RateLimit` headers has less left than the next
- *   request costs (plus one of margin), requests start one emission interval
+ *   request costs plus a reserve of 2, requests start one emission interval
  *   (`w / q` seconds per unit of cost) apart, so a long run settles just under the rate
  *   instead of running into it. With plenty left (the burst), they go at once.
  * - **429**: everything waits until `Retry-After`, then goes at half the rate (and one at
@@ -21,6 +21,12 @@ import { type LimitReading, readLimits } from './rate-limit-headers.ts';
 
 /** Answers in a row, not slowed, before the width grows by one. */
 const GROW_AFTER = 20;
+/**
+ * Units of each quota kept in hand: pacing starts while this much is left, so a request
+ * that reaches the gateway a little early (network jitter) takes from the reserve instead
+ * of being held.
+ */
+const RESERVE = 2;
 /** Slack over the exact interval, so clock skew between us and the gateway never turns into a hold. */
 const SLACK = 1.02;
 
@@ -52,7 +58,7 @@ export class Pacer {
     let spacing = 0;
     for (const l of this.#limits) {
       const interval = ((l.w * 1000) / l.q) * cost;
-      const short = l.r === undefined || l.r < cost + 1;
+      const short = l.r === undefined || l.r < cost + RESERVE;
       // Below full rate (after a 429), pace always, not only once the burst is gone.
       if (short || this.factor < 1) spacing = Math.max(spacing, interval);
     }
