@@ -7,8 +7,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type DemoGateway, ROOT, startDemoGateway, tempDir } from '../helpers/gateway-process.ts';
-import { call } from '../helpers/http.ts';
+import {
+  type DemoGateway,
+  ROOT,
+  sluice,
+  startDemoGateway,
+  tempDir,
+} from '../helpers/gateway-process.ts';
+import { bearer, call, eventually } from '../helpers/http.ts';
 
 const CLI = join(ROOT, 'packages', 'client', 'dist', 'cli.js');
 
@@ -42,7 +48,7 @@ function syncCli(
 
 let demo: DemoGateway;
 before(async () => {
-  demo = await startDemoGateway({ accounts: ['acme'] });
+  demo = await startDemoGateway({ accounts: ['acme', 'gone'] });
 });
 after(() => demo?.stop());
 
@@ -134,4 +140,24 @@ test('sluice-sync syncs a collection with progress and a final line, fetches onl
   const saved = JSON.parse(readFileSync(checkpoint, 'utf8'))['sync:companies'];
   assert.equal(saved.cursor, undefined, 'done: no page left to resume');
   assert.match(saved.since, /^\d{4}-/);
+});
+
+test('a revoked key stops sluice-sync: exit status 3 and one line naming the rule and the reference', async () => {
+  const keyId = /^sk_([^_]+)_/.exec(demo.keys.gone)![1];
+  assert.equal((await sluice(['keys', 'revoke', keyId, '--data', demo.dataDir])).code, 0);
+  await eventually(async () => {
+    const r = await call(`${demo.gateway.url}/api/whoami`, { headers: bearer(demo.keys.gone) });
+    return r.status === 403 ? true : undefined;
+  }, 10_000);
+  const dir = tempDir();
+  const r = await syncCli(
+    ['jobs', '--url', demo.gateway.url, '--out', join(dir, 'jobs.ndjson'), '--force'],
+    { SLUICE_KEY: demo.keys.gone },
+  );
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(
+    r.stderr,
+    /^sluice-sync: stopped: halted: GET \/api\/jobs\?limit=100 was answered 403 \(key-revoked\), reference RL-[A-Z0-9]{4}-[A-Z0-9]{4}; no further request is sent\. .* \[SLUICE_CLIENT_HALTED\]\nsluice-sync: the checkpoint in .* is kept; run again once this is fixed\n$/,
+  );
+  assert.equal(r.stdout, '');
 });

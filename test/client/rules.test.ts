@@ -1,4 +1,4 @@
-/** The client's pacing rules, on given headers and times (no I/O, no sleeping). */
+/** The client's rules on given headers, times and routes (no I/O, no sleeping): pacing, header reading, route matching. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Pacer } from '../../packages/client/src/pacer.ts';
@@ -72,4 +72,53 @@ test('slowed answers (Sluice-Delay-Ms) halve the width; it grows back by one per
   assert.equal(pacer.width, 2);
   for (let i = 0; i < 200; i++) pacer.observe(limits(10), 200);
   assert.equal(pacer.width, 4);
+});
+
+test('routes are matched as the gateway matches them: first match, case ignored unless published otherwise, named choices, query conditions', async () => {
+  const { matchRoute } = await import('../../packages/client/src/published-policy.ts');
+  const route = (name: string, path: string, extra: object = {}) => ({
+    name,
+    path,
+    class: 'public' as const,
+    cost: 1,
+    rate: null,
+    ...extra,
+  });
+  const policy = {
+    version: 1,
+    generatedAt: '2026-01-05T12:00:00.000Z',
+    ip: { concurrency: 32 },
+    defaultPlan: 'standard',
+    plans: {},
+    bulk: { allow: { limit: 1, periodSec: 2_592_000, text: '1/30d' }, period: '30d' },
+    offHours: { timeZone: 'UTC', windows: [], inWindow: false, current: null, next: null },
+    routes: [
+      route('reports', '/api/reports/**', { class: 'non-public' }),
+      route('export', '/api/exports/:dataset', { class: 'bulk', dataset: ':dataset' }),
+      route('search', '/api/search', { methods: ['GET'], cost: 5 }),
+      route('full', '/api/:c(companies|jobs)', {
+        methods: ['GET'],
+        query: { modifiedAfter: 'absent' },
+        class: 'batch',
+      }),
+    ],
+  };
+  const name = (method: string, url: string, p: object = policy) =>
+    matchRoute(p as never, method, url)?.route.name;
+  assert.equal(name('POST', '/api/reports'), 'reports');
+  assert.equal(name('GET', '/API/Reports/rpt-1'), 'reports');
+  assert.equal(name('GET', '/api/%72eports/x'), 'reports', 'escapes decoded');
+  assert.equal(
+    matchRoute(policy as never, 'GET', '/api/exports/devices')?.params.dataset,
+    'devices',
+  );
+  assert.equal(name('HEAD', '/api/search?q=x'), 'search', 'a GET route covers HEAD');
+  assert.equal(name('POST', '/api/search'), undefined);
+  assert.equal(name('GET', '/api/jobs?limit=5'), 'full');
+  assert.equal(name('GET', '/api/jobs?modifiedAfter=2026-01-01T00:00:00Z'), undefined);
+  assert.equal(name('GET', '/api/devices'), undefined, 'not one of the named choices');
+  assert.equal(
+    name('GET', '/API/Reports/x', { ...policy, paths: { caseSensitive: true } }),
+    undefined,
+  );
 });
