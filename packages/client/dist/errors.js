@@ -1,0 +1,94 @@
+/**
+ * The errors the client throws, each with a stable `code` (listed in the package README).
+ *
+ * @example
+ * try { await client.request('/api/companies'); }
+ * catch (e) { if (e instanceof SluiceHaltedError) console.error(e.status, e.reference); }
+ */
+/** Every client error: `code` says which, `message` says what to do. */
+export class SluiceClientError extends Error {
+    code;
+    constructor(code, message, options) {
+        super(message, options);
+        this.name = 'SluiceClientError';
+        this.code = code;
+    }
+}
+/**
+ * The client stopped for good: an answer said "stop and tell a person" (401, 403 or
+ * another non-retryable 4xx). Every pending and later request rejects with it.
+ *
+ * @example
+ * new SluiceHaltedError(403, { rule: 'key-revoked', reference: 'RL-7KQ4-M9XT' }, 'GET /api/jobs');
+ */
+export class SluiceHaltedError extends SluiceClientError {
+    status;
+    /** The problem+json body of the answer that halted the client (empty when it had none). */
+    problem;
+    /** Its incident reference, when sluice gave one. */
+    reference;
+    /** The request that was answered so (`METHOD path`). */
+    request;
+    constructor(status, problem, request) {
+        const rule = problem.rule === undefined ? '' : ` (${problem.rule})`;
+        const ref = problem.reference === undefined ? '' : `, reference ${problem.reference}`;
+        super('SLUICE_CLIENT_HALTED', `halted: ${request} was answered ${status}${rule}${ref}; no further request is sent. ` +
+            (problem.detail ?? 'Check the API key and the request, then start again.'));
+        this.name = 'SluiceHaltedError';
+        this.status = status;
+        this.problem = problem;
+        this.reference = problem.reference;
+        this.request = request;
+    }
+}
+/**
+ * The client refused a request itself, before sending it: a route the policy marks
+ * non-public, an export whose allowance is used up, a sync that must wait for a window.
+ */
+export class SluiceLocalRefusal extends SluiceClientError {
+    /** When the request would be allowed (exports), if known. */
+    nextAllowedAt;
+    constructor(code, message, nextAllowedAt) {
+        super(code, message);
+        this.name = 'SluiceLocalRefusal';
+        this.nextAllowedAt = nextAllowedAt;
+    }
+}
+/** Reads a problem+json body, or `{}` when the body is not one. */
+export async function readProblem(response) {
+    try {
+        const text = await response.text();
+        const body = JSON.parse(text);
+        return typeof body === 'object' && body !== null && !Array.isArray(body)
+            ? body
+            : {};
+    }
+    catch {
+        return {};
+    }
+}
+/**
+ * One request was answered with a status the client does not turn into a halt and could
+ * not cure by retrying: a 429 about one route's allowance (`bulk-export`, `batch-window`),
+ * a 429 after every retry, or (from `json`) any status that is not 2xx.
+ */
+export class SluiceRefusal extends SluiceClientError {
+    status;
+    problem;
+    reference;
+    request;
+    /** `Retry-After` in milliseconds, when the answer had one. */
+    retryAfterMs;
+    constructor(status, problem, request, retryAfterMs) {
+        const rule = problem.rule === undefined ? '' : ` (${problem.rule})`;
+        const ref = problem.reference === undefined ? '' : `, reference ${problem.reference}`;
+        super(status === 429 ? 'SLUICE_CLIENT_REFUSED' : 'SLUICE_CLIENT_STATUS', `${request} was answered ${status}${rule}${ref}` +
+            (problem.detail === undefined ? '' : `: ${problem.detail}`));
+        this.name = 'SluiceRefusal';
+        this.status = status;
+        this.problem = problem;
+        this.reference = problem.reference;
+        this.request = request;
+        this.retryAfterMs = retryAfterMs;
+    }
+}
