@@ -9,9 +9,9 @@
  *    answers, with the flooding key (or, for `unknown`, 50,000 made-up keys).
  *
  * It gives the refusals per second of each kind (the flood's wrk figures) and, for the
- * gateways in `CALM_TARGETS`, the calm partner's p99 with the flood ÷ alone. The
- * flooding key is refused as the kind says before the flood starts (checked by one
- * request, recorded as `floodStatus`).
+ * gateways in `CALM_TARGETS`, the calm partner's p99 with the flood ÷ alone. That the
+ * flood was refused as the kind says is checked by one request as the flood sends them,
+ * right after it (`floodStatus`: before the flood a `rate` key is still within its burst).
  *
  * @example
  *   const run = await refusalKind(target, 'blocked-ip', upstreamUrl, scenarioOptions);
@@ -63,7 +63,7 @@ export const KIND_STATUS: Readonly<Record<RefusalKind, number>> = {
 
 export interface RefusalKindRun {
   readonly kind: RefusalKind;
-  /** The status one flood request got just before the flood (should be `KIND_STATUS[kind]`). */
+  /** The status one flood request got right after the flood (should be `KIND_STATUS[kind]`). */
   readonly floodStatus: number;
   /** The flood's figures: refusals per second, the few answered meanwhile, its p99. */
   readonly flood: RejectionCost;
@@ -100,7 +100,6 @@ export async function refusalKind(
     const [floodKey, calmKey] = running.keys;
     const h = target.keyHeader;
     const floodKeys = kind === 'unknown' ? madeUpKeys(UNKNOWN_KEYS) : [floodKey];
-    const floodStatus = await probe(running.url, h, floodKeys[0]);
     const keysFile = join(opts.workDir, `refusal-${kind}-${target.name}.keys`);
     await writeFile(keysFile, `${floodKeys.join('\n')}\n`);
     const calm = CALM_TARGETS.has(target.name);
@@ -124,6 +123,7 @@ export async function refusalKind(
       calm ? calmRun() : undefined,
       measureNoise(opts.durationSec * 1000, liveGroups),
     ]);
+    const floodStatus = await probe(running.url, h, floodKeys[0]);
     return {
       kind,
       floodStatus,

@@ -129,7 +129,7 @@ async function measure(
     s.runs.push(r);
     const errs = r.non2xx + r.socketErrors;
     log(
-      `  round ${round}/${opts.rounds} ${t.name.padEnd(8)} ${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  others ${noiseCores(r.noise).toFixed(2)} cores${errs ? `  ${errs} errors/non-2xx` : ''}`,
+      `  round ${round}/${opts.rounds} ${t.name.padEnd(12)} ${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  others ${noiseCores(r.noise).toFixed(2)} cores${errs ? `  ${errs} errors/non-2xx` : ''}`,
     );
   } finally {
     await running.stop();
@@ -263,7 +263,7 @@ async function main(argv: string[]): Promise<number> {
       await limitCheck(t, summaries[i], upstream.url);
       const s = summaries[i];
       log(
-        `  ${t.name.padEnd(8)} ${s.check ? s.check.detail : t.limits ? '' : 'no limiter (reference)'}${s.status !== 'measured' ? ` → ${s.status}: ${s.note}` : ''}`,
+        `  ${t.name.padEnd(12)} ${s.check ? s.check.detail : t.limits ? '' : 'no limiter (reference)'}${s.status !== 'measured' ? ` → ${s.status}: ${s.note}` : ''}`,
       );
     }
 
