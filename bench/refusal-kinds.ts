@@ -10,8 +10,7 @@
  *
  * It gives the refusals per second of each kind (the flood's wrk figures) and, for the
  * gateways in `CALM_TARGETS`, the calm partner's p99 with the flood ÷ alone. That the
- * flood was refused as the kind says is checked by one request as the flood sends them,
- * right after it (`floodStatus`: before the flood a `rate` key is still within its burst).
+ * flood was refused as the kind says is checked right after it (`floodStatus`, `probe`).
  *
  * @example
  *   const run = await refusalKind(target, 'blocked-ip', upstreamUrl, scenarioOptions);
@@ -63,7 +62,7 @@ export const KIND_STATUS: Readonly<Record<RefusalKind, number>> = {
 
 export interface RefusalKindRun {
   readonly kind: RefusalKind;
-  /** The status one flood request got right after the flood (should be `KIND_STATUS[kind]`). */
+  /** What the flood got right after it (`probe`): should be `KIND_STATUS[kind]`. */
   readonly floodStatus: number;
   /** The flood's figures: refusals per second, the few answered meanwhile, its p99. */
   readonly flood: RejectionCost;
@@ -72,14 +71,26 @@ export interface RefusalKindRun {
   readonly noiseAlone?: Noise;
 }
 
-/** One request as the flood sends it (from FLOOD_IP); its status. */
-async function probe(url: string, header: string, key: string): Promise<number> {
-  const res = await fetch(`${url}/api/items/1`, {
-    headers: { [header]: key },
-    signal: AbortSignal.timeout(5000),
-  });
-  await res.arrayBuffer();
-  return res.status;
+/**
+ * What the flood gets now (from FLOOD_IP): the kind's status if any of `count` requests
+ * sent at once got it, else the first other refusal, else 200. A `rate` key is over its
+ * rate only while it sends faster than that, so its probe sends more than rate + burst
+ * (150) at once; the other kinds refuse every request, and one is enough.
+ */
+async function probe(url: string, header: string, key: string, kind: RefusalKind) {
+  const count = kind === 'rate' ? 150 : 1;
+  const statuses = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const res = await fetch(`${url}/api/items/1`, {
+        headers: { [header]: key },
+        signal: AbortSignal.timeout(5000),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  const want = KIND_STATUS[kind];
+  return statuses.includes(want) ? want : (statuses.find((s) => s !== 200) ?? 200);
 }
 
 /** The flood of one kind against `target`, with the calm partner for `CALM_TARGETS`. */
@@ -123,7 +134,7 @@ export async function refusalKind(
       calm ? calmRun() : undefined,
       measureNoise(opts.durationSec * 1000, liveGroups),
     ]);
-    const floodStatus = await probe(running.url, h, floodKeys[0]);
+    const floodStatus = await probe(running.url, h, floodKeys[0], kind);
     return {
       kind,
       floodStatus,

@@ -436,7 +436,7 @@ export function markdownSection(results: Results): string {
       ? `For each kind the gateway is started afresh (every key at ${REFUSAL_LIMIT.perMinute / 60} requests/s, burst ${REFUSAL_LIMIT.burst}, no slowing) and warmed up; ` +
         `a calm partner (its own key, client IP 127.0.0.2) sends ${CALM_RATE} requests/s on a fixed schedule (latency from the scheduled send time), ` +
         'alone, then while wrk floods from 127.0.0.1 with 50 connections as fast as the gateway answers (one flooding key; for `unknown` 50,000 made-up keys). ' +
-        '"flood answered" is the status one request as the flood sends them got right after the flood; "refusals/s" the flood\'s non-2xx answers per second. ' +
+        '"flood answered" is what the flood key got right after the flood (for `rate`, 150 requests at once, past rate + burst); "refusals/s" the flood\'s non-2xx answers per second. ' +
         'The calm partner is measured for sluice and nginx; HAProxy and the Fastify peer give refusals/s only.\n\n' +
         KIND_MAPPING +
         '\n\n' +
