@@ -367,7 +367,8 @@ export function markdownSection(results: Results): string {
     `Run of ${results.date}: \`${results.command}\` — ${s.rounds} rounds × ${s.durationSec} s per target, ` +
       `${s.connections} connections, ${s.keys} API keys, ${s.pinned ? 'servers on core 0, wrk on core 1' : 'NOT pinned'}.`,
     '',
-    `Machine: ${m.cores} cores, ${m.cpu}, Linux ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ${m.wrk}; ` +
+    `Machine: ${m.cores} cores, ${m.cpu}, Linux ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ` +
+      `${m.haproxy ? `HAProxy ${m.haproxy}; ` : ''}${m.bun ? `Bun ${m.bun}; ` : ''}${m.wrk}; ` +
       Object.entries(m.packages)
         .map(([n, v]) => `${n} ${v}`)
         .join(', ') +
