@@ -17,7 +17,7 @@ import { checkLimits } from './lib/limit-check.ts';
 import { describeMachine, installHint, missingTools } from './lib/machine.ts';
 import { type BenchOptions, parseOptions, USAGE } from './lib/options.ts';
 import { type Child, installExitHandlers, liveGroups, setPinning, stopAll } from './lib/procs.ts';
-import { markdownSection, replaceBetweenMarkers, textTable } from './lib/report.ts';
+import { goalLines, markdownSection, replaceBetweenMarkers, textTable } from './lib/report.ts';
 import {
   addRatios,
   type Results,
@@ -30,7 +30,8 @@ import { HIGH_LIMIT, LOW_LIMIT, type Target, TargetUnavailable } from './lib/tar
 import { startUpstreamProcess } from './lib/upstream-process.ts';
 import { runWrk } from './lib/wrk.ts';
 import { disposeSluice } from './peers/sluice.ts';
-import { isolation, rejectionCost, unknownKeyCost } from './scenarios.ts';
+import { refusalKind } from './refusal-kinds.ts';
+import { isolation } from './scenarios.ts';
 import { TARGETS } from './targets.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -128,7 +129,7 @@ async function measure(
     s.runs.push(r);
     const errs = r.non2xx + r.socketErrors;
     log(
-      `  round ${round}/${opts.rounds} ${t.name.padEnd(8)} ${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  others ${noiseCores(r.noise).toFixed(2)} cores${errs ? `  ${errs} errors/non-2xx` : ''}`,
+      `  round ${round}/${opts.rounds} ${t.name.padEnd(12)} ${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  others ${noiseCores(r.noise).toFixed(2)} cores${errs ? `  ${errs} errors/non-2xx` : ''}`,
     );
   } finally {
     await running.stop();
@@ -146,6 +147,7 @@ async function scenarios(
     rejectionCost: {},
     isolation: {},
     unknownKeyCost: {},
+    refusalKinds: {},
     skipped: {},
   };
   const scenarioOpts = {
@@ -165,22 +167,29 @@ async function scenarios(
     // One unlimited control is enough: the data-path floor would repeat direct's rows.
     if (!t.limits && t.name !== 'direct') continue;
     log(`  scenarios: ${t.name}`);
-    // direct has no limiter: no rejection cost, but its isolation row is the control
-    // (what the flood costs the machine and the load driver, with nothing limiting it).
-    if (t.limits) {
+    // One flood per refusal kind; its 429 flood is the rejection cost, and sluice's
+    // unknown-key flood the unknown-key cost (each measured once, reported in both places).
+    const kinds: NonNullable<ScenarioResults['refusalKinds']>[string] = {};
+    for (const kind of t.refusalKinds ?? []) {
       try {
-        out.rejectionCost[t.name] = await rejectionCost(t, upstream, scenarioOpts);
+        const run = await refusalKind(t, kind, upstream, scenarioOpts);
+        kinds[kind] = run;
+        log(
+          `    ${kind.padEnd(10)} flood answered ${run.floodStatus}: ${Math.round(run.flood.rejectedPerSec).toLocaleString('en-US')} refusals/s` +
+            (run.calmAlone && run.calmWithFlood
+              ? `; calm p99 ${run.calmAlone.p99Ms.toFixed(2)} → ${run.calmWithFlood.p99Ms.toFixed(2)} ms`
+              : ''),
+        );
+        if (kind === 'rate') out.rejectionCost[t.name] = run.flood;
+        if (kind === 'unknown' && t.refusesUnknownKeys && out.unknownKeyCost !== undefined) {
+          out.unknownKeyCost[t.name] = run.flood;
+        }
       } catch (error) {
-        out.rejectionCost[t.name] = { error: message(error) };
+        kinds[kind] = { error: message(error) };
+        log(`    ${kind}: failed: ${message(error)}`);
       }
     }
-    if (t.refusesUnknownKeys && out.unknownKeyCost !== undefined) {
-      try {
-        out.unknownKeyCost[t.name] = await unknownKeyCost(t, upstream, scenarioOpts);
-      } catch (error) {
-        out.unknownKeyCost[t.name] = { error: message(error) };
-      }
-    }
+    if (out.refusalKinds !== undefined && t.refusalKinds?.length) out.refusalKinds[t.name] = kinds;
     try {
       out.isolation[t.name] = await isolation(t, upstream, scenarioOpts);
     } catch (error) {
@@ -254,7 +263,7 @@ async function main(argv: string[]): Promise<number> {
       await limitCheck(t, summaries[i], upstream.url);
       const s = summaries[i];
       log(
-        `  ${t.name.padEnd(8)} ${s.check ? s.check.detail : t.limits ? '' : 'no limiter (reference)'}${s.status !== 'measured' ? ` → ${s.status}: ${s.note}` : ''}`,
+        `  ${t.name.padEnd(12)} ${s.check ? s.check.detail : t.limits ? '' : 'no limiter (reference)'}${s.status !== 'measured' ? ` → ${s.status}: ${s.note}` : ''}`,
       );
     }
 
@@ -286,7 +295,7 @@ async function main(argv: string[]): Promise<number> {
       skipped: { all: '--no-scenarios' },
     };
     if (opts.scenarios) {
-      log('bench: scenarios (rejection cost, isolation)');
+      log('bench: scenarios (isolation per refusal kind, rejection cost, isolation)');
       scenarioResults = await scenarios(targets, summaries, upstream.url, opts, workDir);
     }
 
@@ -317,6 +326,7 @@ async function main(argv: string[]): Promise<number> {
       scenarios: scenarioResults,
       engine,
     };
+    log(`bench: the targets of issue 11 in this run:\n${goalLines(results)}`);
     if (opts.write) await writeResults(results);
     else log(markdownSection(results));
     return 0;

@@ -1,13 +1,9 @@
 /**
- * The scenarios after the overhead rounds, run against every gateway that limits:
- *
- * - rejection cost: one key far past its limit, flooded by wrk; how many 429s per
- *   second the gateway answers, set against the proxied throughput it allows;
- * - unknown-key cost (gateways that know their keys: sluice): wrk rotating over
- *   `UNKNOWN_KEYS` made-up keys, each answered 401; how many per second, which shows
- *   whether an unknown key costs a database read;
- * - isolation: one account floods at 20× its rate while a second sends at half its
- *   rate; the second's p99 and 429 count with and without the flood.
+ * The isolation scenario after the overhead rounds, run against every gateway that
+ * limits (and direct, as the control): one account floods at 20× its rate while a
+ * second sends at half its rate; the second's p99 and 429 count with and without the
+ * flood. The refusal floods (429s, unknown keys and the other kinds, each with a calm
+ * partner) are in bench/refusal-kinds.ts, which shares the helpers here.
  *
  * Each phase starts the gateway afresh, so no state (or safeguard action) carries over,
  * warms it up with other keys than the measured ones (the Node gateways need seconds of
@@ -15,7 +11,7 @@
  * other processes took while it measured.
  *
  * @example
- *   const cost = await rejectionCost(target, upstreamUrl, scenarioOptions);
+ *   const iso = await isolation(target, upstreamUrl, scenarioOptions);
  */
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -27,16 +23,6 @@ import { runWrk } from './lib/wrk.ts';
 import type { PacedResult } from './paced-load.ts';
 
 const PACED = join(dirname(fileURLToPath(import.meta.url)), 'paced-load.ts');
-
-/** The flooding key's limit: 1 request/s, rejections at once (no slowing). */
-export const FLOOD_LIMIT: Limit = {
-  perMinute: 60,
-  burst: 10,
-  maxDelayMs: 0,
-  maxSlowed: 0,
-  concurrency: 1000,
-  queue: 1000,
-};
 
 /** 100 requests/s per account; sluice may slow up to 1 s and queue a little. */
 export const ISOLATION_LIMIT: Limit = {
@@ -69,7 +55,7 @@ export interface RejectionCost {
 }
 
 /** wrk over every key but the first two, unmeasured; then waits for a quiet machine. */
-async function warmUp(target: Target, running: RunningTarget, opts: ScenarioOptions) {
+export async function warmUp(target: Target, running: RunningTarget, opts: ScenarioOptions) {
   if (opts.warmupSec > 0 && running.keys.length > 2) {
     const keysFile = join(opts.workDir, `warmup-${target.name}.keys`);
     await writeFile(keysFile, `${running.keys.slice(2).join('\n')}\n`);
@@ -84,78 +70,12 @@ async function warmUp(target: Target, running: RunningTarget, opts: ScenarioOpti
   await waitForQuiet(opts.maxNoise, 30_000, liveGroups);
 }
 
-/**
- * A flood measured by wrk with the keys `keysOf` picks (one key, or keys never created):
- * refusals and answers per second and the p99, after the same warm-up as the others.
- */
-async function floodCost(
-  target: Target,
-  upstreamUrl: string,
-  opts: ScenarioOptions,
-  flood: { name: string; refuseUnknownKeys?: boolean; keysOf(known: readonly string[]): string[] },
-): Promise<RejectionCost> {
-  const running = await target.start(upstreamUrl, {
-    limit: FLOOD_LIMIT,
-    keys: Math.max(3, opts.keys),
-    ...(flood.refuseUnknownKeys ? { refuseUnknownKeys: true } : {}),
-  });
-  try {
-    await warmUp(target, running, opts);
-    const keysFile = join(opts.workDir, `${flood.name}-${target.name}.keys`);
-    await writeFile(keysFile, `${flood.keysOf(running.keys).join('\n')}\n`);
-    const [r, noise] = await Promise.all([
-      runWrk({
-        url: running.url,
-        keysFile,
-        header: target.keyHeader,
-        connections: opts.connections,
-        durationSec: opts.durationSec,
-      }),
-      measureNoise(opts.durationSec * 1000, liveGroups),
-    ]);
-    return {
-      rejectedPerSec: r.non2xx / r.durationSec,
-      servedPerSec: (r.requests - r.non2xx) / r.durationSec,
-      p99Ms: r.p99Ms,
-      socketErrors: r.socketErrors,
-      noise,
-    };
-  } finally {
-    await running.stop();
-  }
-}
-
-/** One key flooded by wrk against a low limit (1 request/s, no slowing). */
-export function rejectionCost(
-  target: Target,
-  upstreamUrl: string,
-  opts: ScenarioOptions,
-): Promise<RejectionCost> {
-  return floodCost(target, upstreamUrl, opts, { name: 'flood', keysOf: (known) => [known[0]] });
-}
-
 /** Made-up keys the unknown-key flood rotates over: more than the gateway remembers (10,000). */
 export const UNKNOWN_KEYS = 50_000;
 
 /** `sk_<10-character id>_<32 characters>`: the shape of a real key, never created. */
 export function madeUpKeys(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `sk_FAKEKEY000_${String(i).padStart(32, '0')}`);
-}
-
-/**
- * wrk over `UNKNOWN_KEYS` keys that were never created, against a gateway that refuses
- * them (401): refusals per second and the p99, after the same warm-up as the others.
- */
-export function unknownKeyCost(
-  target: Target,
-  upstreamUrl: string,
-  opts: ScenarioOptions,
-): Promise<RejectionCost> {
-  return floodCost(target, upstreamUrl, opts, {
-    name: 'unknown',
-    refuseUnknownKeys: true,
-    keysOf: () => madeUpKeys(UNKNOWN_KEYS),
-  });
 }
 
 /**
@@ -167,7 +87,7 @@ export const CALM_ADDRESS = '127.0.0.2';
 export const FLOOD_ADDRESS = '127.0.0.3';
 
 /** Runs bench/paced-load.ts on the load core; resolves with its JSON report. */
-async function paced(
+export async function paced(
   url: string,
   header: string,
   key: string,

@@ -9,15 +9,30 @@
  * @example
  *   for (const t of TARGETS) if (!(await t.unavailable())) await t.start(upstream, opts);
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnPinned } from './lib/procs.ts';
-import { syntheticKeys, type Target } from './lib/target-types.ts';
+import { runBounded, spawnPinned } from './lib/procs.ts';
+import {
+  FLOOD_IP,
+  REFUSAL_KINDS,
+  type StartOptions,
+  syntheticKeys,
+  type Target,
+} from './lib/target-types.ts';
 import { fastifyWindow } from './peers/fastify-rate-limit.ts';
+import { haproxyUnavailable, startHaproxy } from './peers/haproxy.ts';
 import { nginxUnavailable, startNginx } from './peers/nginx.ts';
 import { startSluice } from './peers/sluice.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The Bun binary the `bun` devDependency ships (pinned exact in package.json). */
+export const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
+
+/** The valid keys and the refusal kind, for peers that take any key string. */
+const refusalOf = (opts: StartOptions) =>
+  opts.refusal && { kind: opts.refusal.kind, keys: syntheticKeys(opts.keys) };
 
 /** No gateway: the upstream's own throughput, the ceiling for every other row. */
 const direct: Target = {
@@ -38,25 +53,54 @@ const nginx: Target = {
   label: 'nginx limit_req',
   keyHeader: 'x-api-key',
   limits: true,
+  refusalKinds: REFUSAL_KINDS,
   unavailable: async () => nginxUnavailable(),
   async start(upstreamUrl, opts) {
-    const running = await startNginx(upstreamUrl, opts.limit);
+    const running = await startNginx(upstreamUrl, opts.limit, refusalOf(opts));
     return { ...running, keys: syntheticKeys(opts.keys) };
   },
 };
 
-/** Starts a standalone peer server (bench/peers/NAME.ts) pinned to core 0. */
-async function startPeerScript(script: string, args: string[], name: string, keys: number) {
-  const child = spawnPinned(0, process.execPath, [join(ROOT, 'bench', 'peers', script), ...args], {
+/** HAProxy with a stick-table rate limit keyed by the API key: the second C peer. */
+const haproxy: Target = {
+  name: 'haproxy',
+  label: 'HAProxy stick-table',
+  keyHeader: 'x-api-key',
+  limits: true,
+  refusalKinds: REFUSAL_KINDS,
+  unavailable: async () => haproxyUnavailable(),
+  async start(upstreamUrl, opts) {
+    const running = await startHaproxy(upstreamUrl, opts.limit, refusalOf(opts));
+    return { ...running, keys: syntheticKeys(opts.keys) };
+  },
+};
+
+/**
+ * Starts a standalone peer server (bench/peers/NAME.ts) pinned to core 0, on Node (the
+ * pinned Node 24 running this harness) unless `runtime` names another binary.
+ */
+async function startPeerScript(
+  script: string,
+  args: string[],
+  name: string,
+  keys: number,
+  runtime = process.execPath,
+  cleanUp: () => Promise<void> = async () => {},
+) {
+  const child = spawnPinned(0, runtime, [join(ROOT, 'bench', 'peers', script), ...args], {
     cwd: ROOT,
     name,
     env: { ...process.env, NODE_ENV: 'production' },
   });
+  const stop = async () => {
+    await child.stop();
+    await cleanUp();
+  };
   try {
     const m = await child.waitForLine(/listening (http:\/\/\S+)/, 10_000);
-    return { url: m[1], keys: syntheticKeys(keys), stop: () => child.stop(), pid: child.pid };
+    return { url: m[1], keys: syntheticKeys(keys), stop, pid: child.pid };
   } catch (error) {
-    await child.stop();
+    await stop();
     throw error;
   }
 }
@@ -66,12 +110,59 @@ const fastify: Target = {
   label: 'Fastify + @fastify/rate-limit',
   keyHeader: 'x-api-key',
   limits: true,
+  refusalKinds: REFUSAL_KINDS,
   unavailable: async () => undefined,
-  start(upstreamUrl, opts) {
+  async start(upstreamUrl, opts) {
     const { max, windowMs } = fastifyWindow(opts.limit);
     const args = ['--upstream', upstreamUrl, '--max', String(max), '--window-ms', String(windowMs)];
-    return startPeerScript('fastify-rate-limit.ts', args, 'fastify peer', opts.keys);
+    const refusal = refusalOf(opts);
+    if (refusal === undefined) {
+      return startPeerScript('fastify-rate-limit.ts', args, 'fastify peer', opts.keys);
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-fastify-'));
+    await writeFile(join(dir, 'keys'), `${refusal.keys.join('\n')}\n`);
+    args.push('--keys-file', join(dir, 'keys'));
+    if (refusal.kind === 'suspended') args.push('--suspended', refusal.keys[0]);
+    if (refusal.kind === 'blocked-ip') args.push('--blocked-ip', FLOOD_IP);
+    return startPeerScript(
+      'fastify-rate-limit.ts',
+      args,
+      'fastify peer',
+      opts.keys,
+      undefined,
+      () => rm(dir, { recursive: true, force: true }),
+    );
   },
+};
+
+/** Reference: the least a Node proxy can be (node:http + undici, 15 lines), no limits. */
+const nodeMinimal: Target = {
+  name: 'node-minimal',
+  label: 'minimal node:http + undici proxy (no limits)',
+  keyHeader: 'x-api-key',
+  limits: false,
+  unavailable: async () => undefined,
+  start: (upstreamUrl, opts) =>
+    startPeerScript('node-minimal.ts', ['--upstream', upstreamUrl], 'node-minimal', opts.keys),
+};
+
+/** Why the Bun binary cannot run here (with its error), or undefined. */
+export function bunUnavailable(): string | undefined {
+  const r = runBounded(BUN, ['--version'], { timeoutMs: 10_000 });
+  if (r.status === 0 && !r.failed) return undefined;
+  const why = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ');
+  return `bun does not run here (npm install installs the bun devDependency): ${why || `exit ${r.status}`}`;
+}
+
+/** Reference: a minimal Bun.serve + fetch proxy, the fastest other JavaScript server here. */
+const bunMinimal: Target = {
+  name: 'bun-minimal',
+  label: 'minimal Bun.serve + fetch proxy (no limits)',
+  keyHeader: 'x-api-key',
+  limits: false,
+  unavailable: async () => bunUnavailable(),
+  start: (upstreamUrl, opts) =>
+    startPeerScript('bun-minimal.ts', ['--upstream', upstreamUrl], 'bun-minimal', opts.keys, BUN),
 };
 
 /** sluice's data path with no pipeline: the floor Node's HTTP stack sets (no limiter). */
@@ -91,8 +182,18 @@ const sluice: Target = {
   keyHeader: 'x-api-key',
   limits: true,
   refusesUnknownKeys: true,
+  refusalKinds: REFUSAL_KINDS,
   unavailable: async () => undefined,
   start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts),
 };
 
-export const TARGETS: readonly Target[] = [direct, nginx, fastify, dataPath, sluice];
+export const TARGETS: readonly Target[] = [
+  direct,
+  nginx,
+  haproxy,
+  fastify,
+  nodeMinimal,
+  bunMinimal,
+  dataPath,
+  sluice,
+];

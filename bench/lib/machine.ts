@@ -20,6 +20,9 @@ export interface Machine {
   readonly kernel: string;
   readonly node: string;
   readonly nginx: string;
+  /** HAProxy's and Bun's versions (absent in results older than December 2026). */
+  readonly haproxy?: string;
+  readonly bun?: string;
   readonly wrk: string;
   /** Versions of the Node peers' libraries, from node_modules. */
   readonly packages: Readonly<Record<string, string>>;
@@ -31,11 +34,12 @@ function has(cmd: string, args: string[]): boolean {
   return !runBounded(cmd, args, { timeoutMs: 5000 }).failed;
 }
 
-/** Tools that are not installed, among `wrk`, `nginx`, `taskset`. */
+/** Tools that are not installed, among `wrk`, `nginx`, `haproxy`, `taskset`. */
 export function missingTools(): string[] {
   const missing: string[] = [];
   if (!has('wrk', ['-v'])) missing.push('wrk');
   if (!has('nginx', ['-v'])) missing.push('nginx');
+  if (!has('haproxy', ['-v'])) missing.push('haproxy');
   if (!has('taskset', ['-V'])) missing.push('taskset');
   return missing;
 }
@@ -82,12 +86,23 @@ export function describeMachine(): Machine {
   }
   const nginx = runBounded('nginx', ['-v'], { timeoutMs: 5000 });
   const wrk = runBounded('wrk', ['-v'], { timeoutMs: 5000 });
+  const haproxy = runBounded('haproxy', ['-v'], { timeoutMs: 5000 });
+  const bun = runBounded(join(ROOT, 'node_modules', '.bin', 'bun'), ['--version'], {
+    timeoutMs: 10_000,
+  });
   return {
     cores: availableParallelism(),
     cpu,
     kernel: release(),
     node: process.version,
     nginx: firstLine(nginx.stderr || nginx.stdout).replace(/^nginx version:\s*/, '') || 'absent',
+    haproxy:
+      haproxy.status === 0
+        ? firstLine(haproxy.stdout)
+            .replace(/^HAProxy version\s*/, '')
+            .replace(/\s.*$/, '')
+        : 'absent',
+    bun: bun.status === 0 ? firstLine(bun.stdout) : 'absent',
     wrk: firstLine(wrk.stdout || wrk.stderr).replace(/\s*Copyright.*$/, '') || 'absent',
     packages: Object.fromEntries(
       ['fastify', '@fastify/rate-limit', '@fastify/reply-from', 'undici'].map((n) => [

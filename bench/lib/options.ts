@@ -38,8 +38,9 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --quick            3 rounds × 5 s (8 s warm-up), scenarios of 5 s
   --connections N    wrk connections (default 50)
   --keys N           API keys the load rotates over (default 1000)
-  --targets a,b      only these targets (direct, nginx, fastify, data-path, sluice)
-  --no-scenarios     skip the rejection-cost and isolation scenarios
+  --targets a,b      only these targets (direct, nginx, haproxy, fastify, node-minimal,
+                     bun-minimal, data-path, sluice)
+  --no-scenarios     skip the scenarios (isolation per refusal kind, isolation)
   --no-engine        skip the decision-engine comparison (10k and 1M keys)
   --render           measure nothing: re-render the report from bench/results/latest.json
   --no-write         print only; do not write bench/results/ or BENCHMARKS.md

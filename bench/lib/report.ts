@@ -7,9 +7,12 @@
  *   const md = replaceBetweenMarkers(old, markdownSection(results));
  */
 import type { PacedResult } from '../paced-load.ts';
+import { CALM_RATE, calmRatio, KIND_STATUS, REFUSAL_LIMIT } from '../refusal-kinds.ts';
 import type { Isolation, RejectionCost } from '../scenarios.ts';
 import type { Noise } from './cpu-noise.ts';
+import { checkGoals, kindRun } from './goals.ts';
 import { type Results, sluiceVerdict, type TargetSummary } from './results.ts';
+import { REFUSAL_KINDS } from './target-types.ts';
 
 export const START_MARKER = '<!-- bench:results:start -->';
 export const END_MARKER = '<!-- bench:results:end -->';
@@ -37,7 +40,9 @@ function rows(targets: readonly TargetSummary[]): Row[] {
   return targets.map((t) => {
     const m = t.median;
     if (m === undefined) {
-      return { cells: [t.label, checkCell(t), t.status, '', '', '', '', '', '', '', '', '', ''] };
+      return {
+        cells: [t.label, checkCell(t), t.status, '', '', '', '', '', '', '', '', '', '', ''],
+      };
     }
     return {
       cells: [
@@ -53,6 +58,7 @@ function rows(targets: readonly TargetSummary[]): Row[] {
         fix(m.upstreamCpuUs, 0),
         ratio(t.vsNginx),
         ratio(t.vsFastify),
+        ratio(t.vsNodeMinimal),
         fix(m.noiseCores),
       ],
     };
@@ -72,6 +78,7 @@ const HEADERS = [
   'upstream CPU µs/req',
   '× nginx',
   '× Fastify',
+  '× minimal Node',
   "others' cores",
 ];
 
@@ -135,6 +142,94 @@ function unknownKeyTable(results: Results): string {
     return [label, int(c.rejectedPerSec), fix(c.p99Ms, 1), noiseCell(c.noise)];
   });
   return mdTable(['gateway', '401/s (made-up keys)', 'p99 ms', "others' cores"], body);
+}
+
+/** How each gateway answers each refusal kind (the method; the same words as BENCHMARKS.md). */
+const KIND_MAPPING = [
+  'How each kind is answered: **sluice** — `rate`: the plan limit (`ignoring429` in dry run, so the flood stays 429s); ' +
+    '`suspended`: the flooding key keeps going after its 429s until the `ignoring429` safeguard suspends it (403 `key-suspended`; ' +
+    '`afterAuthFailure` in dry run, so its IP is not blocked too); `blocked-ip`: `sluice ips block 127.0.0.1` after the warm-up ' +
+    '(403 `ip-blocked`, default safeguards); `unknown`: `unauthenticated: refuse` (401 `key-unknown`). ' +
+    '**nginx** — `rate`: `limit_req` (429); `suspended` and `unknown`: a `map` of the valid keys, `return 403` for the suspended one ' +
+    'and `return 401` for a key not in it; `blocked-ip`: `deny 127.0.0.1` (403; the blocked address is kept out of `limit_req`, ' +
+    'which runs first). **HAProxy** — the stick table (429); a map file of the valid keys (401 / 403); `deny if { src 127.0.0.1 }` (403). ' +
+    '**Fastify** — `@fastify/rate-limit` (429); an `onRequest` hook before it with a Set of the valid keys (401 / 403) and the blocked IP (403).',
+].join('');
+
+/** One row per gateway and refusal kind: refusals/s, and the calm partner's p99 alone and with the flood. */
+function refusalKindTable(results: Results): string {
+  const body: string[][] = [];
+  for (const [name, kinds] of Object.entries(results.scenarios.refusalKinds ?? {})) {
+    const label = results.targets.find((t) => t.name === name)?.label ?? name;
+    for (const kind of REFUSAL_KINDS) {
+      const r = kinds[kind];
+      if (r === undefined) continue;
+      if ('error' in r) {
+        body.push([label, kind, `failed: ${r.error}`, '', '', '', '', '', '', '', '']);
+        continue;
+      }
+      const run = kindRun(results, name, kind)!;
+      const calm = run.calmAlone !== undefined && run.calmWithFlood !== undefined;
+      body.push([
+        label,
+        kind,
+        `${run.floodStatus}${run.floodStatus === KIND_STATUS[kind] ? '' : ` (want ${KIND_STATUS[kind]})`}`,
+        int(run.flood.rejectedPerSec),
+        int(run.flood.servedPerSec),
+        fix(run.flood.p99Ms),
+        calm ? fix(run.calmAlone?.p99Ms) : '–',
+        calm ? fix(run.calmWithFlood?.p99Ms) : '–',
+        ratio(calmRatio(run)),
+        calm ? `${otherThan200(run.calmAlone!)} / ${otherThan200(run.calmWithFlood!)}` : '–',
+        `${noiseCell(run.noiseAlone)} / ${noiseCell(run.flood.noise)}`,
+      ]);
+    }
+  }
+  return mdTable(
+    [
+      'gateway',
+      'kind',
+      'flood answered',
+      'refusals/s',
+      '2xx/s meanwhile',
+      'flood p99 ms',
+      'calm p99 ms, alone',
+      'calm p99 ms, with flood',
+      'p99 with ÷ alone',
+      'calm not 200, alone / with flood',
+      "others' cores, alone / with flood",
+    ],
+    body,
+  );
+}
+
+/** The calm partner's answers other than 200 (and no answers), or 0. */
+function otherThan200(r: PacedResult): string {
+  const parts = Object.entries(r.status)
+    .filter(([code]) => code !== '200')
+    .map(([code, n]) => `${int(n)}×${code}`);
+  if (r.errors) parts.push(`${int(r.errors)} no answer`);
+  return parts.length ? parts.join(', ') : '0';
+}
+
+/** The issue 11 targets, met or missed, with the figures. */
+function goalsTable(results: Results): string {
+  return mdTable(
+    ['target', 'want', 'this run', 'verdict'],
+    checkGoals(results).map((g) => [
+      g.target,
+      g.want,
+      g.figures,
+      g.verdict === 'met' ? 'met' : g.verdict === 'missed' ? '**missed**' : 'pending',
+    ]),
+  );
+}
+
+/** The issue 11 targets for the console, one line each. */
+export function goalLines(results: Results): string {
+  return checkGoals(results)
+    .map((g) => `  ${g.verdict.padEnd(7)} ${g.target} ${g.want}: ${g.figures}`)
+    .join('\n');
 }
 
 /** sluice against the issue's scenario targets, in one line each. */
@@ -272,7 +367,8 @@ export function markdownSection(results: Results): string {
     `Run of ${results.date}: \`${results.command}\` — ${s.rounds} rounds × ${s.durationSec} s per target, ` +
       `${s.connections} connections, ${s.keys} API keys, ${s.pinned ? 'servers on core 0, wrk on core 1' : 'NOT pinned'}.`,
     '',
-    `Machine: ${m.cores} cores, ${m.cpu}, Linux ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ${m.wrk}; ` +
+    `Machine: ${m.cores} cores, ${m.cpu}, Linux ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ` +
+      `${m.haproxy ? `HAProxy ${m.haproxy}; ` : ''}${m.bun ? `Bun ${m.bun}; ` : ''}${m.wrk}; ` +
       Object.entries(m.packages)
         .map(([n, v]) => `${n} ${v}`)
         .join(', ') +
@@ -305,7 +401,8 @@ export function markdownSection(results: Results): string {
     '',
     '### Rejection cost',
     '',
-    'One key limited to 1 request/s (no slowing), flooded by wrk after a warm-up with other keys.',
+    `One key limited to ${REFUSAL_LIMIT.perMinute / 60} requests/s (burst ${REFUSAL_LIMIT.burst}, no slowing), flooded by wrk after a warm-up with other keys ` +
+      '(the `rate` flood of the per-kind isolation below, measured once).',
     '',
     rejectionTable(results),
     '',
@@ -334,7 +431,26 @@ export function markdownSection(results: Results): string {
     '',
     ...scenarioVerdicts(results).filter((l) => l.startsWith('Isolation')),
     '',
+    '### Isolation per refusal kind',
+    '',
+    Object.keys(results.scenarios.refusalKinds ?? {}).length > 0
+      ? `For each kind the gateway is started afresh (every key at ${REFUSAL_LIMIT.perMinute / 60} requests/s, burst ${REFUSAL_LIMIT.burst}, no slowing) and warmed up; ` +
+        `a calm partner (its own key, client IP 127.0.0.2) sends ${CALM_RATE} requests/s on a fixed schedule (latency from the scheduled send time), ` +
+        'alone, then while wrk floods from 127.0.0.1 with 50 connections as fast as the gateway answers (one flooding key; for `unknown` 50,000 made-up keys). ' +
+        '"flood answered" is what the flood key got right after the flood (for `rate`, 150 requests at once, past rate + burst); "refusals/s" the flood\'s non-2xx answers per second. ' +
+        'The calm partner is measured for sluice and nginx; HAProxy and the Fastify peer give refusals/s only.\n\n' +
+        KIND_MAPPING +
+        '\n\n' +
+        refusalKindTable(results)
+      : 'No per-kind run.',
+    '',
     ...(skipped.length ? ['Scenarios skipped:', ...skipped, ''] : []),
+    '### Targets (issue 11)',
+    '',
+    "Each target of issue 11 against this run's figures (ratios within the run; throughput ratios are medians of per-round ratios).",
+    '',
+    goalsTable(results),
+    '',
     '### Decision engine',
     '',
     engineSection(results.engine),

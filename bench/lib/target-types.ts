@@ -44,6 +44,33 @@ export const LOW_LIMIT: Limit = {
   queue: 1000,
 };
 
+/**
+ * The refusals the per-kind isolation scenario floods a gateway with (bench/refusal-kinds.ts):
+ * `rate` 429 (over the key's rate), `suspended` 403 (the key suspended), `blocked-ip` 403
+ * (the client's IP blocked), `unknown` 401 (a key the gateway does not know).
+ */
+export type RefusalKind = 'rate' | 'suspended' | 'blocked-ip' | 'unknown';
+export const REFUSAL_KINDS: readonly RefusalKind[] = ['rate', 'suspended', 'blocked-ip', 'unknown'];
+
+/**
+ * The client IP of every flood: wrk cannot choose its source address, and the kernel
+ * gives every loopback connection 127.0.0.1 as its source (`ip route get 127.0.0.5` says
+ * `src 127.0.0.1`). The calm partner sends from another address (scenarios.ts).
+ */
+export const FLOOD_IP = '127.0.0.1';
+
+/**
+ * What a gateway started for one refusal kind must do: only the keys it was started with
+ * are valid (any other key: 401), the first of them is the flooding key, and for
+ * `suspended` that key is suspended (403), for `blocked-ip` FLOOD_IP is blocked (403).
+ *
+ * @example
+ *   await target.start(upstream, { limit: REFUSAL_LIMIT, keys: 1000, refusal: 'blocked-ip' });
+ */
+export interface RefusalSetup {
+  readonly kind: RefusalKind;
+}
+
 export interface RunningTarget {
   /** Base URL to load, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
@@ -53,6 +80,11 @@ export interface RunningTarget {
   readonly pid?: number;
   /** Stops the gateway (by pid) and removes its temporary files. */
   stop(): Promise<void>;
+  /**
+   * Applies the refusal it was started for, after the warm-up (sluice suspends the
+   * flooding key or blocks FLOOD_IP at run time); absent when the start already did.
+   */
+  applyRefusal?(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -66,6 +98,8 @@ export interface StartOptions {
   readonly refuseUnknownKeys?: boolean;
   /** sluice only: `--threads N` (worker threads sharing one set of limits). */
   readonly threads?: number;
+  /** Start for the per-kind isolation flood (targets with `refusalKinds`). */
+  readonly refusal?: RefusalSetup;
 }
 
 export interface Target {
@@ -82,6 +116,8 @@ export interface Target {
    * unknown-key flood runs against it. The peers take any key string as a key.
    */
   readonly refusesUnknownKeys?: boolean;
+  /** The refusal kinds it can be started for (bench/refusal-kinds.ts); none: not flooded. */
+  readonly refusalKinds?: readonly RefusalKind[];
   /** Why this target cannot run on this machine, or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   start(upstreamUrl: string, opts: StartOptions): Promise<RunningTarget>;

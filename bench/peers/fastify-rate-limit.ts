@@ -7,7 +7,12 @@
  *     --max 10 --window-ms 60000
  * prints `listening http://127.0.0.1:PORT` once ready. @fastify/rate-limit has no
  * burst: `--max` requests per fixed `--window-ms` window.
+ *
+ * For the per-kind refusal floods (bench/refusal-kinds.ts) an `onRequest` hook, run
+ * before the rate limit, answers as a Node team would by hand: `--blocked-ip IP` 403,
+ * a key not in `--keys-file` 401, the `--suspended KEY` 403.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import rateLimit from '@fastify/rate-limit';
 import replyFrom from '@fastify/reply-from';
@@ -31,10 +36,30 @@ async function main(): Promise<void> {
       upstream: { type: 'string' },
       max: { type: 'string', default: '1000000000' },
       'window-ms': { type: 'string', default: '60000' },
+      'keys-file': { type: 'string' },
+      suspended: { type: 'string' },
+      'blocked-ip': { type: 'string' },
     },
   });
   if (values.upstream === undefined) throw new Error('--upstream URL is required');
   const app = Fastify({ logger: false });
+  const valid = values['keys-file']
+    ? new Set(readFileSync(values['keys-file'], 'utf8').split('\n').filter(Boolean))
+    : undefined;
+  const { suspended, 'blocked-ip': blockedIp } = values;
+  if (valid !== undefined || blockedIp !== undefined) {
+    app.addHook('onRequest', (req, reply, done) => {
+      const key = req.headers['x-api-key'];
+      if (blockedIp !== undefined && req.socket.remoteAddress === blockedIp) {
+        return reply.code(403).send({ error: 'ip-blocked' });
+      }
+      if (valid !== undefined && (typeof key !== 'string' || !valid.has(key))) {
+        return reply.code(401).send({ error: 'key-unknown' });
+      }
+      if (key === suspended) return reply.code(403).send({ error: 'key-suspended' });
+      done();
+    });
+  }
   await app.register(rateLimit, {
     max: Number(values.max),
     timeWindow: Number(values['window-ms']),

@@ -13,7 +13,53 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForHttp } from '../lib/net.ts';
 import { runBounded, spawnPinned } from '../lib/procs.ts';
-import type { Limit } from '../lib/target-types.ts';
+import { FLOOD_IP, type Limit, type RefusalKind } from '../lib/target-types.ts';
+
+/** What nginx needs to answer one refusal kind: the kind, and the valid keys (the first floods). */
+export interface NginxRefusal {
+  readonly kind: RefusalKind;
+  readonly keys: readonly string[];
+}
+
+/**
+ * The refusal kinds in nginx's terms: a `map` of the valid keys to their state (a key not
+ * in it: `return 401`; the suspended one: `return 403`), `deny` for the blocked IP (its
+ * requests keep out of `limit_req`, which runs before `deny`, so they are answered 403,
+ * not 429), and `limit_req` as always for the rate. Returns the http-level and the
+ * location-level lines.
+ */
+export function nginxRefusalConf(r: NginxRefusal | undefined): { http: string; location: string } {
+  if (r === undefined) {
+    return { http: 'limit_req_zone $http_x_api_key zone=k:10m', location: '' };
+  }
+  const state = (key: string, i: number) =>
+    `    "${key}" ${i === 0 && r.kind === 'suspended' ? 'suspended' : 'ok'};`;
+  const blocked = r.kind === 'blocked-ip';
+  const http = [
+    'map_hash_max_size 262144;',
+    '  map $http_x_api_key $key_state {',
+    '    default unknown;',
+    ...r.keys.map(state),
+    '  }',
+    ...(blocked
+      ? [
+          '  map $remote_addr $limit_key {',
+          `    "${FLOOD_IP}" "";`,
+          '    default $http_x_api_key;',
+          '  }',
+        ]
+      : []),
+    `  limit_req_zone ${blocked ? '$limit_key' : '$http_x_api_key'} zone=k:10m`,
+  ].join('\n');
+  const location = [
+    ...(blocked ? [`deny ${FLOOD_IP};`] : []),
+    'if ($key_state = unknown) { return 401; }',
+    'if ($key_state = suspended) { return 403; }',
+  ]
+    .map((l) => `      ${l}\n`)
+    .join('');
+  return { http, location };
+}
 
 /** `10/min` → `10r/m`; whole per-second rates as `r/s` (nginx takes only these two). */
 export function nginxRate(perMinute: number): string {
@@ -21,7 +67,14 @@ export function nginxRate(perMinute: number): string {
 }
 
 /** The whole nginx.conf for a proxy on `port` in front of `upstream` (host:port). */
-export function nginxConf(dir: string, port: number, upstream: string, limit: Limit): string {
+export function nginxConf(
+  dir: string,
+  port: number,
+  upstream: string,
+  limit: Limit,
+  refusal?: NginxRefusal,
+): string {
+  const r = nginxRefusalConf(refusal);
   return `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -34,7 +87,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 1000000;
-  limit_req_zone $http_x_api_key zone=k:10m rate=${nginxRate(limit.perMinute)};
+  ${r.http} rate=${nginxRate(limit.perMinute)};
   limit_req_status 429;
   upstream api {
     server ${upstream};
@@ -44,7 +97,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     location / {
-      limit_req zone=k burst=${limit.burst} nodelay;
+${r.location}      limit_req zone=k burst=${limit.burst} nodelay;
       proxy_pass http://api;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -63,13 +116,13 @@ export function nginxUnavailable(): string | undefined {
 }
 
 /** Starts nginx (pinned to core 0) with a fresh config in a temp dir. */
-export async function startNginx(upstreamUrl: string, limit: Limit) {
+export async function startNginx(upstreamUrl: string, limit: Limit, refusal?: NginxRefusal) {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-nginx-'));
   // nginx's worker may run as another user: it must read the config and temp paths.
   await chmod(dir, 0o755);
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConf(dir, port, new URL(upstreamUrl).host, limit));
+  await writeFile(conf, nginxConf(dir, port, new URL(upstreamUrl).host, limit, refusal));
   const child = spawnPinned(
     0,
     'nginx',

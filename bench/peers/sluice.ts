@@ -16,8 +16,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort, waitForHttp } from '../lib/net.ts';
-import { spawnPinned } from '../lib/procs.ts';
-import { type Limit, type StartOptions, TargetUnavailable } from '../lib/target-types.ts';
+import { runBounded, spawnPinned } from '../lib/procs.ts';
+import {
+  FLOOD_IP,
+  type Limit,
+  type RefusalKind,
+  type StartOptions,
+  TargetUnavailable,
+} from '../lib/target-types.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -27,26 +33,40 @@ const KEYS_MS = 180_000;
 const ms = (n: number) => `${n / 1000}s`;
 
 /**
- * The policy file for `limit`. The client IP limits sit far above any load here (all
- * load comes from 127.0.0.1), so only the account limit under test can answer 429.
+ * The policy file for `limit`. The client IP limits (rates and requests held at once) sit
+ * far above any load here (all load comes from 127.0.0.1), so only the account limit under
+ * test can answer 429.
  * With `refuseUnknownKeys`, a key never created is answered 401 `key-unknown` (not let
  * through as a keyless caller), and the afterAuthFailure safeguard only reports (dry
  * run), so the flood stays a flood of 401s instead of becoming 403 `ip-blocked`.
+ *
+ * For a refusal kind the safeguard that would turn the flood into another kind only
+ * reports: `rate` keeps `ignoring429` in dry run (the flood stays 429s instead of a
+ * suspension), `suspended` keeps `afterAuthFailure` in dry run (the suspended key's
+ * flood stays 403 `key-suspended` instead of an IP block); `blocked-ip` runs with the
+ * default safeguards; `unknown` is `refuseUnknownKeys`.
  */
 export function sluicePolicyYaml(
   limit: Limit,
-  options: { refuseUnknownKeys?: boolean } = {},
+  options: { refuseUnknownKeys?: boolean; refusal?: RefusalKind } = {},
 ): string {
   const rate = `${limit.perMinute}/min`;
+  const unknown = options.refuseUnknownKeys || options.refusal === 'unknown';
   return stringify({
-    ...(options.refuseUnknownKeys
+    ...(unknown
       ? {
           server: { unauthenticated: 'refuse' },
           safeguards: { afterAuthFailure: { dryRun: true } },
         }
       : {}),
+    ...(options.refusal === 'rate' ? { safeguards: { ignoring429: { dryRun: true } } } : {}),
+    ...(options.refusal === 'suspended'
+      ? { safeguards: { afterAuthFailure: { dryRun: true } } }
+      : {}),
     // At most 10^9 per period: sluice refuses larger counts (RateLimit headers carry them).
-    ip: { warn: '500000000/min', block: '1000000000/min' },
+    // All of wrk's connections come from 127.0.0.1: the per-IP cap on requests held at
+    // once (ip.concurrency, 32 by default) would answer 429 to a third of them.
+    ip: { warn: '500000000/min', block: '1000000000/min', concurrency: 100_000 },
     plans: {
       standard: {
         base: rate,
@@ -113,7 +133,10 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
   const config = join(runDir, 'policy.yaml');
   await writeFile(
     config,
-    sluicePolicyYaml(opts.limit, { refuseUnknownKeys: opts.refuseUnknownKeys }),
+    sluicePolicyYaml(opts.limit, {
+      refuseUnknownKeys: opts.refuseUnknownKeys,
+      refusal: opts.refusal?.kind,
+    }),
   );
   const port = await freePort();
   const child = spawnPinned(
@@ -155,7 +178,39 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
       `\`sluice serve\` did not answer 200 on /healthz within ${READY_MS / 1000} s${out ? `: ${out}` : ''}`,
     );
   }
-  return { url, keys, stop, pid: child.pid };
+  const kind = opts.refusal?.kind;
+  const applyRefusal = async () => {
+    if (kind === 'blocked-ip') {
+      // An operator's block, through the CLI, as support would make it.
+      const args = [CLI, 'ips', 'block', FLOOD_IP, '--reason', 'bench flood'];
+      const r = runBounded(process.execPath, [...args, '--config', config, '--data', dataDir], {
+        cwd: ROOT,
+        timeoutMs: 30_000,
+      });
+      if (r.status !== 0) throw new Error(`sluice ips block failed: ${r.stderr || r.stdout}`);
+    }
+    // suspended: the flooding key keeps going after its 429s until the ignoring429
+    // safeguard suspends it (403), as it would in production; blocked-ip: until the
+    // gateway has read the block (within a second).
+    if (kind === 'suspended' || kind === 'blocked-ip') await until403(url, keys[0]);
+  };
+  return { url, keys, stop, pid: child.pid, ...(kind ? { applyRefusal } : {}) };
+}
+
+/** Sends requests with `key` one after another until one is answered 403 (at most 20 s). */
+async function until403(url: string, key: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let last = 0;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/api/items/1`, {
+      headers: { 'x-api-key': key },
+      signal: AbortSignal.timeout(5000),
+    });
+    await res.arrayBuffer();
+    last = res.status;
+    if (last === 403) return;
+  }
+  throw new Error(`the flooding key was not refused 403 within 20 s (last answer ${last})`);
 }
 
 /** Removes the key templates made during the run. */

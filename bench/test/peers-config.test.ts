@@ -47,6 +47,9 @@ test('the sluice policy sets every plan field and IP limits far above the load',
   assert.equal(parse(sluicePolicyYaml(HIGH_LIMIT)).plans.standard.maxDelay, '1s');
   assert.match(policy.ip.warn, /^\d+\/min$/);
   assert.ok(Number.parseInt(policy.ip.warn, 10) >= 60_000_000);
+  // wrk's 50 connections all come from 127.0.0.1: more than the default 32 held at once.
+  assert.ok(policy.ip.concurrency >= 10_000);
+  assert.equal(parsePolicyText(sluicePolicyYaml(HIGH_LIMIT), 'b.yaml', {}).ip.concurrency, 100_000);
 });
 
 test('extractKey finds the key in the shapes `keys create` may print', () => {
