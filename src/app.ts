@@ -83,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const engine = createEngine({ policy: runtime.policy, store: limitStore, clock });
   const identities = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
+    now: () => clock.now(),
     onError: (error) => {
       metrics.storeErrors.inc({ operation: 'keys' });
       logger.error({ err: error }, 'reading API keys from the store failed');
