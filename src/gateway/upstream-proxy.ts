@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { plainProblem, sendProblem } from './problem.ts';
+import { streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
 const HOP_BY_HOP = new Set([
@@ -155,7 +156,10 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   function forward(req: IncomingMessage, res: ServerResponse, fo: ForwardOptions): void {
     const headers = copyRequestHeaders(req, fo.strip);
     for (const name in fo.set) headers[name] = fo.set[name];
-    const abort = new AbortController();
+    // The client went away: `exchange` cancels the upstream side (no AbortController:
+    // its signal costs listeners on every request).
+    const abort = { signal: { aborted: false } };
+    let exchange: UpstreamExchange | undefined;
     let finished = false;
     const finish = (outcome: { status: number; error?: string }) => {
       if (finished) return;
@@ -164,7 +168,10 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     };
     // A client that goes away stops the upstream exchange too.
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) {
+        abort.signal.aborted = true;
+        exchange?.abort();
+      }
       finish({ status: res.statusCode, error: res.writableFinished ? undefined : 'client-gone' });
     });
     if (hasBody(req)) readBody(req, bufferLimit, send);
@@ -173,16 +180,11 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     function send(body: Buffer | Readable | null) {
       // The client left while its body was being read: nothing to forward.
       if (abort.signal.aborted) return;
-      pool.stream(
-        {
-          path: basePath + fo.target,
-          method: req.method as 'GET',
-          headers,
-          body,
-          signal: abort.signal,
-          opaque: res,
-        },
-        ({ statusCode, headers: upstreamHeaders }) => {
+      exchange = streamToResponse(
+        pool,
+        { path: basePath + fo.target, method: req.method as 'GET', headers, body },
+        res,
+        (statusCode, upstreamHeaders) => {
           res.writeHead(
             statusCode,
             copyResponseHeaders(
@@ -190,7 +192,6 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
               fo.responseHeaders,
             ),
           );
-          return res;
         },
         (error) => {
           if (error === null) return finish({ status: res.statusCode });
