@@ -69,7 +69,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     const ex: Exchange = { req, res, caller: who, runtime, target: '/', upgrade, headers: {} };
-    const admitted = whenReady(admit(ex), (d) => {
+    const decided = admit(ex);
+    // The memory store answers at once: no closure, no promise for this request.
+    if (isAnswered(decided)) {
+      if (decided !== undefined) hold.run(ex, decided);
+      return;
+    }
+    const admitted = whenReady(decided, (d) => {
       if (d !== undefined) hold.run(ex, d);
     });
     // Only a store that answers later gets here with a promise: a failure past the
