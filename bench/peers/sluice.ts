@@ -46,7 +46,7 @@ export function sluicePolicyYaml(
         }
       : {}),
     // At most 10^9 per period: sluice refuses larger counts (RateLimit headers carry them).
-    ip: { warn: '500000000/min', block: '1000000000/min' },
+    ip: { warn: '500000000/min', block: '1000000000/min', concurrency: 100_000 },
     plans: {
       standard: {
         base: rate,
