@@ -38,6 +38,8 @@ export interface IdentityCache {
 export const MISS_READS_PER_POLL = 100;
 /** Unknown hashes remembered (about 1 MB), so a repeated made-up key reads nothing. */
 export const MAX_MISSES = 10_000;
+/** How often the cache looks for IP blocks that ended, to forget them. */
+export const SWEEP_MS = 60_000;
 
 /**
  * Loads every key, account and IP block, then follows the store's changes.
@@ -76,10 +78,14 @@ export async function createIdentityCache(
 
   // Pruning an ended block in the store reports no change (it blocks nothing already):
   // the cache forgets ended blocks itself, so it holds no more than the store. A scan of
-  // the blocks held, only when there are some: usually none or a few.
+  // every block held (a botnet may leave 100,000): at most once per `SWEEP_MS`, so the
+  // polls in between cost the loop nothing; an ended block held meanwhile refuses nothing.
+  let nextSweep = 0;
   function dropEndedBlocks(): void {
     if (ipBlocks.size === 0) return;
     const at = now();
+    if (at < nextSweep) return;
+    nextSweep = at + SWEEP_MS;
     for (const [ip, block] of ipBlocks) {
       if (block.until !== undefined && block.until < at) ipBlocks.delete(ip);
     }

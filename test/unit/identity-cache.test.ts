@@ -8,7 +8,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateApiKey } from '../../src/core/api-key.ts';
 import type { ApiKeyRecord, IpBlock } from '../../src/core/records.ts';
-import { createIdentityCache, MISS_READS_PER_POLL } from '../../src/gateway/identity-cache.ts';
+import {
+  createIdentityCache,
+  MISS_READS_PER_POLL,
+  SWEEP_MS,
+} from '../../src/gateway/identity-cache.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { asyncRecordStore } from '../helpers/async-record-store.ts';
 
@@ -189,18 +193,21 @@ test('a poll reads only the rows changed since the last one: a revocation costs 
   }
 });
 
-test('a block that ended is forgotten at the next poll, as a prune in the store would', async () => {
+test(`a block that ended is forgotten at the first poll ${SWEEP_MS / 1000} s after the last sweep, as a prune in the store would`, async () => {
   const store = new MemoryRecordStore();
   let now = 1_000;
-  store.putIpBlock(block('192.0.2.1', 2_000));
+  store.putIpBlock(block('192.0.2.1', 2_000 + SWEEP_MS));
   store.putIpBlock(block('192.0.2.2'));
-  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => now });
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => now }); // a sweep
   try {
-    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000);
-    now = 2_000;
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS);
+    now = 2_000 + SWEEP_MS;
     await cache.refresh();
-    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000, 'ending at now: still held');
-    now = 2_001;
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS, 'ending at now: held');
+    now = 2_001 + SWEEP_MS;
+    await cache.refresh();
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS, 'no sweep since');
+    now = 2_000 + 2 * SWEEP_MS;
     await cache.refresh();
     assert.equal(cache.ipBlock('192.0.2.1'), undefined);
     assert.equal(cache.ipBlock('192.0.2.2')?.until, undefined, 'a block without an end stays');
