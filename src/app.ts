@@ -172,6 +172,7 @@ export async function buildSharedServices(
   const { clock, logger, metrics, recordStore, policy } = options;
   const cache = await createIdentityCache(recordStore, {
     pollMs: options.keyPollMs ?? 1000,
+    now: () => clock.now(),
     onError: (error) => {
       metrics.storeErrors.inc({ operation: 'keys' });
       logger.error({ err: error }, 'reading API keys from the store failed');

@@ -3,7 +3,9 @@
  * hash. Keys are revoked or created by other processes (`sluice keys …`, other nodes),
  * so the cache follows the store's change sequence on a timer; a revocation reaches a
  * running gateway within one poll interval and survives restarts because it lives in
- * the store, not here.
+ * the store, not here. Each poll reads only the rows changed since the last one
+ * (`RecordStore.changesSince`): a revocation costs one row, however many accounts, keys
+ * and blocks the store holds, so no poll stalls the event loop with a full reread.
  *
  * An unknown key costs no more than a map lookup in a flood: the cache holds every key
  * as of its last poll, so a hash it does not know is made up, or was created in the last
@@ -36,6 +38,8 @@ export interface IdentityCache {
 export const MISS_READS_PER_POLL = 100;
 /** Unknown hashes remembered (about 1 MB), so a repeated made-up key reads nothing. */
 export const MAX_MISSES = 10_000;
+/** How often the cache looks for IP blocks that ended, to forget them. */
+export const SWEEP_MS = 60_000;
 
 /**
  * Loads every key, account and IP block, then follows the store's changes.
@@ -46,28 +50,45 @@ export const MAX_MISSES = 10_000;
  */
 export async function createIdentityCache(
   store: RecordStore,
-  options: { pollMs: number; onError?: (error: unknown) => void },
+  options: {
+    pollMs: number;
+    onError?: (error: unknown) => void;
+    /** The gateway's clock: blocks that ended before it are forgotten at a poll. */
+    now?: () => number;
+  },
 ): Promise<IdentityCache> {
   const keys = new Map<string, ApiKeyRecord>();
   const accounts = new Map<string, Account>();
-  let ipBlocks = new Map<string, IpBlock>();
+  const ipBlocks = new Map<string, IpBlock>();
+  const now = options.now ?? Date.now;
   let seq = 0;
-
-  async function loadAccounts() {
-    accounts.clear();
-    for (const a of await store.listAccounts()) accounts.set(a.id, a);
-  }
 
   async function refresh() {
     // A poll brings every key created before it: the misses since are worth a look again.
     readsLeft = MISS_READS_PER_POLL;
-    const changes = await store.keyChangesSince(seq);
+    const changes = await store.changesSince(seq);
+    dropEndedBlocks();
     if (changes.seq === seq) return;
     for (const k of changes.keys) keys.set(k.hash, k);
+    for (const a of changes.accounts) accounts.set(a.id, a);
+    for (const b of changes.ipBlocks) ipBlocks.set(b.ip, b);
+    for (const ip of changes.liftedIps) ipBlocks.delete(ip);
     seq = changes.seq;
-    // Accounts and IP blocks change rarely; the same sequence tells when to reread them.
-    await loadAccounts();
-    ipBlocks = new Map((await store.listIpBlocks()).map((b) => [b.ip, b]));
+  }
+
+  // Pruning an ended block in the store reports no change (it blocks nothing already):
+  // the cache forgets ended blocks itself, so it holds no more than the store. A scan of
+  // every block held (a botnet may leave 100,000): at most once per `SWEEP_MS`, so the
+  // polls in between cost the loop nothing; an ended block held meanwhile refuses nothing.
+  let nextSweep = 0;
+  function dropEndedBlocks(): void {
+    if (ipBlocks.size === 0) return;
+    const at = now();
+    if (at < nextSweep) return;
+    nextSweep = at + SWEEP_MS;
+    for (const [ip, block] of ipBlocks) {
+      if (block.until !== undefined && block.until < at) ipBlocks.delete(ip);
+    }
   }
 
   // Misses: a hash the cache does not know is looked up in the store (it may be a key

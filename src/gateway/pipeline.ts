@@ -32,7 +32,7 @@ import type { ConcurrencyQueues } from '../core/limiter/account-queue.ts';
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import { withoutQueryParams } from './api-key-header.ts';
 import type { Runtime } from './runtime.ts';
-import { type AdmitDeps, createAdmit } from './stages/admit.ts';
+import { type AdmitDeps, type Admitted, createAdmit } from './stages/admit.ts';
 import { type AnswerDeps, createAnswer } from './stages/answer.ts';
 import { type CredentialDeps, createCredentialStage, stripOf } from './stages/credential.ts';
 import type { Exchange } from './stages/exchange.ts';
@@ -90,6 +90,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       });
   }
 
+  /** Admitted: the key's query parameter leaves the target (routes matched it as sent), then hold. */
+  function proceed(ex: Exchange, d: Admitted): void {
+    if (ex.stripQuery !== undefined) ex.target = withoutQueryParams(ex.target, ex.stripQuery);
+    hold.run(ex, d);
+  }
+
   function identified(
     req: IncomingMessage,
     res: ServerResponse,
@@ -110,13 +116,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const strip =
       who.stripCredential === undefined ? undefined : stripOf(runtime.strip, who.stripCredential);
-    if (strip !== undefined) ex.strip = strip.headers;
-    const admitted = whenReady(admit(ex), (d) => {
-      if (d === undefined) return;
-      // After admit: routes match the target as the client sent it, the upstream never sees the key.
-      if (strip !== undefined && strip.query.length > 0)
-        ex.target = withoutQueryParams(ex.target, strip.query);
-      hold.run(ex, d);
+    if (strip !== undefined) {
+      ex.strip = strip.headers;
+      if (strip.query.length > 0) ex.stripQuery = strip.query;
+    }
+    const decided = admit(ex);
+    // The memory store answers at once: no closure, no promise for this request.
+    if (isAnswered(decided)) {
+      if (decided !== undefined) proceed(ex, decided);
+      return;
+    }
+    const admitted = whenReady(decided, (d) => {
+      if (d !== undefined) proceed(ex, d);
     });
     // Only a store that answers later gets here with a promise: a failure past the
     // decision must cost this request, not the process.

@@ -128,6 +128,51 @@ export function sendProblem(
   res.end(body);
 }
 
+/** The bodies of the latest refusals by reference: a flood answers from here. */
+const denialBodies = new Map<
+  string,
+  { rule: string; status: number; retryAfter: number; body: string }
+>();
+/** Incidents whose body is kept at once (a few hundred KB); past it, the map starts again. */
+const DENIAL_BODIES = 1024;
+
+/**
+ * `sendProblem(res, denialProblem(rule, status, reference, retryAfterSec), headers)`,
+ * byte for byte, with the body made once per incident: the refusals of one run share
+ * their reference, so a flood of them (one IP, one key, one cause) serializes nothing
+ * per request as long as its Retry-After stays the same second count.
+ *
+ * @example
+ * sendDenial(res, 'ip-rate', 429, 'RL-7KQ4-M9XT', 3, { 'cache-control': 'no-store', 'retry-after': '3' });
+ */
+export function sendDenial(
+  res: ServerResponse,
+  rule: RuleId | string,
+  status: number,
+  reference: string,
+  retryAfterSec: number,
+  headers: Readonly<Record<string, string>>,
+): void {
+  let made = denialBodies.get(reference);
+  if (
+    made === undefined ||
+    made.retryAfter !== retryAfterSec ||
+    made.status !== status ||
+    made.rule !== rule
+  ) {
+    const body = JSON.stringify(denialProblem(rule, status, reference, retryAfterSec));
+    made = { rule, status, retryAfter: retryAfterSec, body };
+    if (denialBodies.size >= DENIAL_BODIES) denialBodies.clear();
+    denialBodies.set(reference, made);
+  }
+  // A flat list of pairs: Node writes it without walking an object's keys.
+  const head: string[] = ['content-type', PROBLEM_CONTENT_TYPE];
+  for (const name in headers) head.push(name, headers[name]);
+  head.push('content-length', String(Buffer.byteLength(made.body)));
+  res.writeHead(status, head);
+  res.end(made.body);
+}
+
 /** The part of a Fastify reply (the admin API) a problem answer needs. */
 export interface ProblemReply {
   code(status: number): ProblemReply;

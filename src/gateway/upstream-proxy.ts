@@ -15,6 +15,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
+import { streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
 const HOP_BY_HOP = new Set([
@@ -172,7 +173,10 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   function forward(req: IncomingMessage, res: ServerResponse, fo: ForwardOptions): void {
     const headers = copyRequestHeaders(req, fo.strip);
     for (const name in fo.set) headers[name] = fo.set[name];
-    const abort = new AbortController();
+    // The client went away: `exchange` cancels the upstream side (no AbortController:
+    // its signal costs listeners on every request).
+    const abort = { signal: { aborted: false } };
+    let exchange: UpstreamExchange | undefined;
     let finished = false;
     const finish = (outcome: { status: number; error?: string }) => {
       if (finished) return;
@@ -181,7 +185,10 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     };
     // A client that goes away stops the upstream exchange too.
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) {
+        abort.signal.aborted = true;
+        exchange?.abort();
+      }
       finish({ status: res.statusCode, error: res.writableFinished ? undefined : 'client-gone' });
     });
     if (hasBody(req)) readBody(req, bufferLimit, send);
@@ -190,19 +197,20 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     function send(body: Buffer | Readable | null) {
       // The client left while its body was being read: nothing to forward.
       if (abort.signal.aborted) return;
-      // `servername` is a dispatch option undici reads but its types do not list.
-      const dispatch: Dispatcher.RequestOptions<ServerResponse> & { servername?: string } = {
+      // `servername` is a dispatch option undici reads but its types do not list: without
+      // it undici would take the TLS name from the Host header preserveHost sends.
+      const dispatch: Dispatcher.DispatchOptions & { servername?: string } = {
         path: basePath + fo.target,
         method: req.method as 'GET',
         headers,
         body,
-        signal: abort.signal,
-        opaque: res,
         servername,
       };
-      pool.stream(
+      exchange = streamToResponse(
+        pool,
         dispatch,
-        ({ statusCode, headers: upstreamHeaders }) => {
+        res,
+        (statusCode, upstreamHeaders) => {
           res.writeHead(
             statusCode,
             copyResponseHeaders(
@@ -211,7 +219,6 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
               fo.publicUrl === undefined ? undefined : urlMapping(options.url, fo.publicUrl),
             ),
           );
-          return res;
         },
         (error) => {
           if (error === null) return finish({ status: res.statusCode });

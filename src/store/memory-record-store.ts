@@ -7,7 +7,8 @@
  * - every `putAccount`, `putKey`, `putIpBlock` and `deleteIpBlock` that lifts a block
  *   bumps one change sequence; `keyChangesSince(seq)` returns the keys changed after
  *   `seq` and the current sequence, so a cache that sees the sequence move also knows to
- *   reread accounts and IP blocks;
+ *   reread accounts and IP blocks; `changesSince(seq)` returns every key, account and IP
+ *   block put, and every IP lifted, after `seq` (each once, latest state);
  * - IP blocks are keyed by the IP string as given (callers canonicalise it); expired
  *   blocks stay until deleted or pruned; `listIpBlocks` orders by IP;
  * - incidents are keyed by their canonical reference; `saveIncidents` replaces whole
@@ -32,7 +33,7 @@ import type {
   KeyImportBatch,
 } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
-import type { RecordStore } from './types.ts';
+import type { RecordChanges, RecordStore } from './types.ts';
 
 /**
  * @example
@@ -45,6 +46,10 @@ export class MemoryRecordStore implements RecordStore {
   /** Key id by hash: the gateway looks keys up by hash on every request. */
   readonly #byHash = new Map<string, string>();
   readonly #ipBlocks = new Map<string, IpBlock>();
+  /** The sequence of each account's and block's last change, and of each lift. */
+  readonly #accountSeq = new Map<string, number>();
+  readonly #blockSeq = new Map<string, number>();
+  readonly #lifted = new Map<string, number>();
   readonly #incidents = new Map<string, Incident>();
   readonly #audit: AuditEntry[] = [];
   /** Export times by owner, then dataset, oldest first (nested: no separator to escape). */
@@ -53,7 +58,7 @@ export class MemoryRecordStore implements RecordStore {
 
   putAccount(account: Account): void {
     this.#accounts.set(account.id, { ...account });
-    this.#seq++;
+    this.#accountSeq.set(account.id, ++this.#seq);
   }
 
   getAccount(id: string): Account | undefined {
@@ -104,27 +109,52 @@ export class MemoryRecordStore implements RecordStore {
   }
 
   keyChangesSince(seq: number): { seq: number; keys: ApiKeyRecord[] } {
+    return { seq: Math.max(seq, this.#seq), keys: this.#keysAfter(seq) };
+  }
+
+  #keysAfter(seq: number): ApiKeyRecord[] {
     const changed = [...this.#keys.values()]
       .filter((k) => k.seq > seq)
       .sort((a, b) => a.seq - b.seq);
-    return { seq: Math.max(seq, this.#seq), keys: changed.map((k) => k.key) };
+    return changed.map((k) => k.key);
+  }
+
+  changesSince(seq: number): RecordChanges {
+    const after = <T>(records: Map<string, T>, seqs: Map<string, number>): T[] =>
+      [...seqs]
+        .filter(([, s]) => s > seq)
+        .sort((a, b) => a[1] - b[1])
+        .map(([id]) => records.get(id) as T);
+    const lifted = [...this.#lifted].filter(([, s]) => s > seq).sort((a, b) => a[1] - b[1]);
+    return {
+      seq: Math.max(seq, this.#seq),
+      keys: this.#keysAfter(seq),
+      accounts: after(this.#accounts, this.#accountSeq),
+      ipBlocks: after(this.#ipBlocks, this.#blockSeq),
+      liftedIps: lifted.map(([ip]) => ip),
+    };
   }
 
   putIpBlock(block: IpBlock): void {
     this.#ipBlocks.set(block.ip, { ...block });
-    this.#seq++;
+    this.#blockSeq.set(block.ip, ++this.#seq);
+    this.#lifted.delete(block.ip);
   }
 
   deleteIpBlock(ip: string): boolean {
     if (!this.#ipBlocks.delete(ip)) return false;
-    this.#seq++;
+    this.#blockSeq.delete(ip);
+    this.#lifted.set(ip, ++this.#seq);
     return true;
   }
 
   pruneIpBlocks(before: number): number {
     let pruned = 0;
     for (const [ip, block] of this.#ipBlocks) {
-      if (block.until !== undefined && block.until < before && this.#ipBlocks.delete(ip)) pruned++;
+      if (block.until !== undefined && block.until < before && this.#ipBlocks.delete(ip)) {
+        this.#blockSeq.delete(ip);
+        pruned++;
+      }
     }
     return pruned;
   }

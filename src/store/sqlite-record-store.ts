@@ -37,7 +37,7 @@ import {
 } from '../core/records.ts';
 import { normalizeReference } from '../core/reference.ts';
 import { prepareDataDir } from './data-dir.ts';
-import type { RecordStore } from './types.ts';
+import type { RecordChanges, RecordStore } from './types.ts';
 
 /** The database file inside the data directory. */
 export const DB_FILE = 'sluice.db';
@@ -72,6 +72,8 @@ CREATE INDEX IF NOT EXISTS audit_v1_key ON audit_v1 (key_id, at, id);
 CREATE TABLE IF NOT EXISTS bulk_exports_v1 (
   owner TEXT NOT NULL, dataset TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS bulk_exports_v1_owner ON bulk_exports_v1 (owner, dataset, at);
+CREATE TABLE IF NOT EXISTS ip_lifts_v1 (ip TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ip_lifts_v1_seq ON ip_lifts_v1 (seq);
 `;
 
 type Row = Record<string, unknown>;
@@ -108,6 +110,11 @@ export class SqliteRecordStore implements RecordStore {
   readonly #listKeys: StatementSync;
   readonly #listKeysOf: StatementSync;
   readonly #keysAfter: StatementSync;
+  readonly #accountsAfter: StatementSync;
+  readonly #blocksAfter: StatementSync;
+  readonly #liftsAfter: StatementSync;
+  readonly #putLift: StatementSync;
+  readonly #dropLift: StatementSync;
   readonly #putIpBlock: StatementSync;
   readonly #deleteIpBlock: StatementSync;
   readonly #pruneIpBlocks: StatementSync;
@@ -141,7 +148,10 @@ export class SqliteRecordStore implements RecordStore {
       db.exec('PRAGMA synchronous = NORMAL');
       this.#transaction(() => {
         db?.exec(SCHEMA);
-        if (db !== undefined) addWhoActed(db);
+        if (db !== undefined) {
+          addWhoActed(db);
+          addChangeSequence(db);
+        }
       });
     } catch (error) {
       if (db?.isOpen) db.close();
@@ -152,8 +162,9 @@ export class SqliteRecordStore implements RecordStore {
     );
     this.#readSeq = db.prepare("SELECT value FROM meta_v1 WHERE name = 'seq'");
     this.#putAccount = db.prepare(
-      `INSERT INTO accounts_v1 (id, size, plan, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET size = excluded.size, plan = excluded.plan, created_at = excluded.created_at`,
+      `INSERT INTO accounts_v1 (id, size, plan, created_at, seq) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET size = excluded.size, plan = excluded.plan,
+         created_at = excluded.created_at, seq = excluded.seq`,
     );
     this.#getAccount = db.prepare('SELECT * FROM accounts_v1 WHERE id = ?');
     this.#listAccounts = db.prepare('SELECT * FROM accounts_v1 ORDER BY id');
@@ -173,11 +184,18 @@ export class SqliteRecordStore implements RecordStore {
       'SELECT * FROM keys_v1 WHERE account_id = ? ORDER BY account_id, created_at, id',
     );
     this.#keysAfter = db.prepare('SELECT * FROM keys_v1 WHERE seq > ? ORDER BY seq');
+    this.#accountsAfter = db.prepare('SELECT * FROM accounts_v1 WHERE seq > ? ORDER BY seq');
+    this.#blocksAfter = db.prepare('SELECT * FROM ip_blocks_v1 WHERE seq > ? ORDER BY seq');
+    this.#liftsAfter = db.prepare('SELECT ip FROM ip_lifts_v1 WHERE seq > ? ORDER BY seq');
+    this.#putLift = db.prepare(
+      'INSERT INTO ip_lifts_v1 (ip, seq) VALUES (?, ?) ON CONFLICT (ip) DO UPDATE SET seq = excluded.seq',
+    );
+    this.#dropLift = db.prepare('DELETE FROM ip_lifts_v1 WHERE ip = ?');
     this.#putIpBlock = db.prepare(
       `INSERT INTO ip_blocks_v1 (ip, blocked_until, created_at, reason, reference, actor,
-         earned_key_id, earned_account_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (ip) DO UPDATE SET blocked_until = excluded.blocked_until,
+         earned_key_id, earned_account_id, seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (ip) DO UPDATE SET blocked_until = excluded.blocked_until, seq = excluded.seq,
          created_at = excluded.created_at, reason = excluded.reason,
          reference = excluded.reference, actor = excluded.actor,
          earned_key_id = excluded.earned_key_id, earned_account_id = excluded.earned_account_id`,
@@ -226,8 +244,8 @@ export class SqliteRecordStore implements RecordStore {
 
   putAccount(account: Account): void {
     this.#write('save account', () => {
-      this.#bumpSeq.get();
-      this.#putAccount.run(account.id, account.size, account.plan, account.createdAt);
+      const { value: seq } = this.#bumpSeq.get() as { value: number };
+      this.#putAccount.run(account.id, account.size, account.plan, account.createdAt, seq);
     });
   }
 
@@ -247,8 +265,11 @@ export class SqliteRecordStore implements RecordStore {
   importKeys(batch: KeyImportBatch): void {
     // One transaction: a failure anywhere (a hash already taken) rolls all of it back.
     this.#write('import keys', () => {
-      this.#bumpSeq.get();
-      for (const a of batch.accounts) this.#putAccount.run(a.id, a.size, a.plan, a.createdAt);
+      for (const a of batch.accounts) {
+        // Each account stamped, so identity caches read it as a change (changesSince).
+        const { value: seq } = this.#bumpSeq.get() as { value: number };
+        this.#putAccount.run(a.id, a.size, a.plan, a.createdAt, seq);
+      }
       for (const k of batch.keys) this.#insertKey(k);
       for (const entry of batch.audit) this.#insertAudit(entry);
     });
@@ -303,10 +324,31 @@ export class SqliteRecordStore implements RecordStore {
     });
   }
 
+  changesSince(seq: number): RecordChanges {
+    // One read transaction, as in keyChangesSince; each query walks its table's seq index
+    // from `seq` on, so the cost is the rows changed since, not the rows stored.
+    return this.#read('read changes', () => {
+      this.#db.exec('BEGIN');
+      try {
+        const { value } = this.#readSeq.get() as { value: number };
+        return {
+          seq: Math.max(seq, value),
+          keys: this.#keysAfter.all(seq).map(toKey),
+          accounts: this.#accountsAfter.all(seq).map(toAccount),
+          ipBlocks: this.#blocksAfter.all(seq).map(toIpBlock),
+          liftedIps: this.#liftsAfter.all(seq).map((row) => row.ip as string),
+        };
+      } finally {
+        this.#db.exec('COMMIT');
+      }
+    });
+  }
+
   putIpBlock(block: IpBlock): void {
     this.#write('save IP block', () => {
-      // Blocks carry no sequence of their own: a cache rereads them all when it moves.
-      this.#bumpSeq.get();
+      const { value: seq } = this.#bumpSeq.get() as { value: number };
+      // A block put back is no longer lifted: one IP is in one of the two tables.
+      this.#dropLift.run(block.ip);
       this.#putIpBlock.run(
         block.ip,
         block.until ?? null,
@@ -316,6 +358,7 @@ export class SqliteRecordStore implements RecordStore {
         block.actor,
         block.earnedBy?.keyId ?? null,
         block.earnedBy?.accountId ?? null,
+        seq,
       );
     });
   }
@@ -324,7 +367,9 @@ export class SqliteRecordStore implements RecordStore {
     return this.#write('lift IP block', () => {
       // Lifting nothing changes nothing: caches are not sent to reread for it.
       if (this.#deleteIpBlock.run(ip).changes === 0) return false;
-      this.#bumpSeq.get();
+      const { value: seq } = this.#bumpSeq.get() as { value: number };
+      // A lift leaves a row of its own: caches following changes must hear of it.
+      this.#putLift.run(ip, seq);
       return true;
     });
   }
@@ -570,6 +615,23 @@ function addWhoActed(db: DatabaseSync): void {
     if (!columns.some((c) => c.name === column)) {
       db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
     }
+  }
+}
+
+/**
+ * Databases made before caches read changes incrementally get a `seq` column on
+ * accounts and IP blocks (keys always had one) and its index. Rows already there are
+ * stamped with the current sequence, so `changesSince(0)` returns them and a cache that
+ * has seen the current sequence already holds them.
+ */
+function addChangeSequence(db: DatabaseSync): void {
+  for (const table of ['accounts_v1', 'ip_blocks_v1']) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Row[];
+    if (!columns.some((c) => c.name === 'seq')) {
+      db.exec(`ALTER TABLE ${table} ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`);
+      db.exec(`UPDATE ${table} SET seq = (SELECT value FROM meta_v1 WHERE name = 'seq')`);
+    }
+    db.exec(`CREATE INDEX IF NOT EXISTS ${table}_seq ON ${table} (seq)`);
   }
 }
 

@@ -24,6 +24,16 @@ import type {
   KeyImportBatch,
 } from '../core/records.ts';
 
+/** What `RecordStore.changesSince` returns. */
+export interface RecordChanges {
+  seq: number;
+  keys: ApiKeyRecord[];
+  accounts: Account[];
+  ipBlocks: IpBlock[];
+  /** IPs whose block was lifted after the sequence (and not put back since). */
+  liftedIps: string[];
+}
+
 export interface RecordStore {
   putAccount(account: Account): MaybePromise<void>;
   getAccount(id: string): MaybePromise<Account | undefined>;
@@ -46,6 +56,14 @@ export interface RecordStore {
    */
   importKeys(batch: KeyImportBatch): MaybePromise<void>;
   keyChangesSince(seq: number): MaybePromise<{ seq: number; keys: ApiKeyRecord[] }>;
+  /**
+   * Every record a cache holds that changed after `seq` (keys, accounts, IP blocks put,
+   * IP blocks lifted), each once in its latest state, with the newest sequence number;
+   * `changesSince(0)` returns them all. Costs the rows changed, not the rows stored, so a
+   * cache following a large store pays for a revocation, not for a reread. A block that
+   * was pruned (`pruneIpBlocks`) is not reported: it had ended, it blocks nothing.
+   */
+  changesSince(seq: number): MaybePromise<RecordChanges>;
 
   /** Inserts or replaces the block of `block.ip`; moves the change sequence. */
   putIpBlock(block: IpBlock): MaybePromise<void>;

@@ -155,6 +155,9 @@ export function runRecordStoreContract(
     // A cache following the sequence sees the imported keys.
     const after = await store.keyChangesSince(before.seq);
     assert.deepEqual(after.keys.map((k) => k.id).sort(), ['KEY0000001', 'KEY0000002']);
+    // And the accounts they created, with their size and plan.
+    const changed = await store.changesSince(before.seq);
+    assert.deepEqual(changed.accounts, [acme]);
   });
 
   test(`${name}: importKeys is all or nothing: a hash another key has rejects the whole batch`, async (t) => {
@@ -417,6 +420,77 @@ export function runRecordStoreContract(
     const lifted = await store.keyChangesSince(replaced.seq);
     assert.ok(lifted.seq > replaced.seq, 'lifting moves the sequence');
     assert.deepEqual(lifted.keys, []);
+  });
+
+  test(`${name}: changesSince returns every record changed after a sequence, once, latest first-to-last`, async (t) => {
+    const store = await open(t);
+    assert.deepEqual(await store.changesSince(0), {
+      seq: 0,
+      keys: [],
+      accounts: [],
+      ipBlocks: [],
+      liftedIps: [],
+    });
+    const acme: Account = { id: 'acme', size: 3, plan: 'standard', createdAt: T0 };
+    await store.putAccount(acme);
+    await store.putAccount({ ...acme, id: 'zeta' });
+    await store.putKey(key('KEY0000001', 'acme'));
+    await store.putIpBlock(ipBlock('203.0.113.9'));
+    await store.putIpBlock(ipBlock('192.0.2.1'));
+    const all = await store.changesSince(0);
+    assert.deepEqual(
+      all.accounts.map((a) => a.id),
+      ['acme', 'zeta'],
+    );
+    assert.deepEqual(
+      all.keys.map((k) => k.id),
+      ['KEY0000001'],
+    );
+    assert.deepEqual(all.ipBlocks, [ipBlock('203.0.113.9'), ipBlock('192.0.2.1')]);
+    assert.deepEqual(all.liftedIps, []);
+    assert.equal(all.seq, (await store.keyChangesSince(0)).seq, 'the one change sequence');
+
+    // Nothing since: nothing read.
+    assert.deepEqual(await store.changesSince(all.seq), {
+      seq: all.seq,
+      keys: [],
+      accounts: [],
+      ipBlocks: [],
+      liftedIps: [],
+    });
+
+    // One of each kind of change: only those rows, in their latest state.
+    await store.putAccount({ ...acme, size: 9 });
+    await store.putKey(key('KEY0000001', 'acme', { status: 'revoked' }));
+    await store.putIpBlock(ipBlock('203.0.113.9', { until: undefined }));
+    assert.equal(await store.deleteIpBlock('192.0.2.1'), true);
+    assert.equal(await store.deleteIpBlock('198.51.100.4'), false, 'lifting nothing');
+    const next = await store.changesSince(all.seq);
+    assert.ok(next.seq > all.seq);
+    assert.deepEqual(next.accounts, [{ ...acme, size: 9 }]);
+    assert.deepEqual(
+      next.keys.map((k) => [k.id, k.status]),
+      [['KEY0000001', 'revoked']],
+    );
+    assert.deepEqual(next.ipBlocks, [ipBlock('203.0.113.9', { until: undefined })]);
+    assert.deepEqual(next.liftedIps, ['192.0.2.1']);
+
+    // A lifted block put back is a block again, no longer a lift; a pruned block (it had
+    // ended) is no change at all.
+    await store.putIpBlock(ipBlock('192.0.2.1'));
+    await store.putIpBlock(ipBlock('198.51.100.4', { until: T0 - 1 }));
+    const back = await store.changesSince(next.seq);
+    assert.deepEqual(
+      back.ipBlocks.map((b) => b.ip),
+      ['192.0.2.1', '198.51.100.4'],
+    );
+    assert.deepEqual(back.liftedIps, []);
+    assert.equal(await store.pruneIpBlocks(T0), 1);
+    assert.deepEqual((await store.changesSince(back.seq)).ipBlocks, []);
+    assert.deepEqual(
+      (await store.changesSince(0)).ipBlocks.map((b) => b.ip),
+      ['203.0.113.9', '192.0.2.1'],
+    );
   });
 
   test(`${name}: the first bulk export is allowed, the next refused until a period after it`, async (t) => {

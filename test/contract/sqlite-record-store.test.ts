@@ -67,6 +67,59 @@ test('sqlite: records survive close and reopen', () => {
   }
 });
 
+test('sqlite: a database made before changesSince gives its accounts and blocks a sequence', () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close();
+  // The layout of an older sluice: no seq column on accounts and blocks, no lifts table.
+  const db = new DatabaseSync(join(dir, 'sluice.db'));
+  db.exec(`DROP TABLE accounts_v1; DROP TABLE ip_blocks_v1; DROP TABLE ip_lifts_v1;
+    CREATE TABLE accounts_v1 (
+      id TEXT PRIMARY KEY, size REAL NOT NULL, plan TEXT NOT NULL, created_at INTEGER NOT NULL);
+    CREATE TABLE ip_blocks_v1 (
+      ip TEXT PRIMARY KEY, blocked_until INTEGER, created_at INTEGER NOT NULL, reason TEXT NOT NULL,
+      reference TEXT, actor TEXT NOT NULL, earned_key_id TEXT, earned_account_id TEXT);
+    INSERT INTO accounts_v1 VALUES ('acme', 3, 'standard', 1);
+    INSERT INTO ip_blocks_v1 VALUES ('203.0.113.9', NULL, 1, 'by hand', NULL, 'cli:alice', NULL, NULL);
+    UPDATE meta_v1 SET value = 2 WHERE name = 'seq';`);
+  db.close();
+  const store = openSqliteRecordStore(dir);
+  try {
+    const all = store.changesSince(0);
+    assert.equal(all.seq, 2);
+    assert.deepEqual(
+      all.accounts.map((a) => a.id),
+      ['acme'],
+    );
+    assert.deepEqual(
+      all.ipBlocks.map((b) => b.ip),
+      ['203.0.113.9'],
+    );
+    assert.deepEqual(store.changesSince(2).accounts, [], 'a cache at 2 holds them already');
+    store.deleteIpBlock('203.0.113.9');
+    assert.deepEqual(store.changesSince(2).liftedIps, ['203.0.113.9']);
+  } finally {
+    store.close();
+  }
+});
+
+test('sqlite: changesSince walks an index of the sequence on every table it reads', () => {
+  const dir = tempDir();
+  openSqliteRecordStore(dir).close();
+  const db = new DatabaseSync(join(dir, 'sluice.db'));
+  try {
+    for (const table of ['keys_v1', 'accounts_v1', 'ip_blocks_v1', 'ip_lifts_v1']) {
+      const plan = db
+        .prepare(`EXPLAIN QUERY PLAN SELECT * FROM ${table} WHERE seq > ? ORDER BY seq`)
+        .all(5)
+        .map((row) => String(row.detail))
+        .join('; ');
+      assert.match(plan, /USING INDEX \w+_seq/, `${table}: ${plan}`);
+    }
+  } finally {
+    db.close();
+  }
+});
+
 test('sqlite: audit rows written by earlier versions read in the one vocabulary', () => {
   const dir = tempDir();
   openSqliteRecordStore(dir).close();
@@ -310,6 +363,7 @@ test('sqlite: WAL mode and versioned table names', () => {
       'bulk_exports_v1',
       'incidents_v1',
       'ip_blocks_v1',
+      'ip_lifts_v1',
       'keys_v1',
       'meta_v1',
     ]);

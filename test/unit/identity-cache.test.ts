@@ -7,8 +7,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateApiKey } from '../../src/core/api-key.ts';
-import type { ApiKeyRecord } from '../../src/core/records.ts';
-import { createIdentityCache, MISS_READS_PER_POLL } from '../../src/gateway/identity-cache.ts';
+import type { ApiKeyRecord, IpBlock } from '../../src/core/records.ts';
+import {
+  createIdentityCache,
+  MISS_READS_PER_POLL,
+  SWEEP_MS,
+} from '../../src/gateway/identity-cache.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { asyncRecordStore } from '../helpers/async-record-store.ts';
 
@@ -113,6 +117,100 @@ test('a store that answers later: a made-up key flood makes the same bounded num
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.ok(inner.lookups <= MISS_READS_PER_POLL, `${inner.lookups} lookups`);
+  } finally {
+    cache.close();
+  }
+});
+
+/** The memory store, counting the rows it hands out to a cache following its changes. */
+class RowCountingStore extends MemoryRecordStore {
+  rows = 0;
+  override changesSince(seq: number) {
+    const c = super.changesSince(seq);
+    this.rows += c.keys.length + c.accounts.length + c.ipBlocks.length + c.liftedIps.length;
+    return c;
+  }
+  override keyChangesSince(seq: number) {
+    const c = super.keyChangesSince(seq);
+    this.rows += c.keys.length;
+    return c;
+  }
+  override listAccounts() {
+    const all = super.listAccounts();
+    this.rows += all.length;
+    return all;
+  }
+  override listIpBlocks() {
+    const all = super.listIpBlocks();
+    this.rows += all.length;
+    return all;
+  }
+}
+
+const block = (ip: string, until?: number): IpBlock => ({
+  ip,
+  until,
+  createdAt: 0,
+  reason: 'test',
+  reference: undefined,
+  actor: 'cli:alice',
+});
+
+test('a poll reads only the rows changed since the last one: a revocation costs one row', async () => {
+  const store = new RowCountingStore();
+  const hashes: string[] = [];
+  for (let i = 0; i < 1_000; i++) hashes.push(addKey(store, `acct-${i}`));
+  for (let i = 0; i < 100; i++) store.putIpBlock(block(`192.0.2.${i}`));
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => 0 });
+  try {
+    assert.equal(cache.byHash(hashes[7])?.status, 'active');
+    store.rows = 0;
+
+    const key = store.findKeyByHash(hashes[7]) as ApiKeyRecord;
+    store.putKey({ ...key, status: 'revoked', reason: 'RL-7KQ4-M9XT' });
+    await cache.refresh(); // the next poll
+    assert.equal(cache.byHash(hashes[7])?.status, 'revoked', 'seen within one poll');
+    assert.equal(store.rows, 1, 'one row read, not 1,000 accounts and 100 blocks');
+
+    // An account changed, a block lifted, another put: three rows, each applied.
+    store.rows = 0;
+    store.putAccount({ id: 'acct-3', size: 50, plan: 'large', createdAt: 0 });
+    assert.equal(store.deleteIpBlock('192.0.2.5'), true);
+    store.putIpBlock(block('198.51.100.1'));
+    await cache.refresh();
+    assert.equal(store.rows, 3);
+    assert.equal(cache.account('acct-3')?.plan, 'large');
+    assert.equal(cache.ipBlock('192.0.2.5'), undefined, 'the lift reached the cache');
+    assert.equal(cache.ipBlock('198.51.100.1')?.actor, 'cli:alice');
+    assert.equal(cache.ipBlock('192.0.2.6')?.actor, 'cli:alice', 'the others stay');
+
+    // Nothing changed: nothing read.
+    store.rows = 0;
+    await cache.refresh();
+    assert.equal(store.rows, 0);
+  } finally {
+    cache.close();
+  }
+});
+
+test(`a block that ended is forgotten at the first poll ${SWEEP_MS / 1000} s after the last sweep, as a prune in the store would`, async () => {
+  const store = new MemoryRecordStore();
+  let now = 1_000;
+  store.putIpBlock(block('192.0.2.1', 2_000 + SWEEP_MS));
+  store.putIpBlock(block('192.0.2.2'));
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => now }); // a sweep
+  try {
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS);
+    now = 2_000 + SWEEP_MS;
+    await cache.refresh();
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS, 'ending at now: held');
+    now = 2_001 + SWEEP_MS;
+    await cache.refresh();
+    assert.equal(cache.ipBlock('192.0.2.1')?.until, 2_000 + SWEEP_MS, 'no sweep since');
+    now = 2_000 + 2 * SWEEP_MS;
+    await cache.refresh();
+    assert.equal(cache.ipBlock('192.0.2.1'), undefined);
+    assert.equal(cache.ipBlock('192.0.2.2')?.until, undefined, 'a block without an end stays');
   } finally {
     cache.close();
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import type { Incident } from '../../src/core/records.ts';
-import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
+import { createIncidentRecorder, FLUSH_SLICE } from '../../src/gateway/incident-recorder.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { SqliteRecordStore } from '../../src/store/sqlite-record-store.ts';
 import type { RecordStore } from '../../src/store/types.ts';
@@ -69,3 +69,58 @@ for (const [name, open] of [
     }
   });
 }
+
+/** The memory store, noting each saveIncidents call's size, failing the one numbered `failAt`. */
+class SliceCountingStore extends MemoryRecordStore {
+  saves: number[] = [];
+  failAt = -1;
+  override saveIncidents(incidents: readonly Incident[]): void {
+    if (this.saves.length === this.failAt) {
+      this.failAt = -1;
+      throw new Error('store away');
+    }
+    this.saves.push(incidents.length);
+    super.saveIncidents(incidents);
+  }
+}
+
+test(`a flush of 1,000 new incidents saves them in slices of ${FLUSH_SLICE} with a turn of the event loop between`, async () => {
+  const store = new SliceCountingStore();
+  const lost: number[] = [];
+  const recorder = createIncidentRecorder({
+    store,
+    clock: manualClock(5_000),
+    flushMs: 3_600_000,
+    onError: (_error, unsaved) => lost.push(unsaved.length),
+  });
+  try {
+    for (let i = 0; i < 1_000; i++) {
+      recorder.record('ip-block', { ip: `198.51.${i >> 8}.${i & 255}` }, { ipCount: 201 });
+    }
+    let savedWhenServed = -1;
+    setImmediate(() => {
+      savedWhenServed = store.saves.length;
+    });
+    await recorder.flush();
+    assert.deepEqual(store.saves, [200, 200, 200, 200, 200]);
+    assert.ok(
+      savedWhenServed >= 1 && savedWhenServed < 5,
+      `a callback waiting on the loop ran after ${savedWhenServed} of 5 slices`,
+    );
+    assert.equal(store.listIncidents().length, 1_000);
+
+    // A slice that fails: the slices before it are committed, the rest kept for the next flush.
+    for (let i = 0; i < 500; i++)
+      recorder.record('ip-block', { ip: `203.0.${i >> 8}.${i & 255}` }, {});
+    store.saves = [];
+    store.failAt = 1;
+    await recorder.flush();
+    assert.deepEqual(store.saves, [200]);
+    assert.deepEqual(lost, [300]);
+    await recorder.flush();
+    assert.deepEqual(store.saves, [200, 200, 100]);
+    assert.equal(store.listIncidents().length, 1_500);
+  } finally {
+    await recorder.close();
+  }
+});

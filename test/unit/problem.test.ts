@@ -17,8 +17,10 @@ import {
   plainProblem,
   problemType,
   replyProblem,
+  sendDenial,
   sendProblem,
 } from '../../src/gateway/problem.ts';
+import { rawRequest } from '../helpers/raw-http.ts';
 
 test('each status the gateway answers has its HTTP reason phrase as the title', () => {
   const titles: Record<number, string> = {
@@ -98,4 +100,41 @@ test('replyProblem answers on a Fastify reply with the status, content type and 
   assert.equal(answer.headers['content-type'], `${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
   assert.equal(answer.headers['cache-control'], 'no-store');
   assert.deepEqual(answer.json(), problem);
+});
+
+test('sendDenial answers byte for byte as sendProblem with denialProblem, repeated or with a new Retry-After', async (t) => {
+  const cases: [string, number, number, Record<string, string>][] = [
+    [
+      'ip-rate',
+      429,
+      3,
+      { 'cache-control': 'no-store', 'retry-after': '3', ratelimit: '"ip";r=0;t=3' },
+    ],
+    [
+      'ip-rate',
+      429,
+      3,
+      { 'cache-control': 'no-store', 'retry-after': '3', ratelimit: '"ip";r=0;t=3' },
+    ],
+    ['ip-rate', 429, 2, { 'cache-control': 'no-store', 'retry-after': '2' }],
+    ['key-revoked', 403, 0, { 'cache-control': 'no-store' }],
+  ];
+  const server = createServer((req, res) => {
+    const [rule, status, retryAfter, headers] = cases[Number(req.url?.slice(2))];
+    if (req.url?.startsWith('/p')) {
+      sendProblem(res, denialProblem(rule, status, 'RL-7KQ4-M9XT', retryAfter), headers);
+    } else sendDenial(res, rule, status, 'RL-7KQ4-M9XT', retryAfter, headers);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  const noDate = (head: string) => head.replace(/\r\nDate: [^\r]*/, '');
+  for (let i = 0; i < cases.length; i++) {
+    const close = { connection: 'close' };
+    const want = await rawRequest(origin, 'GET', `/p${i}`, close);
+    const got = await rawRequest(origin, 'GET', `/d${i}`, close);
+    assert.equal(noDate(got.head), noDate(want.head), `case ${i}`);
+    assert.equal(got.body, want.body, `case ${i}`);
+  }
 });

@@ -23,9 +23,9 @@ import type { GatewayLogger } from '../logger.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import {
   bearerChallenge,
-  denialProblem,
   internalProblem,
   plainProblem,
+  sendDenial,
   sendProblem,
 } from '../problem.ts';
 import {
@@ -184,11 +184,14 @@ export function createAnswer(deps: AnswerDeps): Answer {
       }
       limitHeaders(caller, r.limits, r.warning, headers);
       deps.metrics.refused.inc({ rule });
-      deps.logger.debug(
-        { event: 'refused', rule, reference, ...caller.subject },
-        'request refused',
-      );
-      sendProblem(res, denialProblem(rule, status, reference, retryAfter), headers);
+      // A flood logs nothing per request at the usual level: not even the line's object.
+      if (deps.logger.isLevelEnabled('debug')) {
+        deps.logger.debug(
+          { event: 'refused', rule, reference, ...caller.subject },
+          'request refused',
+        );
+      }
+      sendDenial(res, rule, status, reference, retryAfter, headers);
       if (status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
       else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
       else if (rule === 'non-public' && caller.subject.keyId !== undefined) {

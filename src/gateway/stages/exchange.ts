@@ -29,4 +29,6 @@ export interface Exchange {
   shadow?: boolean;
   /** Request headers never forwarded, when more than the runtime's (a stripped credential). */
   strip?: ReadonlySet<string>;
+  /** Query parameters that carried the credential: removed from the target once admitted. */
+  stripQuery?: readonly string[];
 }
