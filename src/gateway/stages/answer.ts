@@ -188,7 +188,8 @@ export function createAnswer(deps: AnswerDeps): Answer {
         { event: 'refused', rule, reference, ...caller.subject },
         'request refused',
       );
-      sendProblem(res, denialProblem(rule, status, reference, retryAfter), headers);
+      const credentials = deps.runtime?.().policy.identity.credentials;
+      sendProblem(res, denialProblem(rule, status, reference, retryAfter, credentials), headers);
       if (status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
       else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
       else if (rule === 'non-public' && caller.subject.keyId !== undefined) {
