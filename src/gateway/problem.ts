@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { RuleId } from '../core/decision.ts';
+import type { CredentialSource } from '../core/policy/types.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -13,18 +14,41 @@ export function denialDetail(reference: string): string {
   return `Your request was denied due to a usage violation. You can track this request with support by referencing ${reference}.`;
 }
 
+/** The default policy's credential sources (`identity.credentials`), as compiled. */
+const DEFAULT_CREDENTIALS: readonly CredentialSource[] = [
+  { kind: 'authorization', scheme: 'Bearer' },
+  { kind: 'header', name: 'x-api-key', label: 'X-API-Key' },
+];
+
+/** How a client sends its key in one source: `Authorization: Bearer <key>`, `?api_key=<key>`. */
+function sendAs(source: CredentialSource): string {
+  if (source.kind === 'authorization') return `Authorization: ${source.scheme} <key>`;
+  return source.kind === 'header'
+    ? `${source.label ?? source.name}: <key>`
+    : `?${source.name}=<key> in the URL`;
+}
+
 /**
  * The `detail` of a 401: a forgotten or mistyped key is not a usage violation, so it gets
- * its own words (how to send the key), still with the reference support can look up.
+ * its own words (how to send the key: the policy's credential sources, the first one
+ * first), still with the reference support can look up.
  *
  * @example
  * keyRefusalDetail('key-missing', 'RL-7KQ4-M9XT');
  * // 'Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>). You can track …'
+ * keyRefusalDetail('key-missing', 'RL-7KQ4-M9XT', [{ kind: 'query', name: 'api_key' }]);
+ * // 'Your request carries no API key: send it as ?api_key=<key> in the URL. You can track …'
  */
-export function keyRefusalDetail(rule: 'key-missing' | 'key-unknown', reference: string): string {
+export function keyRefusalDetail(
+  rule: 'key-missing' | 'key-unknown',
+  reference: string,
+  credentials: readonly CredentialSource[] = DEFAULT_CREDENTIALS,
+): string {
+  const [first, ...rest] = credentials.map(sendAs);
+  const others = rest.length === 0 ? '' : ` (or ${rest.join(', or ')})`;
   const what =
     rule === 'key-missing'
-      ? 'Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>).'
+      ? `Your request carries no API key: send it as ${first}${others}.`
       : 'The API key of your request is not known here: check that it was copied whole and is the current one.';
   return `${what} You can track this request with support by referencing ${reference}.`;
 }
@@ -74,13 +98,15 @@ export function problemType(name: string): string {
 /**
  * A refusal by a sluice rule: 429, 401 or 403 with its reference, and `retryAfter` only
  * when the answer has a Retry-After header (the two are always equal; a revoked key or a
- * non-public route has no time at which retrying helps).
+ * non-public route has no time at which retrying helps). `credentials`: the policy's
+ * sources, named by a 401 `key-missing` (default: the default policy's).
  */
 export function denialProblem(
   rule: RuleId | string,
   status: number,
   reference: string,
   retryAfterSec: number,
+  credentials?: readonly CredentialSource[],
 ): Problem {
   return {
     type: problemType(rule),
@@ -88,7 +114,7 @@ export function denialProblem(
     status,
     detail:
       rule === 'key-missing' || rule === 'key-unknown'
-        ? keyRefusalDetail(rule, reference)
+        ? keyRefusalDetail(rule, reference, credentials)
         : denialDetail(reference),
     reference,
     ...(retryAfterSec > 0 ? { retryAfter: retryAfterSec } : {}),
@@ -131,7 +157,13 @@ export function sendProblem(
 /** The bodies of the latest refusals by reference: a flood answers from here. */
 const denialBodies = new Map<
   string,
-  { rule: string; status: number; retryAfter: number; body: string }
+  {
+    rule: string;
+    status: number;
+    retryAfter: number;
+    credentials: readonly CredentialSource[] | undefined;
+    body: string;
+  }
 >();
 /** Incidents whose body is kept at once (a few hundred KB); past it, the map starts again. */
 const DENIAL_BODIES = 1024;
@@ -152,16 +184,18 @@ export function sendDenial(
   reference: string,
   retryAfterSec: number,
   headers: Readonly<Record<string, string>>,
+  credentials?: readonly CredentialSource[],
 ): void {
   let made = denialBodies.get(reference);
   if (
     made === undefined ||
     made.retryAfter !== retryAfterSec ||
     made.status !== status ||
-    made.rule !== rule
+    made.rule !== rule ||
+    made.credentials !== credentials
   ) {
-    const body = JSON.stringify(denialProblem(rule, status, reference, retryAfterSec));
-    made = { rule, status, retryAfter: retryAfterSec, body };
+    const body = JSON.stringify(denialProblem(rule, status, reference, retryAfterSec, credentials));
+    made = { rule, status, retryAfter: retryAfterSec, credentials, body };
     if (denialBodies.size >= DENIAL_BODIES) denialBodies.clear();
     denialBodies.set(reference, made);
   }

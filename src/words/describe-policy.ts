@@ -104,7 +104,7 @@ const rateOrDash = (rate: Rate | undefined) => (rate === undefined ? '-' : forma
  */
 export function describePolicy(policy: Policy): string {
   const { server, ip, offHours, safeguards } = policy;
-  const out: string[] = [`Policy: ${policy.source}`, '', 'Server'];
+  const out: string[] = [`Policy: ${policy.source}`, '', describeMode(policy), '', 'Server'];
   const listen = server.listen.host.includes(':') ? `[${server.listen.host}]` : server.listen.host;
   out.push(
     ...table([
@@ -207,6 +207,12 @@ export function describePolicy(policy: Policy): string {
   );
 
   out.push(...keptPlans(policy));
+  const ownModes = Object.values(policy.plans).filter((p) => p.mode && p.mode !== policy.mode);
+  if (ownModes.length > 0) {
+    out.push(
+      `  own mode (not the policy's): ${ownModes.map((p) => `${p.name} ${p.mode}`).join(', ')}`,
+    );
+  }
 
   out.push('', 'Routes (first match wins)');
   if (policy.routes.length === 0) out.push('  none: every request counts as public, cost 1');
@@ -220,6 +226,7 @@ export function describePolicy(policy: Policy): string {
             ...(r.class === 'bulk'
               ? [r.dataset.startsWith(':') ? `dataset from ${r.dataset}` : `dataset ${r.dataset}`]
               : []),
+            ...(r.mode === undefined ? [] : [`mode ${r.mode}`]),
           ];
           return [
             r.name,
@@ -272,6 +279,18 @@ export function describePolicy(policy: Policy): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * The policy's mode, first: whether its limits act at all.
+ *
+ * @example
+ * describeMode(policy); // 'Mode: shadow (limits decide and record, nothing is delayed or refused; plans and routes may differ)'
+ */
+function describeMode(policy: Policy): string {
+  return policy.mode === 'shadow'
+    ? 'Mode: shadow (limits decide and record, nothing is delayed or refused; plans and routes may differ)'
+    : 'Mode: enforce (limits delay and refuse; plans and routes may differ)';
+}
+
 /** Where keys are read, which are stripped, and the delegate, as `sluice check` shows them. */
 function describeIdentity(policy: Policy): string[] {
   const { credentials, stripCredential, delegate } = policy.identity;
@@ -279,7 +298,7 @@ function describeIdentity(policy: Policy): string[] {
     c.kind === 'authorization'
       ? `Authorization: ${c.scheme}`
       : c.kind === 'header'
-        ? c.name
+        ? (c.label ?? c.name)
         : `?${c.name}`,
   );
   const stripped = Object.entries(stripCredential)

@@ -125,7 +125,7 @@ test('sluice check shows where keys are read, which are stripped, and the delega
   );
   assert.match(
     text,
-    /keys read from x-partner-key, \?api_key \(two different keys in one request: 400\)/,
+    /keys read from X-Partner-Key, \?api_key \(two different keys in one request: 400\)/,
   );
   assert.match(text, /stripped before forwarding: sluice keys/);
   assert.match(

@@ -160,7 +160,7 @@ const EXPECTED: Policy = {
   identity: {
     credentials: [
       { kind: 'authorization', scheme: 'Bearer' },
-      { kind: 'header', name: 'x-api-key' },
+      { kind: 'header', name: 'x-api-key', label: 'X-API-Key' },
     ],
     stripCredential: { sluice: true, imported: false, delegated: false },
     delegate: undefined,

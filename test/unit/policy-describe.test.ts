@@ -100,3 +100,35 @@ test('table columns line up', () => {
     assert.match(row.slice(at), /^(public|non-public|bulk|batch) /, row);
   }
 });
+
+test('the mode comes first; plans and routes with a mode of their own say so', () => {
+  assert.match(describePolicy(defaultPolicy()), /^Mode: enforce \(limits delay and refuse;/m);
+  const text = describePolicy(
+    parsePolicyText(
+      [
+        'mode: shadow',
+        'plans:',
+        '  trial: { mode: enforce }',
+        '  gold: { mode: shadow }',
+        'routes:',
+        '  - { name: search, method: GET, path: /api/search, cost: 5, mode: enforce }',
+        '',
+      ].join('\n'),
+      'p.yaml',
+    ),
+  );
+  assert.match(
+    text,
+    /^Policy: p\.yaml\n\nMode: shadow \(limits decide and record, nothing is delayed or refused;/,
+  );
+  // gold says what the policy says: not listed.
+  assert.match(text, /^ {2}own mode \(not the policy's\): trial enforce$/m);
+  assert.match(text, /search +GET +\/api\/search +public +5 +- +mode enforce/);
+});
+
+test('header credential sources are shown as the policy wrote them', () => {
+  const text = describePolicy(
+    parsePolicyText('identity:\n  credentials: [{ header: X-Partner-Key }]\n', 'p.yaml'),
+  );
+  assert.match(text, /keys read from X-Partner-Key \(/);
+});

@@ -12,6 +12,7 @@ import {
   denialDetail,
   denialProblem,
   internalProblem,
+  keyRefusalDetail,
   PROBLEM_CONTENT_TYPE,
   type Problem,
   plainProblem,
@@ -137,4 +138,38 @@ test('sendDenial answers byte for byte as sendProblem with denialProblem, repeat
     assert.equal(noDate(got.head), noDate(want.head), `case ${i}`);
     assert.equal(got.body, want.body, `case ${i}`);
   }
+});
+
+test('a missing key is told where to send it: the policy’s credential sources, the default wording for the default ones', () => {
+  const tail = 'You can track this request with support by referencing RL-1.';
+  assert.equal(
+    keyRefusalDetail('key-missing', 'RL-1'),
+    `Your request carries no API key: send it as Authorization: Bearer <key> (or X-API-Key: <key>). ${tail}`,
+  );
+  assert.equal(
+    keyRefusalDetail('key-missing', 'RL-1', [
+      { kind: 'authorization', scheme: 'Bearer' },
+      { kind: 'header', name: 'x-api-key', label: 'X-API-Key' },
+    ]),
+    keyRefusalDetail('key-missing', 'RL-1'),
+  );
+  assert.equal(
+    keyRefusalDetail('key-missing', 'RL-1', [
+      { kind: 'header', name: 'x-partner-key', label: 'X-Partner-Key' },
+    ]),
+    `Your request carries no API key: send it as X-Partner-Key: <key>. ${tail}`,
+  );
+  assert.equal(
+    keyRefusalDetail('key-missing', 'RL-1', [
+      { kind: 'query', name: 'api_key' },
+      { kind: 'authorization', scheme: 'Token' },
+      { kind: 'header', name: 'x-key' },
+    ]),
+    `Your request carries no API key: send it as ?api_key=<key> in the URL (or Authorization: Token <key>, or x-key: <key>). ${tail}`,
+  );
+  // An unknown key is not told where to send it: it was sent.
+  assert.match(
+    keyRefusalDetail('key-unknown', 'RL-1', [{ kind: 'query', name: 'k' }]),
+    /^The API key of your request is not known here/,
+  );
 });

@@ -54,14 +54,15 @@ function compileSource(c: unknown, i: number, ctx: Context): CredentialSource | 
     return undefined;
   }
   if (c.header !== undefined) {
-    const name = read(KINDS.headerName, c.header)?.toLowerCase();
+    const label = read(KINDS.headerName, c.header);
+    const name = label?.toLowerCase();
     if (name === 'authorization') {
       ctx.problems.add(
         ['identity', 'credentials', i, 'header'],
         'the Authorization header carries a scheme: write { authorization: Bearer }',
       );
     }
-    return name === undefined ? undefined : { kind: 'header', name };
+    return name === undefined ? undefined : { kind: 'header', name, label };
   }
   if (c.authorization !== undefined) {
     const scheme = read(KINDS.authScheme, c.authorization);

@@ -201,7 +201,12 @@ export interface Webhook {
  * parameter (`?api_key=<key>`). Names are lower-case; a scheme compares in any case.
  */
 export type CredentialSource =
-  | { readonly kind: 'header'; readonly name: string }
+  | {
+      readonly kind: 'header';
+      readonly name: string;
+      /** The name as the policy wrote it (`X-API-Key`), for words to clients; else `name`. */
+      readonly label?: string;
+    }
   | { readonly kind: 'authorization'; readonly scheme: string }
   | { readonly kind: 'query'; readonly name: string };
 

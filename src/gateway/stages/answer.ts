@@ -191,7 +191,8 @@ export function createAnswer(deps: AnswerDeps): Answer {
           'request refused',
         );
       }
-      sendDenial(res, rule, status, reference, retryAfter, headers);
+      const credentials = deps.runtime?.().policy.identity.credentials;
+      sendDenial(res, rule, status, reference, retryAfter, headers, credentials);
       if (status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
       else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
       else if (rule === 'non-public' && caller.subject.keyId !== undefined) {
