@@ -28,7 +28,7 @@ import { incidentLog } from './gateway/incident-log.ts';
 import { createIncidentRecorder } from './gateway/incident-recorder.ts';
 import { localRoutes } from './gateway/local-routes.ts';
 import { createLogger, type GatewayLogger } from './gateway/logger.ts';
-import { createMetrics } from './gateway/metrics.ts';
+import { createMetrics, type GatewayMetrics } from './gateway/metrics.ts';
 import { createPipeline, type Pipeline } from './gateway/pipeline.ts';
 import { compileRuntime } from './gateway/runtime.ts';
 import { createSafeguardEnforcer } from './gateway/safeguard-enforcer.ts';
@@ -36,7 +36,7 @@ import { createUpstreamProxy } from './gateway/upstream-proxy.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
-import { MemoryLimitStore } from './store/memory-limit-store.ts';
+import { type OpenLimitStoreHooks, openLimitStore } from './store/open-limit-store.ts';
 import type { RecordStore } from './store/types.ts';
 
 export interface AppOptions {
@@ -78,7 +78,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
-  const limitStore = options.limitStore ?? new MemoryLimitStore();
+  const limits =
+    options.limitStore === undefined
+      ? await openLimitStore(runtime.policy.store, limitStoreHooks(logger, metrics))
+      : undefined;
+  const limitStore = options.limitStore ?? limits!.store;
   const { recordStore } = options;
   const engine = createEngine({ policy: runtime.policy, store: limitStore, clock });
   const identities = await createIdentityCache(recordStore, {
@@ -143,7 +147,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
       socket.once('close', () => tunnels.delete(socket));
       pipeline.handleUpgrade(req, socket, head);
     },
-    local: localRoutes({ policy: () => runtime.policy, clock, ready: () => ready && !closing }),
+    local: localRoutes({
+      policy: () => runtime.policy,
+      clock,
+      ready: () => ready && !closing,
+      degraded: limits?.degraded,
+    }),
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
     headersTimeoutMs: options.headersTimeoutMs,
     requestTimeoutMs: runtime.policy.server.requestTimeoutMs,
@@ -188,9 +197,27 @@ export async function buildApp(options: AppOptions): Promise<App> {
       notifier.close();
       await proxy.close();
       await limitStore.close();
+      await limits?.close();
       await recordStore.close();
       metrics.stop();
     },
+  };
+}
+
+/** Logs and counts the shared limit store's faults: one line per change, not per request. */
+function limitStoreHooks(logger: GatewayLogger, metrics: GatewayMetrics): OpenLimitStoreHooks {
+  return {
+    onChange(up, error) {
+      metrics.limitStoreDegraded.set(up ? 0 : 1);
+      if (up) logger.info({ event: 'limit-store-up' }, 'the limit store (Redis) answers again');
+      else {
+        logger.error(
+          { event: 'limit-store-down', err: error },
+          'the limit store (Redis) is not answering: decisions fall back (store.onFailure)',
+        );
+      }
+    },
+    onFallback: () => metrics.limitStoreFallbacks.inc(),
   };
 }
 

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   SLUICE_ERR_DATA_DIR: 'the data directory cannot be used',
   SLUICE_ERR_NOT_FOUND: 'the thing asked for does not exist',
   SLUICE_ERR_LISTEN: 'the gateway cannot listen on its address',
+  SLUICE_ERR_LIMITS_UNAVAILABLE: 'the shared limit store (Redis) is not answering',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

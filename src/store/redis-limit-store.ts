@@ -26,15 +26,10 @@ import type {
   LimitStore,
   WindowParams,
   WindowResult,
+  WindowThenGcraResult,
 } from '../core/limiter/types.ts';
 import { GCRA_SCRIPT, WINDOW_SCRIPT, WINDOW_THEN_GCRA_SCRIPT } from './redis-limit-scripts.ts';
 import type { RedisLink } from './redis-link.ts';
-
-/** One decision's answers: the window's, and the budget's when the window allowed. */
-export interface WindowThenGcraResult {
-  readonly window: WindowResult;
-  readonly gcra: GcraResult | undefined;
-}
 
 type Script = (...args: (string | number)[]) => Promise<string[]>;
 interface ScriptedClient {

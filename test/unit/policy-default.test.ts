@@ -152,6 +152,7 @@ const EXPECTED: Policy = {
   },
   webhooks: [],
   interactive: { cookie: 'session' },
+  store: { kind: 'memory' },
   source: 'built-in default',
 };
 

@@ -89,6 +89,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
     },
     webhooks: [],
     interactive: { cookie: 'session' },
+    store: { kind: 'memory' },
     source: 'test fixture',
     ...overrides,
   };
