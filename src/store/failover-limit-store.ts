@@ -96,7 +96,14 @@ export class FailoverLimitStore implements LimitStore {
   #step<T>(remote: () => Promise<T>, local: () => T): MaybePromise<T> {
     const link = this.#redis.link;
     if (!link.up) return this.#fallback(local);
-    return remote().then(undefined, (error: unknown) => {
+    let answer: Promise<T>;
+    try {
+      answer = remote();
+    } catch (error) {
+      link.down(error);
+      return this.#fallback(local);
+    }
+    return answer.then(undefined, (error: unknown) => {
       link.down(error);
       return this.#fallback(local);
     });

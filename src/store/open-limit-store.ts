@@ -13,7 +13,7 @@ import type { StoreSettings } from '../core/policy/types.ts';
 import { FailoverLimitStore } from './failover-limit-store.ts';
 import { MemoryLimitStore } from './memory-limit-store.ts';
 import { RedisLimitStore } from './redis-limit-store.ts';
-import { RedisLink } from './redis-link.ts';
+import type { RedisLink } from './redis-link.ts';
 
 export interface OpenLimitStore {
   readonly store: LimitStore;
@@ -46,6 +46,9 @@ export async function openLimitStore(
       close: async () => store.close(),
     };
   }
+  // Loaded only for a Redis store: a node on memory never loads the Redis client (and
+  // merely loading it changed how a node under the launcher died of a second Ctrl-C).
+  const { RedisLink } = await import('./redis-link.ts');
   const link = new RedisLink(settings.redis, { timeoutMs: settings.timeoutMs });
   if (hooks.onChange !== undefined) link.onChange(hooks.onChange);
   const store = new FailoverLimitStore({
