@@ -37,7 +37,7 @@ export function freePort(): Promise<number> {
 
 /**
  * Starts `redis-server` on 127.0.0.1 and resolves once it accepts connections
- * (within 5 s). `port` reuses a port (a restart); `args` adds options.
+ * (within 10 s). `port` reuses a port (a restart); `args` adds options.
  */
 export async function startRedis(
   options: { port?: number; args?: readonly string[] } = {},
@@ -89,15 +89,15 @@ export async function startRedis(
   };
 }
 
-/** Polls `redis-cli ping` every 20 ms, at most 5 s. */
+/** Polls `redis-cli ping` every 20 ms, at most 10 s (a loaded machine starts processes slowly). */
 async function waitForPing(port: number, child: ChildProcess, output: () => string) {
-  const until = Date.now() + 5000;
+  const until = Date.now() + 10_000;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
     if ((await redisCli(port, ['ping']).catch(() => '')).trim() === 'PONG') return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`redis-server on port ${port} did not answer within 5 s: ${output()}`);
+  throw new Error(`redis-server on port ${port} did not answer within 10 s: ${output()}`);
 }
 
 /** Runs `redis-cli -p PORT ARGS…` (5 s at most) and resolves to its output. */
@@ -119,7 +119,7 @@ export interface RedisClusterProcess {
 
 /**
  * Three masters with `--cluster-enabled yes`, joined by `redis-cli --cluster create`
- * (no replicas), resolved once the cluster says `cluster_state:ok` (within 10 s).
+ * (no replicas), resolved once the cluster says `cluster_state:ok` (within 20 s).
  */
 export async function startRedisCluster(): Promise<RedisClusterProcess> {
   const servers: RedisProcess[] = [];
@@ -145,11 +145,11 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
       '0',
       '--cluster-yes',
     ]);
-    const until = Date.now() + 10_000;
+    const until = Date.now() + 20_000;
     for (;;) {
       const infos = await Promise.all(servers.map((s) => redisCli(s.port, ['cluster', 'info'])));
       if (infos.every((info) => info.includes('cluster_state:ok'))) break;
-      if (Date.now() > until) throw new Error('the Redis Cluster did not become ok within 10 s');
+      if (Date.now() > until) throw new Error('the Redis Cluster did not become ok within 20 s');
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (error) {

@@ -30,12 +30,12 @@ let stores = 0;
 /** A store on its own connection and prefix (so size() counts only its keys). */
 async function redisStore(): Promise<RedisLimitStore> {
   const link = new RedisLink({ url: redis.url }, { timeoutMs: 1000 });
-  assert.ok(await link.ready(5000), 'connected to redis');
+  assert.ok(await link.ready(10_000), 'connected to redis');
   return new RedisLimitStore(link, `t${process.pid}-${stores++}:`, { closeLink: true });
 }
 async function clusterStore(): Promise<RedisLimitStore> {
   const link = new RedisLink({ cluster: cluster.nodes }, { timeoutMs: 1000 });
-  assert.ok(await link.ready(5000), 'connected to the cluster');
+  assert.ok(await link.ready(10_000), 'connected to the cluster');
   return new RedisLimitStore(link, `c${process.pid}-${stores++}:`, { closeLink: true });
 }
 
