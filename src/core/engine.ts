@@ -2,7 +2,8 @@
  * The decision engine: per-IP warn/block, then the account's budget (slow, then refuse),
  * then an optional per-route rate. It returns a `Decision` value — a refusal is never
  * thrown — and answers synchronously while the store does (the memory store does), so
- * the gateway's hot path creates no promise; with a Redis store it returns a promise.
+ * the gateway's hot path creates no promise; with a Redis store it returns a promise,
+ * and a store with `windowThenGcra` decides a. and b. together in one round trip.
  *
  * Order and keys:
  *   a. `ip:<ip>` sliding window (policy.ip). Counts requests, not cost: the product's IP
