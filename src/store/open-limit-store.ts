@@ -46,8 +46,9 @@ export async function openLimitStore(
       close: async () => store.close(),
     };
   }
-  // Loaded only for a Redis store: a node on memory never loads the Redis client (and
-  // merely loading it changed how a node under the launcher died of a second Ctrl-C).
+  // Loaded only for a Redis store: a node on memory never loads the Redis client. (With
+  // it loaded at start, the launcher's Ctrl-C test failed 3 times in a row on a loaded
+  // machine, then passed again later: a timing not understood yet.)
   const { RedisLink } = await import('./redis-link.ts');
   const link = new RedisLink(settings.redis, { timeoutMs: settings.timeoutMs });
   if (hooks.onChange !== undefined) link.onChange(hooks.onChange);
