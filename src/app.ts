@@ -39,7 +39,7 @@ import { createUsageRoute } from './gateway/usage-route.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
-import { MemoryLimitStore } from './store/memory-limit-store.ts';
+import { type OpenLimitStoreHooks, openLimitStore } from './store/open-limit-store.ts';
 import type { RecordStore } from './store/types.ts';
 
 export interface AppOptions {
@@ -80,7 +80,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
-  const limitStore = options.limitStore ?? new MemoryLimitStore();
+  const limits =
+    options.limitStore === undefined
+      ? await openLimitStore(options.policy.store, limitStoreHooks(logger, metrics))
+      : undefined;
+  const limitStore = options.limitStore ?? limits!.store;
   const { recordStore } = options;
   const shared = await buildSharedServices({ ...options, clock, logger, metrics });
   const dataPath = buildDataPath({
@@ -89,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     logger,
     metrics,
     limitStore,
+    degraded: limits?.degraded,
     identities: shared.identities,
     incidents: shared.incidents,
     queues: new AccountQueues(),
@@ -131,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await shared.close();
       await dataPath.close();
       await limitStore.close();
+      await limits?.close();
       await recordStore.close();
       metrics.stop();
     },
@@ -244,6 +250,8 @@ export interface DataPathOptions {
   reusePort?: boolean;
   /** Tests only: every answer carries `sluice-thread: <this>`, to tell threads apart. */
   threadTag?: string;
+  /** How decisions are taken while the shared limit store (Redis) does not answer; undefined: normal. */
+  degraded?: () => 'open' | 'closed' | undefined;
 }
 
 /** One thread's request path: its HTTP server, pipeline and upstream pool. */
@@ -319,7 +327,12 @@ export function buildDataPath(options: DataPathOptions): DataPath {
       socket.once('close', () => tunnels.delete(socket));
       pipeline.handleUpgrade(req, socket, head);
     },
-    local: localRoutes({ policy: () => runtime.policy, clock, ready: () => ready && !closing }),
+    local: localRoutes({
+      policy: () => runtime.policy,
+      clock,
+      ready: () => ready && !closing,
+      degraded: options.degraded,
+    }),
     onError: (error) => logger.error({ err: error }, 'request handling failed'),
     headersTimeoutMs: options.headersTimeoutMs,
     requestTimeoutMs: runtime.policy.server.requestTimeoutMs,
@@ -361,6 +374,26 @@ function safeguardsShadowed(
       : policy.defaultPlan;
   const plan = account === undefined ? undefined : policy.plans[planName];
   return limitMode(policy, plan, undefined) === 'shadow';
+}
+
+/** Logs and counts the shared limit store's faults: one line per change, not per request. */
+export function limitStoreHooks(
+  logger: GatewayLogger,
+  metrics: GatewayMetrics,
+): OpenLimitStoreHooks {
+  return {
+    onChange(up, error) {
+      metrics.limitStoreDegraded.set(up ? 0 : 1);
+      if (up) logger.info({ event: 'limit-store-up' }, 'the limit store (Redis) answers again');
+      else {
+        logger.error(
+          { event: 'limit-store-down', err: error },
+          'the limit store (Redis) is not answering: decisions fall back (store.onFailure)',
+        );
+      }
+    },
+    onFallback: () => metrics.limitStoreFallbacks.inc(),
+  };
 }
 
 /** The webhook event of a first IP warning in its window. */

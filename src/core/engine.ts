@@ -2,7 +2,8 @@
  * The decision engine: per-IP warn/block, then the account's budget (slow, then refuse),
  * then an optional per-route rate. It returns a `Decision` value — a refusal is never
  * thrown — and answers synchronously while the store does (the memory store does), so
- * the gateway's hot path creates no promise; with a Redis store it returns a promise.
+ * the gateway's hot path creates no promise; with a Redis store it returns a promise,
+ * and a store with `windowThenGcra` decides a. and b. together in one round trip.
  *
  * Order and keys:
  *   a. `ip:<ip>` sliding window (policy.ip). Counts requests, not cost: the product's IP
@@ -143,6 +144,8 @@ export function createEngine(options: EngineOptions): Engine {
   const gcra = (ns: string, id: string, now: number, cost: number, params: GcraParams) =>
     split ? store.gcraIn!(ns, id, now, cost, params) : store.gcra(ns + id, now, cost, params);
   const prefetch = split && store.prefetch !== undefined;
+  // A store across the network decides the IP window and the account budget in one trip.
+  const pair = store.windowThenGcra !== undefined;
 
   function admit(input: AdmitInput): Decision | Promise<Decision> {
     const c = compiled;
@@ -152,13 +155,43 @@ export function createEngine(options: EngineOptions): Engine {
       store.prefetch!('ip:', scope, 'acct:', input.account.id);
     }
     const now = clock.now();
+    const account = input.account;
+    if (pair && account !== undefined) {
+      const step = accountStep(c, account, input.cost);
+      const both = store.windowThenGcra!(
+        'ip:' + scope,
+        c.ip,
+        'acct:' + account.id,
+        step.cost,
+        step.params,
+        now,
+      );
+      return whenReady(both, (res) => afterIp(c, input, now, res.window, step, res.gcra));
+    }
     const r = split
       ? store.windowIn!('ip:', scope, now, 1, c.ip)
       : store.window('ip:' + scope, now, 1, c.ip);
     return whenReady(r, (res) => afterIp(c, input, now, res));
   }
 
-  function afterIp(c: Compiled, input: AdmitInput, now: number, r: WindowResult) {
+  /** The account's step: its plan, and the budget it is asked against. */
+  function accountStep(c: Compiled, account: NonNullable<AdmitInput['account']>, cost: number) {
+    const plan = c.plans.get(account.plan) ?? c.defaultPlan;
+    const slowedFull = slowed.count(account.id) >= plan.maxSlowed;
+    const maxDelayMs = slowedFull ? 0 : plan.maxDelayMs;
+    const params = gcraParamsFor(accountRate(plan, account.size), plan, maxDelayMs);
+    return { plan, slowedFull, cost: Math.max(0, cost || 0), params }; // negative or NaN: free
+  }
+
+  /** `step` and `asked`: the account's step, already taken with the window (windowThenGcra). */
+  function afterIp(
+    c: Compiled,
+    input: AdmitInput,
+    now: number,
+    r: WindowResult,
+    step?: ReturnType<typeof accountStep>,
+    asked?: GcraResult,
+  ) {
     const ip = c.ip;
     const ipLimit = limitState('ip', ip.block, c.ipWindowSec, r.remaining, r.resetMs);
     const warning: IpWarning | undefined = r.warn
@@ -175,12 +208,8 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const account = input.account;
     if (account === undefined) return allow([ipLimit], warning);
-    const plan = c.plans.get(account.plan) ?? c.defaultPlan;
-    const slowedFull = slowed.count(account.id) >= plan.maxSlowed;
-    const cost = Math.max(0, input.cost || 0); // negative or NaN: free
-    const maxDelayMs = slowedFull ? 0 : plan.maxDelayMs;
-    const params = gcraParamsFor(accountRate(plan, account.size), plan, maxDelayMs);
-    const a = gcra('acct:', account.id, now, cost, params);
+    const { plan, slowedFull, cost, params } = step ?? accountStep(c, account, input.cost);
+    const a = asked ?? gcra('acct:', account.id, now, cost, params);
     // The common case, allowed with no route rate of its own, ends here without a Pending.
     if (isAnswered(a) && a.allowed && input.route?.rate === undefined) {
       return settle(a.delayMs, 'account-rate', [ipLimit, accountLimitOf(params, a)], warning);

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   SLUICE_ERR_LISTEN: 'the gateway cannot listen on its address',
   SLUICE_ERR_IMPORT_INVALID: 'a key import file has bad lines; nothing was imported',
   SLUICE_ERR_IMPORT_CONFLICT: 'a key in an import file is already registered to another account',
+  SLUICE_ERR_LIMITS_UNAVAILABLE: 'the shared limit store (Redis) is not answering',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 /**
  * What the gateway answers itself, never the upstream: `/healthz` (the process runs),
- * `/readyz` (listening and not closing) and `/.well-known/sluice` (the published policy).
+ * `/readyz` (listening and not closing; `degraded` while Redis is not answering) and `/.well-known/sluice` (the published policy).
  *
  * @example
  * createGatewayServer({ local: localRoutes({ policy: () => policy, clock, ready: () => true }), … });
@@ -15,6 +15,8 @@ export function localRoutes(deps: {
   policy(): Policy;
   clock: Clock;
   ready(): boolean;
+  /** While the shared limit store is not answering: `open` (serving) or `closed` (503). */
+  degraded?(): 'open' | 'closed' | undefined;
 }): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const url = req.url ?? '/';
@@ -28,6 +30,13 @@ export function localRoutes(deps: {
     }
     if (url === '/readyz') {
       const ready = deps.ready();
+      const degraded = ready ? deps.degraded?.() : undefined;
+      if (degraded !== undefined) {
+        // Failing open the node still serves (ready); failing closed it refuses limited requests.
+        const limits = degraded === 'open' ? 'insurance limiter (this node only)' : 'unavailable';
+        sendJson(res, degraded === 'open' ? 200 : 503, { status: 'degraded', limits });
+        return true;
+      }
       sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
       return true;
     }

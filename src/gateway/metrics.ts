@@ -24,6 +24,10 @@ export interface GatewayMetrics {
   readonly incidentsWritten: Counter;
   /** Record store operations that failed (`incidents`: a flush, kept for the next; `keys`: a poll; `journal`: a streak of incident journal writes). */
   readonly storeErrors: Counter<'operation'>;
+  /** 1 while the shared limit store (Redis) is not answering and decisions fall back. */
+  readonly limitStoreDegraded: Gauge;
+  /** Limit steps decided without Redis (by the insurance limiter, or refused 503). */
+  readonly limitStoreFallbacks: Counter;
   /** Names the function the `sluice_waiting_requests` gauge reads when scraped. */
   observeWaiting(source: () => number): void;
   /** Stops the event-loop delay sampler (`sluice_event_loop_delay_seconds`). */
@@ -105,6 +109,16 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
       name: 'sluice_store_errors_total',
       help: 'Record store operations that failed: incidents (kept for the next flush), keys (the poll) or journal (incident journal writes).',
       labelNames: ['operation'],
+      registers: [registry],
+    }),
+    limitStoreDegraded: new Gauge({
+      name: 'sluice_limit_store_degraded',
+      help: '1 while the shared limit store (Redis) is not answering and decisions fall back (store.onFailure).',
+      registers: [registry],
+    }),
+    limitStoreFallbacks: new Counter({
+      name: 'sluice_limit_store_fallbacks_total',
+      help: 'Limit steps decided without Redis: by the local insurance limiter (onFailure open) or refused 503 (closed).',
       registers: [registry],
     }),
     observeWaiting(source) {

@@ -14,7 +14,7 @@
  * new Worker(new URL('./worker.ts', import.meta.url), { workerData: setup });
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildDataPath, type DataPath } from '../app.ts';
+import { buildDataPath, type DataPath, limitStoreHooks } from '../app.ts';
 import { systemClock } from '../core/clock.ts';
 import { deepFreeze } from '../core/policy/compile-context.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -25,6 +25,7 @@ import { createIncidentRecorder } from '../gateway/incident-recorder.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import { openIncidentJournal } from '../store/incident-journal.ts';
+import { openLimitStore } from '../store/open-limit-store.ts';
 import { SharedAccountQueues, sharedSlotCounter } from '../store/shared-account-queues.ts';
 import { SharedCounters } from '../store/shared-counters.ts';
 import { SharedLimitStore } from '../store/shared-limit-store.ts';
@@ -84,10 +85,17 @@ async function start(): Promise<void> {
 
   const counters = SharedCounters.attach(setup.counters);
   const queues = new SharedAccountQueues(counters, setup.lane);
+  // On Redis every thread has its own connection (limits are shared through Redis, as
+  // between nodes); on memory the threads share one table in shared memory.
+  const limits =
+    policy.store.kind === 'redis'
+      ? await openLimitStore(policy.store, limitStoreHooks(logger, metrics))
+      : undefined;
   const path: DataPath = buildDataPath({
     policy,
     recordStore,
-    limitStore: SharedLimitStore.attach(setup.limits),
+    limitStore: limits?.store ?? SharedLimitStore.attach(setup.limits),
+    degraded: limits?.degraded,
     clock,
     logger,
     metrics,
@@ -120,6 +128,7 @@ async function start(): Promise<void> {
     identities.close();
     await incidents.close();
     await path.close();
+    await limits?.close();
     await recordStore.close();
     metrics.stop();
     logger.flush();

@@ -165,6 +165,7 @@ const EXPECTED: Policy = {
     stripCredential: { sluice: true, imported: false, delegated: false },
     delegate: undefined,
   },
+  store: { kind: 'memory' },
   source: 'built-in default',
 };
 

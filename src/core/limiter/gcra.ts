@@ -32,7 +32,8 @@
  * Waits within EPSILON_MS of a bound count as on it, and `remaining` tolerates the same
  * rounding, so a fractional T (60000 / 7) does not turn "exactly conforming" into a
  * 1e-12 ms delay. A rate of 0 (T infinite) refuses with retryAfterMs 0: waiting will
- * not help. The Redis Lua script implements the same steps (test/golden/gcra.json).
+ * not help. The Redis Lua script (src/store/redis-limit-scripts.ts) implements the same
+ * steps (test/golden/gcra.json).
  *
  * @example
  * const params = { emissionMs: 1000, burst: 2, maxDelayMs: 1500, limit: 60, periodMs: 60_000 };

@@ -51,6 +51,12 @@ export interface WindowResult {
   readonly resetMs: number;
 }
 
+/** One decision's answers: the IP window's, and the account budget's when the window allowed. */
+export interface WindowThenGcraResult {
+  readonly window: WindowResult;
+  readonly gcra: GcraResult | undefined;
+}
+
 /**
  * Where limiter state lives (the engine's port): a store applies the pure maths atomically
  * per key. The memory store answers at once, a store across the network with a promise.
@@ -83,6 +89,19 @@ export interface LimitStore {
    * loading both entries at once, so that their cache misses overlap.
    */
   prefetch?(windowNamespace: string, windowId: string, gcraNamespace: string, gcraId: string): void;
+  /**
+   * Optional: one admission decision's two steps at once, the same as
+   * `window(windowKey, now, 1, w)` then, only when that allowed, `gcra(gcraKey, now, cost, g)`,
+   * done atomically. The Redis store runs both in one script, one round trip.
+   */
+  windowThenGcra?(
+    windowKey: string,
+    w: WindowParams,
+    gcraKey: string,
+    cost: number,
+    g: GcraParams,
+    now: number,
+  ): MaybePromise<WindowThenGcraResult>;
   /** Number of keys held (for metrics and eviction tests). */
   size(): MaybePromise<number>;
   close(): MaybePromise<void>;

@@ -26,7 +26,15 @@ import { defaultDocument } from './default-policy.ts';
 import { isMapping, mergeOverDefaults } from './merge.ts';
 import { formatPath, type PathProblem, type PathSegment, ProblemList } from './problems.ts';
 import { KINDS, SAFEGUARD_ACTIONS, SAFEGUARD_RULES, WEBHOOK_EVENTS } from './schema.ts';
-import type { Plan, Policy, Rate, SafeguardRule, Webhook } from './types.ts';
+import type {
+  Plan,
+  Policy,
+  Rate,
+  RedisStoreSettings,
+  SafeguardRule,
+  StoreSettings,
+  Webhook,
+} from './types.ts';
 import { formatRate } from './units.ts';
 import { checkSchema } from './validate.ts';
 
@@ -89,10 +97,28 @@ export function compileDocument(
     webhooks: list(d.webhooks).map((w, i) => (isMapping(w) ? compileWebhook(w, i, ctx) : w)),
     interactive: { cookie: read(KINDS.cookieName, section(d.interactive).cookie) },
     identity: compileIdentity(section(d.identity), ctx),
+    store: compileStore(d.store),
     source,
   };
   if (problems.items.length > 0) return { policy: undefined, problems: problems.items };
   return { policy: deepFreeze(policy as unknown as Policy), problems: [] };
+}
+
+/** `memory`, or Redis with its defaults filled in (the schema reported what is wrong). */
+function compileStore(store: unknown): StoreSettings | undefined {
+  if (!isMapping(store)) return store === 'memory' ? { kind: 'memory' } : undefined;
+  const redis = store.redis;
+  const target =
+    typeof redis === 'string'
+      ? { url: read(KINDS.redisUrl, redis) }
+      : { cluster: list(section(redis).cluster).map((n) => read(KINDS.hostPort, n)) };
+  return {
+    kind: 'redis',
+    redis: target as RedisStoreSettings['redis'],
+    prefix: store.prefix === undefined ? 'sluice:' : String(store.prefix),
+    timeoutMs: store.timeout === undefined ? 50 : read(KINDS.timerDuration, store.timeout)!,
+    onFailure: store.onFailure === 'closed' ? 'closed' : 'open',
+  };
 }
 
 function compileServer(s: Doc, ctx: Context) {

@@ -154,6 +154,13 @@ identity:
   #   negativeTtl: 1m # an "unknown" answer is kept this long
   #   maxEntries: 10000 # answers kept, known and unknown each
   #   onFailure: refuse # endpoint down or slow: 503 (or: anonymous, per-IP limits only)
+# Where the limit counters live: memory (this process), or Redis shared by every node:
+# store:
+#   redis: redis://10.0.0.5:6379 # or { cluster: [10.0.0.5:6379, 10.0.0.6:6379] }
+#   prefix: "sluice:" # before every key, so several gateways can share one Redis
+#   timeout: 50ms # longest wait for Redis per decision; past it, the fallback decides
+#   onFailure: open # Redis down: the local insurance limiter decides (closed: 503)
+store: memory
 `;
 
 let defaultsDoc: Record<string, unknown> | undefined;

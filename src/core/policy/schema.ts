@@ -16,11 +16,13 @@ import {
   parseDataset,
   parseEnvName,
   parseHeaderName,
+  parseHostPort,
   parseHttpUrl,
   parseListen,
   parseMethods,
   parseName,
   parseQueryParam,
+  parseRedisUrl,
   parseRoutePath,
   parseText,
   parseThreads,
@@ -63,6 +65,8 @@ export const KINDS = {
   size: parseSize,
   listen: parseListen,
   url: parseHttpUrl,
+  redisUrl: parseRedisUrl,
+  hostPort: parseHostPort,
   address: parseAddress,
   timeZone: parseTimeZone,
   weekTime: parseWeekTime,
@@ -227,4 +231,27 @@ export const POLICY_SCHEMA: Schema = closed({
       { required: ['url'] },
     ),
   }),
+  // `memory`, or the settings of a Redis store (`redis` a URL, or a cluster's nodes).
+  store: {
+    if: { type: 'string' },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, not a promise
+    then: { enum: ['memory'] },
+    else: closed(
+      {
+        redis: {
+          if: { type: 'string' },
+          // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, not a promise
+          then: kind('redisUrl'),
+          else: closed(
+            { cluster: listOf(kind('hostPort'), { minItems: 1 }) },
+            { required: ['cluster'] },
+          ),
+        },
+        prefix: kind('text'),
+        timeout: kind('timerDuration'),
+        onFailure: { enum: ['open', 'closed'] },
+      },
+      { required: ['redis'] },
+    ),
+  },
 });

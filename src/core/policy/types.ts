@@ -245,6 +245,23 @@ export interface InteractiveSession {
   readonly cookie: string;
 }
 
+/** Where the limit counters live: this process's memory, or Redis shared by every node. */
+export type StoreSettings = { readonly kind: 'memory' } | RedisStoreSettings;
+
+export interface RedisStoreSettings {
+  readonly kind: 'redis';
+  /** One server (`redis://…` URL, kept as written) or the seed nodes of a Redis Cluster. */
+  readonly redis:
+    | { readonly url: string }
+    | { readonly cluster: readonly { readonly host: string; readonly port: number }[] };
+  /** Put before every key (default `sluice:`), so several gateways can share one Redis. */
+  readonly prefix: string;
+  /** Longest wait for Redis per call; past it the decision falls back (default 50 ms). */
+  readonly timeoutMs: number;
+  /** Redis failing: `open` lets the local insurance limiter decide, `closed` answers 503. */
+  readonly onFailure: 'open' | 'closed';
+}
+
 export interface Policy {
   readonly version: 1;
   /** Limits and safeguards enforced, or only recorded (`shadow`); plans and routes may differ. */
@@ -261,6 +278,8 @@ export interface Policy {
   readonly webhooks: readonly Webhook[];
   readonly interactive: InteractiveSession;
   readonly identity: IdentityPolicy;
+  /** Where the limit counters live (read at start). */
+  readonly store: StoreSettings;
   /** Where the policy came from: a file path, or `built-in default`. */
   readonly source: string;
 }

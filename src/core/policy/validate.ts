@@ -23,6 +23,8 @@ const validateSchema = ajv.compile(POLICY_SCHEMA);
 export function checkSchema(doc: unknown, problems: ProblemList): void {
   if (validateSchema(doc)) return;
   for (const error of validateSchema.errors ?? []) {
+    // An if/then/else reports its failing branch itself; "must match then" adds nothing.
+    if (error.keyword === 'if') continue;
     const path = pointerToPath(error.instancePath, doc);
     if (error.keyword === 'additionalProperties') {
       const key = String(error.params.additionalProperty);

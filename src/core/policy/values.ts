@@ -28,6 +28,49 @@ export function parseListen(value: unknown): Parsed<{ host: string; port: number
   return { ok: true, value: { host, port } };
 }
 
+/**
+ * A Redis server's URL: `redis://` or `rediss://` (TLS), a host, optionally a port,
+ * credentials and a database number (`redis://:secret@10.0.0.5:6379/2`).
+ *
+ * @example
+ * parseRedisUrl('redis://127.0.0.1:6379'); // { ok: true, value: 'redis://127.0.0.1:6379' }
+ */
+export function parseRedisUrl(value: unknown): Parsed<string> {
+  const bad = `${show(value)} is not a Redis URL: write redis://HOST:PORT (or rediss:// for TLS), for example redis://127.0.0.1:6379`;
+  if (typeof value !== 'string') return fail(bad);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(bad);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    return fail(bad);
+  }
+  if (!/^(\/\d{0,2})?$/.test(url.pathname)) {
+    return fail(
+      `${show(value)} has path ${quote(url.pathname)}: only a database number, like /0, may follow the address`,
+    );
+  }
+  return { ok: true, value };
+}
+
+/**
+ * A Redis Cluster node, `HOST:PORT` (port 1 to 65535).
+ *
+ * @example
+ * parseHostPort('10.0.0.5:6379'); // { ok: true, value: { host: '10.0.0.5', port: 6379 } }
+ */
+export function parseHostPort(value: unknown): Parsed<{ host: string; port: number }> {
+  const parsed = parseListen(value);
+  if (!parsed.ok) {
+    return fail(`${show(value)} is not a node address: write HOST:PORT, for example 10.0.0.5:6379`);
+  }
+  if (parsed.value.port === 0)
+    return fail(`${show(value)} has port 0: a node listens on a port from 1 to 65535`);
+  return parsed;
+}
+
 /** An `http://` or `https://` URL, kept as written. */
 export function parseHttpUrl(value: unknown): Parsed<string> {
   const bad = `${show(value)} is not an http:// or https:// URL, for example http://127.0.0.1:3000`;

@@ -17,6 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../../core/clock.ts';
 import type { Allow, Decision, Delay } from '../../core/decision.ts';
 import type { Engine } from '../../core/engine.ts';
+import { isSluiceError } from '../../core/errors.ts';
 import { HeldSlots, type SlotCounter } from '../../core/limiter/held-slots.ts';
 import { type MaybePromise, whenReady } from '../../core/maybe-async.ts';
 import { limitMode } from '../../core/policy/mode.ts';
@@ -190,6 +191,11 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
     // Fail open on a store failure, whether it throws or rejects: the gateway must not
     // take the API down with it.
     const failOpen = (error: unknown) => {
+      // Redis is not answering and the policy fails closed (logged once, by the store).
+      if (isSluiceError(error) && error.code === 'SLUICE_ERR_LIMITS_UNAVAILABLE') {
+        answer.limitsUnavailable(res);
+        return undefined;
+      }
       deps.logger.error({ err: error }, 'limit store failed');
       return decided(ex, FAIL_OPEN, match);
     };

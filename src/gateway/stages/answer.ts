@@ -82,6 +82,8 @@ export interface Answer {
   shuttingDown(res: ServerResponse): void;
   /** Answers 500 when handling the request failed, or cuts a response already begun. */
   failed(res: ServerResponse): void;
+  /** Answers 503 when the shared limit store is not answering and the policy fails closed. */
+  limitsUnavailable(res: ServerResponse): void;
   /** Adds the RateLimit headers of `limits` and the IP warning, reporting a first warning. */
   limitHeaders(
     caller: Caller,
@@ -207,6 +209,22 @@ export function createAnswer(deps: AnswerDeps): Answer {
     failed(res) {
       if (!res.headersSent) sendProblem(res, internalProblem());
       else res.destroy();
+    },
+    limitsUnavailable(res) {
+      if (res.headersSent || res.destroyed) return;
+      deps.metrics.refused.inc({ rule: 'limits-unavailable' });
+      sendProblem(
+        res,
+        {
+          ...plainProblem(
+            'limits-unavailable',
+            503,
+            'The gateway cannot check its limits right now; retry this request in a second.',
+          ),
+          code: 'SLUICE_ERR_LIMITS_UNAVAILABLE',
+        },
+        { 'retry-after': '1', 'cache-control': 'no-store' },
+      );
     },
     shuttingDown(res) {
       if (res.headersSent || res.destroyed) return;

@@ -102,6 +102,7 @@ export function testPolicy(overrides: Partial<Policy> = {}): Policy {
       stripCredential: { sluice: true, imported: false, delegated: false },
       delegate: undefined,
     },
+    store: { kind: 'memory' },
     source: 'test fixture',
     ...overrides,
   };

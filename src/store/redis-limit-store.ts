@@ -1,0 +1,191 @@
+/**
+ * A limit store in Redis, shared by every node on the same Redis: each step is one Lua
+ * script (redis-limit-scripts.ts) run atomically in one round trip, loaded once and
+ * called by its SHA (ioredis `defineCommand`; with auto-pipelining, the steps of many
+ * requests share a write). `now` is the caller's, so the pure maths and the golden
+ * vectors hold unchanged.
+ *
+ * Keys: `<prefix>g{<key>}` (GCRA) and `<prefix>w{<key>}` (window): GCRA and window
+ * state are apart, as in the memory store, and the braces are a Cluster hash tag, so
+ * each subject's key lives on one slot whatever the prefix. `windowThenGcra`, one
+ * decision's IP window and account budget together, is one script on one server; on a
+ * Cluster the IP's and the account's keys are on different slots in general (no tag
+ * can put every pair together short of one slot for all), so there it is the two
+ * scripts one after the other: each atomic, the budget asked only when the IP passed.
+ *
+ * Every key expires when its state would be none (see the scripts), so idle state
+ * leaves Redis on its own; the TTL is in Redis' time, the state in the caller's.
+ *
+ * @example
+ * const store = new RedisLimitStore(new RedisLink({ url }, { timeoutMs: 50 }), 'sluice:');
+ * await store.gcra('acct:acme', Date.now(), 1, params);
+ */
+import type {
+  GcraParams,
+  GcraResult,
+  LimitStore,
+  WindowParams,
+  WindowResult,
+  WindowThenGcraResult,
+} from '../core/limiter/types.ts';
+import { GCRA_SCRIPT, WINDOW_SCRIPT, WINDOW_THEN_GCRA_SCRIPT } from './redis-limit-scripts.ts';
+import type { RedisLink } from './redis-link.ts';
+
+type Script = (...args: (string | number)[]) => Promise<string[]>;
+interface ScriptedClient {
+  sluiceGcra: Script;
+  sluiceWindow: Script;
+  sluiceWindowThenGcra: Script;
+}
+
+/** A number as the scripts read it (`inf` for an infinite interval). */
+const arg = (n: number): string => (n === Number.POSITIVE_INFINITY ? 'inf' : String(n));
+
+export class RedisLimitStore implements LimitStore {
+  readonly link: RedisLink;
+  readonly prefix: string;
+  readonly #scripts: ScriptedClient;
+  readonly #closeLink: boolean;
+
+  /** `closeLink`: `close()` also closes the link (a store that owns its connection). */
+  constructor(link: RedisLink, prefix: string, options: { closeLink?: boolean } = {}) {
+    this.link = link;
+    this.prefix = prefix;
+    this.#closeLink = options.closeLink ?? false;
+    const client = link.client;
+    // defineCommand is idempotent per name: a second store on the link reuses the scripts.
+    if (!('sluiceGcra' in client)) {
+      client.defineCommand('sluiceGcra', { numberOfKeys: 1, lua: GCRA_SCRIPT });
+      client.defineCommand('sluiceWindow', { numberOfKeys: 1, lua: WINDOW_SCRIPT });
+      client.defineCommand('sluiceWindowThenGcra', {
+        numberOfKeys: 2,
+        lua: WINDOW_THEN_GCRA_SCRIPT,
+      });
+    }
+    this.#scripts = client as unknown as ScriptedClient;
+  }
+
+  async gcra(key: string, now: number, cost: number, params: GcraParams): Promise<GcraResult> {
+    const { emissionMs, burst, maxDelayMs } = params;
+    const out = await this.#scripts.sluiceGcra(
+      this.#gcraKey(key),
+      arg(now),
+      arg(cost),
+      arg(emissionMs),
+      arg(burst),
+      arg(maxDelayMs),
+    );
+    return gcraResult(out, 0);
+  }
+
+  async window(
+    key: string,
+    now: number,
+    cost: number,
+    params: WindowParams,
+  ): Promise<WindowResult> {
+    const out = await this.#scripts.sluiceWindow(
+      this.#windowKey(key),
+      arg(now),
+      arg(cost),
+      arg(params.periodMs),
+      arg(params.warn),
+      arg(params.block),
+    );
+    return windowResult(out);
+  }
+
+  /**
+   * The same as `window(windowKey, now, 1, w)` then, if allowed, `gcra(gcraKey, now,
+   * cost, g)`: one script and one round trip on a server.
+   */
+  async windowThenGcra(
+    windowKey: string,
+    w: WindowParams,
+    gcraKey: string,
+    cost: number,
+    g: GcraParams,
+    now: number,
+  ): Promise<WindowThenGcraResult> {
+    if (this.link.isCluster) {
+      const window = await this.window(windowKey, now, 1, w);
+      const gcra = window.allowed ? await this.gcra(gcraKey, now, cost, g) : undefined;
+      return { window, gcra };
+    }
+    const out = await this.#scripts.sluiceWindowThenGcra(
+      this.#windowKey(windowKey),
+      this.#gcraKey(gcraKey),
+      arg(now),
+      '1',
+      arg(w.periodMs),
+      arg(w.warn),
+      arg(w.block),
+      arg(cost),
+      arg(g.emissionMs),
+      arg(g.burst),
+      arg(g.maxDelayMs),
+    );
+    return { window: windowResult(out), gcra: out.length > 7 ? gcraResult(out, 7) : undefined };
+  }
+
+  /** Keys under this store's prefix (a SCAN of every server: for tests and tools, not the hot path). */
+  async size(): Promise<number> {
+    const client = this.link.client;
+    const servers = 'nodes' in client ? client.nodes('master') : [client];
+    let n = 0;
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(
+          cursor,
+          'MATCH',
+          `${this.#escaped()}*`,
+          'COUNT',
+          1000,
+        );
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== '0');
+    }
+    return n;
+  }
+
+  close(): void {
+    if (this.#closeLink) this.link.close();
+  }
+
+  #gcraKey(key: string): string {
+    return `${this.prefix}g{${key}}`;
+  }
+
+  #windowKey(key: string): string {
+    return `${this.prefix}w{${key}}`;
+  }
+
+  /** The prefix as a SCAN pattern (glob characters escaped). */
+  #escaped(): string {
+    return this.prefix.replace(/[*?[\]\\]/g, '\\$&');
+  }
+}
+
+function gcraResult(out: readonly string[], at: number): GcraResult {
+  return {
+    allowed: out[at] === '1',
+    delayMs: Number(out[at + 1]),
+    retryAfterMs: Number(out[at + 2]),
+    remaining: Number(out[at + 3]),
+    resetMs: Number(out[at + 4]),
+  };
+}
+
+function windowResult(out: readonly string[]): WindowResult {
+  return {
+    allowed: out[0] === '1',
+    count: Number(out[1]),
+    warn: out[2] === '1',
+    warnFirst: out[3] === '1',
+    retryAfterMs: Number(out[4]),
+    remaining: Number(out[5]),
+    resetMs: Number(out[6]),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Real `redis-server` processes for tests, on loopback: a free port is picked (redis
+ * needs a fixed one), nothing is persisted (`--save '' --appendonly no`), the working
+ * directory is a fresh temporary one, and each server is stopped by its pid.
+ *
+ * @example
+ * const redis = await startRedis();
+ * t.after(() => redis.stop());
+ * new RedisLimitStore(connectRedis({ url: redis.url }, 50));
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  /** Kills the server (SIGKILL by default: a crash) and waits for it to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `redis-server` on 127.0.0.1 and resolves once it accepts connections
+ * (within 10 s). `port` reuses a port (a restart); `args` adds options.
+ */
+export async function startRedis(
+  options: { port?: number; args?: readonly string[] } = {},
+): Promise<RedisProcess> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...(options.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitForPing(port, child, () => output);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `redis-cli ping` every 20 ms, at most 10 s (a loaded machine starts processes slowly). */
+async function waitForPing(port: number, child: ChildProcess, output: () => string) {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
+    if ((await redisCli(port, ['ping']).catch(() => '')).trim() === 'PONG') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`redis-server on port ${port} did not answer within 10 s: ${output()}`);
+}
+
+/** Runs `redis-cli -p PORT ARGS…` (5 s at most) and resolves to its output. */
+export function redisCli(port: number, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', String(port), ...args],
+      { timeout: 5000 },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    );
+  });
+}
+
+export interface RedisClusterProcess {
+  readonly nodes: readonly { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Three masters with `--cluster-enabled yes`, joined by `redis-cli --cluster create`
+ * (no replicas), resolved once the cluster says `cluster_state:ok` (within 20 s).
+ */
+export async function startRedisCluster(): Promise<RedisClusterProcess> {
+  const servers: RedisProcess[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      servers.push(
+        await startRedis({
+          port,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`],
+        }),
+      );
+    }
+    const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
+    await redisCli(servers[0].port, [
+      '--cluster',
+      'create',
+      ...addresses,
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const infos = await Promise.all(servers.map((s) => redisCli(s.port, ['cluster', 'info'])));
+      if (infos.every((info) => info.includes('cluster_state:ok'))) break;
+      if (Date.now() > until) throw new Error('the Redis Cluster did not become ok within 20 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })), stop };
+}

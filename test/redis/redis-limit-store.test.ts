@@ -1,0 +1,120 @@
+/**
+ * The Redis limit store against a real redis-server (started here on a free loopback
+ * port): the contract suite and golden vectors, the one-script decision against the
+ * memory store's answers, key TTLs; and a three-node Redis Cluster.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { GcraParams, WindowParams } from '../../src/core/limiter/types.ts';
+import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
+import { RedisLimitStore } from '../../src/store/redis-limit-store.ts';
+import { RedisLink } from '../../src/store/redis-link.ts';
+import { runLimitStoreContract } from '../contract/limit-store.contract.ts';
+import {
+  type RedisClusterProcess,
+  type RedisProcess,
+  startRedis,
+  startRedisCluster,
+} from '../helpers/redis-server.ts';
+
+let redis: RedisProcess;
+let cluster: RedisClusterProcess;
+before(async () => {
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+});
+after(async () => {
+  await Promise.all([redis?.stop(), cluster?.stop()]);
+});
+
+let stores = 0;
+/** A store on its own connection and prefix (so size() counts only its keys). */
+async function redisStore(): Promise<RedisLimitStore> {
+  const link = new RedisLink({ url: redis.url }, { timeoutMs: 1000 });
+  assert.ok(await link.ready(10_000), 'connected to redis');
+  return new RedisLimitStore(link, `t${process.pid}-${stores++}:`, { closeLink: true });
+}
+async function clusterStore(): Promise<RedisLimitStore> {
+  const link = new RedisLink({ cluster: cluster.nodes }, { timeoutMs: 1000 });
+  assert.ok(await link.ready(10_000), 'connected to the cluster');
+  return new RedisLimitStore(link, `c${process.pid}-${stores++}:`, { closeLink: true });
+}
+
+runLimitStoreContract('redis', redisStore);
+runLimitStoreContract('redis cluster', clusterStore);
+
+const T0 = 1_767_225_600_000;
+
+/** A deterministic pseudo-random sequence (no Math.random: a failure replays). */
+function lcg(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return s / 2_147_483_648;
+  };
+}
+
+for (const [name, make] of [
+  ['redis', redisStore],
+  ['redis cluster', clusterStore],
+] as const) {
+  test(`${name}: windowThenGcra answers exactly what the memory store's two steps answer`, async (t) => {
+    const store = await make();
+    t.after(() => store.close());
+    const memory = new MemoryLimitStore();
+    const random = lcg(7);
+    const w: WindowParams = { periodMs: 1000, warn: 6, block: 9 };
+    // A fractional emission interval (7 per minute) and a delay, so no float slips by.
+    const g: GcraParams = {
+      emissionMs: 60_000 / 7,
+      burst: 3,
+      maxDelayMs: 20_000,
+      limit: 7,
+      periodMs: 60_000,
+    };
+    let now = T0;
+    for (let i = 0; i < 300; i++) {
+      now += Math.floor(random() * 700);
+      const ip = `ip:10.0.0.${Math.floor(random() * 3)}`;
+      const acct = `acct:a${Math.floor(random() * 2)}`;
+      const cost = 1 + Math.floor(random() * 3);
+      const got = await store.windowThenGcra(ip, w, acct, cost, g, now);
+      const wantWindow = memory.window(ip, now, 1, w);
+      const wantGcra = wantWindow.allowed ? memory.gcra(acct, now, cost, g) : undefined;
+      assert.deepEqual(got, { window: wantWindow, gcra: wantGcra }, `step ${i} at ${now - T0}`);
+    }
+  });
+}
+
+test('redis: written keys expire with their state (GCRA at its tat, a window after two periods)', async (t) => {
+  const store = await redisStore();
+  t.after(() => store.close());
+  const g: GcraParams = { emissionMs: 1000, burst: 5, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
+  await store.gcra('acct:ttl', T0, 3, g); // tat = T0 + 3000
+  await store.window('ip:ttl', T0 + 15_000, 1, { periodMs: 60_000, warn: 5, block: 9 });
+  const client = store.link.client;
+  const gcraTtl = await client.pttl(`${store.prefix}g{acct:ttl}`);
+  const windowTtl = await client.pttl(`${store.prefix}w{ip:ttl}`);
+  assert.ok(gcraTtl > 2900 && gcraTtl <= 3000, `GCRA TTL ${gcraTtl}`);
+  // The window starts at T0 (a multiple of 60 s): state until T0 + 120 s, 105 s from now.
+  assert.ok(windowTtl > 104_900 && windowTtl <= 105_000, `window TTL ${windowTtl}`);
+});
+
+test('redis cluster: one store spreads keys over the three masters and finds each again', async (t) => {
+  const store = await clusterStore();
+  t.after(() => store.close());
+  const g: GcraParams = { emissionMs: 1000, burst: 1, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
+  for (let i = 0; i < 60; i++)
+    assert.equal((await store.gcra(`acct:${i}`, T0, 1, g)).allowed, true);
+  for (let i = 0; i < 60; i++) {
+    assert.equal((await store.gcra(`acct:${i}`, T0, 1, g)).allowed, false, `acct:${i}`);
+  }
+  const client = store.link.client;
+  assert.ok('nodes' in client);
+  const perNode = await Promise.all(client.nodes('master').map((n) => n.dbsize()));
+  assert.equal(perNode.length, 3);
+  assert.ok(
+    perNode.every((n) => n > 0),
+    `keys per master: ${perNode.join(', ')}`,
+  );
+  assert.equal(await store.size(), 60);
+});
