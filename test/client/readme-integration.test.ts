@@ -4,11 +4,11 @@
  * against the real gateway and demo upstream, twice: a full sync, then changes only.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type DemoGateway, ROOT, startDemoGateway } from '../helpers/gateway-process.ts';
+import { runToEnd } from '../helpers/run-to-end.ts';
 
 function readmeSnippet(): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -19,30 +19,14 @@ function readmeSnippet(): string {
   return block;
 }
 
-function runNode(file: string, cwd: string, env: Record<string, string>) {
-  return new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [file], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node ${file} did not finish\n${out}\n${err}`));
-    }, 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
+async function runNode(file: string, cwd: string, env: Record<string, string>) {
+  const r = await runToEnd(process.execPath, [file], {
+    cwd,
+    env: { ...process.env, ...env },
+    timeoutMs: 30_000,
+    what: `node ${file}`,
   });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 let demo: DemoGateway;

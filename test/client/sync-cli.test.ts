@@ -3,7 +3,6 @@
  * pinned Node) against the real gateway process and demo upstream.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,34 +14,15 @@ import {
   tempDir,
 } from '../helpers/gateway-process.ts';
 import { bearer, call, eventually } from '../helpers/http.ts';
+import { type Ran, runToEnd } from '../helpers/run-to-end.ts';
 
 const CLI = join(ROOT, 'packages', 'client', 'dist', 'cli.js');
 
-function syncCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice-sync ${args.join(' ')} did not finish\n${stdout}\n${stderr}`));
-    }, 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+function syncCli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return runToEnd(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeoutMs: 30_000,
+    what: `sluice-sync ${args.join(' ')}`,
   });
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import { runToEnd } from './run-to-end.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -45,29 +46,12 @@ export function sluice(
   args: string[],
   options: { env?: Record<string, string>; timeoutMs?: number; bin?: boolean } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    // `bin` goes through bin/sluice.js, the installed command's launcher.
-    const child = spawn(process.execPath, [options.bin ? BIN : MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} did not finish in time\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+  // `bin` goes through bin/sluice.js, the installed command's launcher.
+  return runToEnd(process.execPath, [options.bin ? BIN : MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    timeoutMs: options.timeoutMs ?? 20_000,
+    what: `sluice ${args.join(' ')}`,
   });
 }
 

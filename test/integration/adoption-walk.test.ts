@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { type GatewayProcess, ROOT, startGateway, tempDir } from '../helpers/gateway-process.ts';
 import { call, eventually } from '../helpers/http.ts';
+import { runToEnd } from '../helpers/run-to-end.ts';
 
 interface Block {
   kind: 'file' | 'run';
@@ -44,32 +45,16 @@ function blocks(kind: Block['kind'], name: string): Block[] {
 const BIN = join(ROOT, 'bin', 'sluice.js');
 
 /** Runs a command block of the page as an operator would, `npx sluice` being this checkout's. */
-function run(name: string): Promise<{ code: number; out: string; err: string }> {
+async function run(name: string): Promise<{ code: number; out: string; err: string }> {
   const [block] = blocks('run', name);
   const script = block!.text.replaceAll('npx sluice ', `"${process.execPath}" "${BIN}" `);
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`"${name}" did not finish in 60 s:\n${script}\n${out}\n${err}`));
-    }, 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
+  const r = await runToEnd('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd,
+    env: { ...process.env, ...env },
+    timeoutMs: 60_000,
+    what: `"${name}"\n${script}\n`,
   });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 async function runOk(name: string): Promise<string> {

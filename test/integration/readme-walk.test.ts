@@ -5,11 +5,11 @@
  * slowed with Sluice-Delay-Ms, 429s naming a reference, the reference explained).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type GatewayProcess, ROOT, startGateway, tempDir } from '../helpers/gateway-process.ts';
+import { runToEnd } from '../helpers/run-to-end.ts';
 
 interface Step {
   title: string;
@@ -31,34 +31,18 @@ function readmeSteps(): Step[] {
   return steps;
 }
 
-function bash(
+async function bash(
   script: string,
   env: Record<string, string>,
   cwd: string,
 ): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`step did not finish in 60 s:\n${script}\n${out}\n${err}`));
-    }, 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
+  const r = await runToEnd('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd,
+    env: { ...process.env, ...env },
+    timeoutMs: 60_000,
+    what: `step\n${script}\n`,
   });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 let cwd: string;
