@@ -22,7 +22,7 @@ import {
   tempDir,
   writePolicy,
 } from '../helpers/gateway-process.ts';
-import { bearer, call } from '../helpers/http.ts';
+import { bearer, call, closedPortUrl } from '../helpers/http.ts';
 import { type RedisProcess, startRedis } from '../helpers/redis-server.ts';
 
 /** A plan of 6 requests a minute, no slowing: the 7th is refused, on whichever node. */
@@ -216,4 +216,16 @@ test('Redis killed and restarted mid-load: no crash, no hung request, every refe
   } finally {
     store.close();
   }
+});
+
+test('a record command whose Redis does not answer says so in one line (exit 2), never from a local database', async () => {
+  const url = (await closedPortUrl()).replace('http://', 'redis://:secret@');
+  const dir = tempDir();
+  const unreachable = writePolicy(dir, `store: {redis: "${url}"}\n`);
+  const result = await sluice(['keys', 'list', '--config', unreachable, '--data', dir]);
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stderr,
+    /^sluice: Redis redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(prefix sluice:\): the records are in Redis \(store\.redis\) and it did not answer within 5 s \[SLUICE_ERR_STORE\]\n$/,
+  );
 });
