@@ -78,13 +78,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * @example
  * upsertAccount(ctx, 'acme', 12, 'standard'); // { account, created: true, changes: ['size 12', 'plan standard'] }
  */
-export function upsertAccount(
+export async function upsertAccount(
   ctx: CommandContext,
   id: string,
   size: number | undefined,
   plan: string | undefined,
 ) {
-  const old = ctx.store.getAccount(id);
+  const old = await ctx.store.getAccount(id);
   const next: Account = {
     id,
     size: size ?? old?.size ?? DEFAULT_SIZE,
@@ -98,8 +98,8 @@ export function upsertAccount(
     if (old.plan !== next.plan) changes.push(`plan ${planText(old.plan)} → ${planText(next.plan)}`);
   }
   if (changes.length > 0) {
-    ctx.store.putAccount(next);
-    ctx.store.appendAudit({
+    await ctx.store.putAccount(next);
+    await ctx.store.appendAudit({
       at: ctx.now,
       actor: ctx.actor,
       action: old === undefined ? 'account-create' : 'account-update',
@@ -120,9 +120,9 @@ export const planText = (plan: string) => plan || '(default)';
  * @example
  * accounts(ctx); // prints the table, returns 0
  */
-export function accounts(ctx: CommandContext) {
-  const all = ctx.store.listAccounts();
-  const keys = ctx.store.listKeys();
+export async function accounts(ctx: CommandContext) {
+  const all = await ctx.store.listAccounts();
+  const keys = await ctx.store.listKeys();
   const count = (id: string, status?: KeyStatus) =>
     keys.filter((k) => k.accountId === id && (status === undefined || k.status === status)).length;
   if (ctx.json) {
@@ -151,13 +151,13 @@ export function accounts(ctx: CommandContext) {
  * @example
  * setAccount(ctx, 'acme', 40, undefined); // "Updated account acme: size 12 → 40."
  */
-export function setAccount(
+export async function setAccount(
   ctx: CommandContext,
   id: string,
   size: number | undefined,
   plan: string | undefined,
 ) {
-  const { account, created, changes } = upsertAccount(ctx, id, size, plan);
+  const { account, created, changes } = await upsertAccount(ctx, id, size, plan);
   if (ctx.json) {
     writeJson(ctx.io, { ...account, created });
   } else if (created) {

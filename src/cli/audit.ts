@@ -57,8 +57,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (values.key !== undefined && keyId === undefined) {
     throw usage(`--key: "${values.key}" is not a key id; they look like 7KQ4M9XT2B`);
   }
-  return onRecords(values, io, { create: false }, ({ store, json }) => {
-    const entries = store.listAudit({ limit, keyId });
+  return onRecords(values, io, { create: false }, async ({ store, json }) => {
+    const entries = await store.listAudit({ limit, keyId });
     show(entries, json, io, keyId);
     return 0;
   });

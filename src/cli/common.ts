@@ -13,7 +13,8 @@ import { didYouMean } from '../core/policy/did-you-mean.ts';
 import { withServerOverrides } from '../core/policy/override.ts';
 import type { Policy } from '../core/policy/types.ts';
 import { loadPolicy } from '../policy-file.ts';
-import { openSqliteRecordStore, type SqliteRecordStore } from '../store/sqlite-record-store.ts';
+import { openRecordStore } from '../store/open-record-store.ts';
+import type { RecordStore } from '../store/types.ts';
 import type { CliIo } from './io.ts';
 
 export const COMMON_OPTIONS = {
@@ -157,20 +158,21 @@ export function parseSubcommand<O extends Options>(
 
 /**
  * The gateway's record store as `--config` / `--data` name it (the same rules as
- * `sluice serve`), with the policy for checking plan names. A webhook's `secretEnv`
+ * `sluice serve`: Redis when the policy's store is Redis, else the data directory's
+ * database), with the policy for checking plan names. A webhook's `secretEnv`
  * need not be set: these commands never sign one. Only commands that create
  * records pass `create: true`; for the others a missing data directory is a mistyped
  * `--data`, reported instead of answered from a new, empty database.
  *
  * @example
- * const { store } = openRecordsFromArgs(values, io, { create: false });
+ * const { store } = await openRecordsFromArgs(values, io, { create: false });
  * try { … } finally { store.close(); }
  */
-export function openRecordsFromArgs(
+export async function openRecordsFromArgs(
   values: { config?: unknown; data?: unknown },
   io: CliIo,
   options: { create: boolean },
-): { store: SqliteRecordStore; policy: Policy } {
+): Promise<{ store: RecordStore; where: string; dataDir: string; policy: Policy }> {
   let policy: Policy;
   try {
     policy = policyFromArgs(values, secretsNotNeeded(io.env));
@@ -183,7 +185,8 @@ export function openRecordsFromArgs(
     );
   }
   const dir = resolve(io.cwd, policy.server.dataDir);
-  return { store: openSqliteRecordStore(dir, options), policy };
+  const { store, where } = await openRecordStore(policy.store, dir, options);
+  return { store, where, dataDir: dir, policy };
 }
 
 /**
@@ -203,7 +206,11 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 /** What a command that changes records works with: the store, where to write, who acts. */
 export interface CommandContext {
-  readonly store: SqliteRecordStore;
+  readonly store: RecordStore;
+  /** Where the records are, for messages: the database file, or Redis and the prefix. */
+  readonly where: string;
+  /** The data directory (incident journals are each node's own, even with Redis). */
+  readonly dataDir: string;
   readonly io: CliIo;
   readonly json: boolean;
   readonly now: number;

@@ -3,7 +3,6 @@
  * Who (account, key id, IP — never a secret), which rule, when, how many requests, the
  * counters at the time, and the plain-language what / why / fix.
  */
-import { dirname } from 'node:path';
 import { notFound } from '../core/errors.ts';
 import { DEFAULT_GAP_MS } from '../core/incident-runs.ts';
 import type { Incident, Subject } from '../core/records.ts';
@@ -82,8 +81,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (!/^\d+$/.test(values.limit ?? '20') || !Number.isSafeInteger(limit) || limit < 1) {
       throw usage(`--limit must be a whole number of 1 or more, got "${values.limit}"`);
     }
-    return onRecords(values, io, { create: false }, ({ store, now }) =>
-      listIncidents(store.listIncidents({ limit }), now, values.json, io),
+    return onRecords(values, io, { create: false }, async ({ store, now }) =>
+      listIncidents(await store.listIncidents({ limit }), now, values.json, io),
     );
   }
   if (values.limit !== undefined) throw usage('--limit applies to --list');
@@ -96,11 +95,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (reference === undefined) {
     throw usage(`"${typed}" is not a reference code; they look like RL-7KQ4-M9XT`);
   }
-  return onRecords(values, io, { create: false }, ({ store, now }) => {
-    const stored = store.getIncident(reference);
+  return onRecords(values, io, { create: false }, async ({ store, now, dataDir }) => {
+    const stored = await store.getIncident(reference);
     // Not saved yet (the gateway flushes every 250 ms) or left by a crash before the
     // replay at the next start: the journal has every code handed out.
-    const journaled = stored ?? findInJournals(dirname(store.file), reference);
+    const journaled = stored ?? findInJournals(dataDir, reference);
     if (journaled === undefined) {
       throw notFound(`no incident ${reference} (\`sluice incidents\` lists the recent ones)`);
     }

@@ -127,8 +127,8 @@ export function run(args: string[], io: CliIo): Promise<number> {
   return runRecordCommand('ips', args, io, { options: OPTIONS, help: HELP, commands: COMMANDS });
 }
 
-function list(ctx: CommandContext) {
-  const blocks = ctx.store.listIpBlocks();
+async function list(ctx: CommandContext) {
+  const blocks = await ctx.store.listIpBlocks();
   if (ctx.json) {
     writeJson(
       ctx.io,
@@ -151,13 +151,13 @@ function list(ctx: CommandContext) {
   return 0;
 }
 
-function block(
+async function block(
   ctx: CommandContext,
   ip: string,
   forMs: number | undefined,
   reason: string | undefined,
 ) {
-  const old = ctx.store.listIpBlocks().find((b) => b.ip === ip);
+  const old = (await ctx.store.listIpBlocks()).find((b) => b.ip === ip);
   const why = reason?.trim() || `blocked by ${ctx.actor}`;
   const next: IpBlock = {
     ip,
@@ -168,8 +168,8 @@ function block(
     actor: ctx.actor,
   };
   const until = next.until === undefined ? 'until lifted' : `until ${iso(next.until)}`;
-  ctx.store.putIpBlock(next);
-  ctx.store.appendAudit({
+  await ctx.store.putIpBlock(next);
+  await ctx.store.appendAudit({
     at: ctx.now,
     actor: ctx.actor,
     action: 'block-ip',

@@ -136,18 +136,18 @@ export function run(args: string[], io: CliIo): Promise<number> {
   return runRecordCommand('keys', args, io, { options: OPTIONS, help: HELP, commands: COMMANDS });
 }
 
-function create(
+async function create(
   ctx: CommandContext,
   accountId: string,
   size: number | undefined,
   plan: string | undefined,
 ) {
-  const { account, created, changes } = upsertAccount(ctx, accountId, size, plan);
+  const { account, created, changes } = await upsertAccount(ctx, accountId, size, plan);
   let generated = generateApiKey();
   // 50-bit ids: a clash is astronomically rare, but checking costs one lookup.
-  while (ctx.store.getKey(generated.id) !== undefined) generated = generateApiKey();
+  while ((await ctx.store.getKey(generated.id)) !== undefined) generated = generateApiKey();
   // Only the hash is stored; `generated.secret` lives in this process until printed.
-  ctx.store.putKey({
+  await ctx.store.putKey({
     id: generated.id,
     accountId,
     hash: generated.hash,
@@ -157,7 +157,7 @@ function create(
     updatedAt: ctx.now,
     reason: undefined,
   });
-  ctx.store.appendAudit({
+  await ctx.store.appendAudit({
     at: ctx.now,
     actor: ctx.actor,
     action: 'key-create',
@@ -186,8 +186,8 @@ function create(
   return 0;
 }
 
-function list(ctx: CommandContext, accountId: string | undefined) {
-  const keys = ctx.store.listKeys(accountId);
+async function list(ctx: CommandContext, accountId: string | undefined) {
+  const keys = await ctx.store.listKeys(accountId);
   if (ctx.json) {
     // Records carry the hash; a listing has no use for it.
     const out = keys.map(({ hash: _hash, ...k }) => k);
@@ -227,7 +227,7 @@ async function setStatus(
   });
   if (result.outcome === 'not-found') {
     throw notFound(
-      `no API key with id "${typed}" in ${ctx.store.file} (\`sluice keys list\` shows the ids)`,
+      `no API key with id "${typed}" in ${ctx.where} (\`sluice keys list\` shows the ids)`,
     );
   }
   const { key } = result;

@@ -82,10 +82,12 @@ export async function onRecords(
   options: { create: boolean },
   work: RecordWork,
 ): Promise<number> {
-  const { store, policy } = openRecordsFromArgs(values, io, options);
+  const { store, where, dataDir, policy } = await openRecordsFromArgs(values, io, options);
   try {
     const ctx: CommandContext = {
       store,
+      where,
+      dataDir,
       io,
       json: values.json === true,
       now: systemClock.now(),
@@ -93,6 +95,6 @@ export async function onRecords(
     };
     return await work(ctx, policy);
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -21,7 +21,7 @@ import {
   openIncidentJournal,
   replayIncidentJournals,
 } from '../store/incident-journal.ts';
-import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
+import { openRecordStore } from '../store/open-record-store.ts';
 import type { RecordStore } from '../store/types.ts';
 import { buildThreadedApp } from '../threads/supervisor.ts';
 import { parseCli, policyFromArgs } from './common.ts';
@@ -120,7 +120,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   let recordStore: RecordStore;
   let incidentJournal: IncidentJournal;
   try {
-    recordStore = openSqliteRecordStore(policy.server.dataDir);
+    // SQLite in the data directory, or Redis when the policy's store is (every node's).
+    recordStore = (await openRecordStore(policy.store, policy.server.dataDir)).store;
   } catch (error) {
     await demo?.close();
     throw error;

@@ -13,6 +13,10 @@
  * per poll interval (so a key just made with `sluice keys create` works at its first
  * request), remembers the last `MAX_MISSES` hashes it found unknown, and once the reads
  * are spent answers from memory alone until the next poll, which brings any new key.
+ *
+ * A store that tells of changes (`RecordStore.watch`: Redis pub/sub) makes the cache poll
+ * at once: a revocation on another node arrives in milliseconds, and the timer stays the
+ * reconcile for a nudge lost while the store was unreachable.
  */
 import { isAnswered, whenReady } from '../core/maybe-async.ts';
 import type { Account, ApiKeyRecord, IpBlock } from '../core/records.ts';
@@ -133,17 +137,29 @@ export async function createIdentityCache(
   }
 
   await refresh();
+  // One poll at a time; a nudge during a poll runs one more after it, since the change
+  // it tells of may have landed after the poll's read.
   let polling = false;
-  const timer = setInterval(() => {
-    if (polling) return;
+  let again = false;
+  function poll(): void {
+    if (polling) {
+      again = true;
+      return;
+    }
     polling = true;
     refresh()
       .catch((error) => options.onError?.(error))
       .finally(() => {
         polling = false;
+        if (again) {
+          again = false;
+          poll();
+        }
       });
-  }, options.pollMs);
+  }
+  const timer = setInterval(poll, options.pollMs);
   timer.unref();
+  const unwatch = store.watch?.(poll) ?? (() => {});
 
   return {
     byHash: (hash) => keys.get(hash) ?? lookupMiss(hash),
@@ -152,6 +168,9 @@ export async function createIdentityCache(
     ipBlock: (ip) => (ipBlocks.size === 0 ? undefined : ipBlocks.get(ip)),
     putIpBlock: (block) => ipBlocks.set(block.ip, block),
     refresh,
-    close: () => clearInterval(timer),
+    close: () => {
+      clearInterval(timer);
+      unwatch();
+    },
   };
 }

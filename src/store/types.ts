@@ -120,5 +120,15 @@ export interface RecordStore {
     since: number,
   ): MaybePromise<{ readonly dataset: string; readonly at: number }[]>;
 
+  /**
+   * Optional: calls `listener` as soon as a record changes anywhere (the Redis store's
+   * pub/sub), a nudge for caches to read `changesSince` now rather than at their next
+   * poll. Returns the function that stops it. Stores without it are only polled.
+   *
+   * @example
+   * const unwatch = store.watch?.(() => void cache.refresh());
+   */
+  watch?(listener: () => void): () => void;
+
   close(): MaybePromise<void>;
 }

@@ -26,10 +26,10 @@ import { createLogger } from '../gateway/logger.ts';
 import { createMetrics } from '../gateway/metrics.ts';
 import { openIncidentJournal } from '../store/incident-journal.ts';
 import { openLimitStore } from '../store/open-limit-store.ts';
+import { openRecordStore } from '../store/open-record-store.ts';
 import { SharedAccountQueues, sharedSlotCounter } from '../store/shared-account-queues.ts';
 import { SharedCounters } from '../store/shared-counters.ts';
 import { SharedLimitStore } from '../store/shared-limit-store.ts';
-import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { Observation, ToMain, ToWorker, WorkerSetup } from './messages.ts';
 
 /** Observations are sent to main at most this often (ms), or when this many wait. */
@@ -47,7 +47,7 @@ async function start(): Promise<void> {
   // Process-wide numbers (CPU, memory) are main's: each thread's would only repeat them.
   const metrics = createMetrics({ defaults: false });
   const policy = deepFreeze(setup.policy);
-  const recordStore = openSqliteRecordStore(policy.server.dataDir);
+  const { store: recordStore } = await openRecordStore(policy.store, policy.server.dataDir);
   const identities = await createIdentityCache(recordStore, {
     pollMs: setup.keyPollMs,
     onError: (error) => {

@@ -41,7 +41,7 @@ function group() {
         // Answers on a later turn: the runner must not close the store before.
         await new Promise<void>((resolve) => setImmediate(resolve));
         ctx.io.stdout.write(`${rest.join(',')} ${values.reason} ${ctx.actor} ${ctx.json}\n`);
-        return ctx.store.listKeys().length;
+        return (await ctx.store.listKeys()).length;
       },
     },
     fails: {

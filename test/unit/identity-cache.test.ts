@@ -215,3 +215,38 @@ test(`a block that ended is forgotten at the first poll ${SWEEP_MS / 1000} s aft
     cache.close();
   }
 });
+
+/** The memory store telling of changes as the Redis store's pub/sub does, when asked to. */
+class WatchedStore extends MemoryRecordStore {
+  listeners = new Set<() => void>();
+  watch(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  tell(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+test('a store that tells of a change makes the cache read it at once, not at the next poll', async () => {
+  const store = new WatchedStore();
+  const hash = addKey(store, 'acme');
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => 0 });
+  try {
+    const key = store.findKeyByHash(hash) as ApiKeyRecord;
+    store.putKey({ ...key, status: 'revoked', reason: 'leaked' });
+    store.tell();
+    // The read is the memory store's (it answers at once): a few turns of the loop, no timer.
+    for (let i = 0; i < 10 && cache.byHash(hash)?.status !== 'revoked'; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    assert.equal(
+      cache.byHash(hash)?.status,
+      'revoked',
+      'read on the nudge, an hour before the poll',
+    );
+  } finally {
+    cache.close();
+  }
+  assert.equal(store.listeners.size, 0, 'closing the cache stops watching');
+});
