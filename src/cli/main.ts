@@ -95,10 +95,4 @@ export function reportError(error: unknown, io: CliIo): number {
 
 if (import.meta.main) {
   process.exitCode = await main(process.argv.slice(2), processIo());
-  // The command is done and the process is ending by itself: a stop signal that arrives
-  // now (Ctrl-C passed on by the launcher after the terminal's own, late on a busy machine)
-  // must not turn a clean exit into a death by signal.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', ignore);
 }

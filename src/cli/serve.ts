@@ -245,8 +245,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   await app.close();
   await demo?.close();
-  process.off('SIGINT', onStopSignal);
-  process.off('SIGTERM', onStopSignal);
+  // The stop handlers stay until the process ends: removing them would restore the
+  // default action, and a repeated stop signal arriving late (Ctrl-C passed on by the
+  // launcher after the terminal's own) would turn a clean exit 0 into a death by signal.
   logger.flush();
   return 0;
 }
