@@ -39,7 +39,13 @@ import { createUsageRoute } from './gateway/usage-route.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
-import { type OpenLimitStoreHooks, openLimitStore } from './store/open-limit-store.ts';
+import {
+  type OpenLimitStore,
+  type OpenLimitStoreHooks,
+  openLimitStore,
+} from './store/open-limit-store.ts';
+import { RedisLeaseQueues } from './store/redis-lease-queues.ts';
+import { RedisLeases } from './store/redis-leases.ts';
 import type { RecordStore } from './store/types.ts';
 
 export interface AppOptions {
@@ -86,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       : undefined;
   const limitStore = options.limitStore ?? limits!.store;
   const { recordStore } = options;
+  const queues = concurrencyQueues(options.policy, limits, clock, metrics);
   const shared = await buildSharedServices({ ...options, clock, logger, metrics });
   const dataPath = buildDataPath({
     ...options,
@@ -96,7 +103,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     degraded: limits?.degraded,
     identities: shared.identities,
     incidents: shared.incidents,
-    queues: new AccountQueues(),
+    queues,
     observe: shared.enforcer.observe,
     notify: (event) => shared.notifier.notify(event),
   });
@@ -136,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await shared.close();
       await dataPath.close();
       await limitStore.close();
+      if (queues instanceof RedisLeaseQueues) queues.close();
       await limits?.close();
       await recordStore.close();
       metrics.stop();
@@ -357,6 +365,26 @@ export function buildDataPath(options: DataPathOptions): DataPath {
     },
     close: () => proxy.close(),
   };
+}
+
+/**
+ * An account's concurrency slots: leases in Redis, shared by every node, when the limit
+ * store is Redis; this process's own queues otherwise.
+ */
+function concurrencyQueues(
+  policy: Policy,
+  limits: OpenLimitStore | undefined,
+  clock: Clock,
+  metrics: GatewayMetrics,
+): ConcurrencyQueues {
+  const store = policy.store;
+  if (limits?.link === undefined || store.kind !== 'redis') return new AccountQueues();
+  return new RedisLeaseQueues({
+    leases: new RedisLeases(limits.link, store.prefix),
+    clock,
+    leaseMs: store.leaseMs,
+    onFallback: () => metrics.limitStoreFallbacks.inc(),
+  });
 }
 
 /** Whether safeguard actions on `subject` only record: the policy's mode, or its account's plan's. */

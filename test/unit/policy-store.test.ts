@@ -22,9 +22,10 @@ test('store: memory by default; redis with its defaults filled in', () => {
     prefix: 'sluice:',
     timeoutMs: 50,
     onFailure: 'open',
+    leaseMs: 10_000,
   });
   const cluster = parsePolicyText(
-    'store:\n  redis: { cluster: [10.0.0.5:7000, "redis-b:7001"] }\n  prefix: "eu:"\n  timeout: 20ms\n  onFailure: closed\n',
+    'store:\n  redis: { cluster: [10.0.0.5:7000, "redis-b:7001"] }\n  prefix: "eu:"\n  timeout: 20ms\n  onFailure: closed\n  lease: 3s\n',
     'p.yaml',
   ).store;
   assert.deepEqual(cluster, {
@@ -38,6 +39,7 @@ test('store: memory by default; redis with its defaults filled in', () => {
     prefix: 'eu:',
     timeoutMs: 20,
     onFailure: 'closed',
+    leaseMs: 3_000,
   });
 });
 

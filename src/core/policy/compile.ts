@@ -118,6 +118,7 @@ function compileStore(store: unknown): StoreSettings | undefined {
     prefix: store.prefix === undefined ? 'sluice:' : String(store.prefix),
     timeoutMs: store.timeout === undefined ? 50 : read(KINDS.timerDuration, store.timeout)!,
     onFailure: store.onFailure === 'closed' ? 'closed' : 'open',
+    leaseMs: store.lease === undefined ? 10_000 : read(KINDS.timerDuration, store.lease)!,
   };
 }
 
