@@ -1,0 +1,111 @@
+/**
+ * Three real gateway processes (`sluice serve`, each with its own --data) on one real
+ * redis-server, in front of the demo upstream's slow route: one account's requests spread
+ * over the nodes run at most the plan's `concurrency` at once (the upstream counts them);
+ * a node killed (SIGKILL) mid-request frees its slots once its leases expire (store.lease).
+ */
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
+import {
+  createKey,
+  type GatewayProcess,
+  startGateway,
+  tempDir,
+  writePolicy,
+} from '../helpers/gateway-process.ts';
+import { type Answer, bearer, call } from '../helpers/http.ts';
+import { type RedisProcess, startRedis } from '../helpers/redis-server.ts';
+
+const CONCURRENCY = 2;
+const LEASE_MS = 2_000;
+/** What this test allows past the lease time on a busy 2-core machine (renewal tick, poll, HTTP). */
+const MARGIN_MS = 1_500;
+
+let redis: RedisProcess;
+let upstream: DemoUpstream;
+let key: string;
+const dirs: string[] = [];
+let policy: string;
+const nodes: GatewayProcess[] = [];
+
+before(async () => {
+  [redis, upstream] = await Promise.all([startRedis(), startDemoUpstream()]);
+  // One key, known to every node: made once, then each node gets a copy of the database.
+  const first = tempDir();
+  key = (await createKey(first, 'acme')).key;
+  dirs.push(first);
+  for (let i = 1; i < 3; i++) {
+    const copy = tempDir();
+    cpSync(first, copy, { recursive: true });
+    dirs.push(copy);
+  }
+  policy = writePolicy(
+    tempDir(),
+    [
+      'store:',
+      `  redis: ${redis.url}`,
+      `  prefix: "nodes${process.pid}:"`,
+      `  lease: ${LEASE_MS}ms`,
+      'plans:',
+      '  standard:',
+      `    concurrency: ${CONCURRENCY}`,
+      '    queue: 20',
+      '    queueTimeout: 20s',
+      '',
+    ].join('\n'),
+  );
+  for (const dir of dirs) {
+    nodes.push(await startGateway(['--config', policy, '--upstream', upstream.url, '--data', dir]));
+  }
+});
+after(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+  await upstream?.close();
+  await redis?.stop();
+});
+
+const slow = (node: GatewayProcess, ms: number): Promise<Answer> =>
+  call(`${node.url}/_test/slow?ms=${ms}`, { headers: bearer(key) });
+
+test('one account’s requests spread over three nodes run at most `concurrency` at once', async () => {
+  const started = performance.now();
+  const answers = await Promise.all(
+    Array.from({ length: 9 }, (_, i) => slow(nodes[i % nodes.length], 400)),
+  );
+  const elapsed = performance.now() - started;
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    Array(9).fill(200),
+    answers.map((a) => a.body).join('\n'),
+  );
+  const peak = Math.max(...answers.map((a) => Number(a.headers['x-slow-running'])));
+  assert.equal(peak, CONCURRENCY, 'the upstream saw at most `concurrency` at once, over all nodes');
+  // 9 requests of 400 ms, 2 at a time: 5 rounds.
+  assert.ok(elapsed >= 4 * 400, `took ${Math.round(elapsed)} ms`);
+});
+
+test('a node killed mid-request frees its slots within the lease time', async () => {
+  const [a, b] = nodes;
+  // Node a holds both of the account's slots with long requests.
+  const held = [slow(a, 8_000), slow(a, 8_000)].map((p) => p.catch((e: Error) => e));
+  await new Promise((r) => setTimeout(r, 700));
+  // A request on node b waits: the account is full, over all nodes.
+  let answeredAt: number | undefined;
+  const waiting = slow(b, 10).then((answer) => {
+    answeredAt = performance.now();
+    return answer;
+  });
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(answeredAt, undefined, 'node b’s request waits while node a holds the slots');
+  const killedAt = performance.now();
+  a.child.kill('SIGKILL');
+  const answer = await waiting;
+  assert.equal(answer.status, 200, answer.body);
+  const after = answeredAt! - killedAt;
+  assert.ok(after <= LEASE_MS + MARGIN_MS, `answered ${Math.round(after)} ms after the kill`);
+  for (const r of await Promise.all(held)) assert.ok(r instanceof Error, 'node a died');
+  await a.stop();
+});
