@@ -60,6 +60,9 @@ test('store: each mistake is reported at its path, in plain words', () => {
     'store.redis.cluster: must list at least one',
   ]);
   assert.deepEqual(mistakes('store: {prefix: "x"}'), ['store: missing required setting "redis"']);
+  assert.deepEqual(mistakes('store: {redis: "redis://h:6379", lease: 300ms}'), [
+    'store.lease: lease (300ms) must be at least 1s: a node renews its leases every third of it, and a shorter one would expire under running requests at the first slow answer from Redis',
+  ]);
   assert.deepEqual(mistakes('store: {redis: "redis://h:1", onFailure: maybe, timeot: 5ms}'), [
     'store.onFailure: must be one of: open, closed; got "maybe"',
     'store.timeot: unknown setting "timeot" (did you mean "timeout"?)',
