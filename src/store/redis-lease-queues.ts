@@ -17,6 +17,9 @@
  * node decides alone, at most `concurrency` running here (the insurance, as the limit
  * store has), until the link's probe finds Redis again. Slots taken meanwhile hold no
  * lease; leases held keep being renewed once Redis is back (re-added if it lost them).
+ * Leases freed while Redis did not answer, and those asked for by a call that failed (a
+ * timed-out call may still run once Redis wakes up), are freed as soon as it answers
+ * again: otherwise they would hold the account's slots until they expire.
  *
  * @example
  * const queues = new RedisLeaseQueues({ leases: new RedisLeases(link, 'sluice:'), clock, leaseMs: 10_000 });
@@ -69,6 +72,9 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
   #nextTicket = 1;
   readonly #accounts = new Map<string, AccountSlots>();
   readonly #ready: ((ticket: number) => void)[] = [];
+  /** Leases to free in Redis once it answers again, per account. */
+  readonly #unfreed = new Map<string, Set<string>>();
+  #unfreedCount = 0;
   readonly #renew: NodeJS.Timeout;
 
   constructor(options: LeaseQueuesOptions) {
@@ -79,6 +85,9 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     this.#onFallback = options.onFallback ?? (() => {});
     this.#renew = setInterval(() => this.#renewAll(), Math.max(1, Math.floor(this.#leaseMs / 3)));
     this.#renew.unref();
+    this.#leases.link.onChange((up) => {
+      if (up) this.#freeUnfreed();
+    });
   }
 
   acquire(accountId: string, limit: number, queueMax: number): MaybePromise<Acquired> {
@@ -106,6 +115,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
       },
       (error: unknown) => {
         slots.pending--;
+        this.#remember(accountId, [member]);
         this.#leases.link.down(error);
         return this.#local(accountId, slots, queueMax);
       },
@@ -228,6 +238,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
           members,
         );
       } catch (error) {
+        this.#remember(accountId, members);
         this.#leases.link.down(error);
       }
       for (let i = 0; i < granted; i++) {
@@ -252,6 +263,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
 
   #renewAll(): void {
     if (!this.#leases.link.up) return;
+    if (this.#unfreedCount > 0) this.#freeUnfreed();
     const now = this.#clock.now();
     for (const [accountId, slots] of this.#accounts) {
       if (slots.leases.length === 0) continue;
@@ -262,9 +274,37 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
   }
 
   #free(accountId: string, member: string): void {
-    // A lease Redis did not hear freed expires on its own within leaseMs.
-    if (!this.#leases.link.up) return;
-    this.#leases.release(accountId, member).catch(() => {});
+    if (!this.#leases.link.up) {
+      this.#remember(accountId, [member]);
+      return;
+    }
+    this.#leases.release(accountId, member).catch(() => this.#remember(accountId, [member]));
+  }
+
+  /**
+   * Keeps leases to free when Redis answers again; bounded (10,000): past it, a lease is
+   * left to expire on its own, within `leaseMs`.
+   */
+  #remember(accountId: string, members: readonly string[]): void {
+    let set = this.#unfreed.get(accountId);
+    for (const member of members) {
+      if (this.#unfreedCount >= 10_000) return;
+      if (set === undefined) {
+        set = new Set();
+        this.#unfreed.set(accountId, set);
+      }
+      if (!set.has(member)) this.#unfreedCount++;
+      set.add(member);
+    }
+  }
+
+  #freeUnfreed(): void {
+    const unfreed = [...this.#unfreed];
+    this.#unfreed.clear();
+    this.#unfreedCount = 0;
+    for (const [accountId, members] of unfreed) {
+      for (const member of members) this.#free(accountId, member);
+    }
   }
 
   #member(): string {

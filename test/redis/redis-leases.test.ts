@@ -133,3 +133,22 @@ test('lease queues: two nodes share one account’s slots; FIFO within a node', 
   await new Promise((r) => setTimeout(r, 50)); // the lease frees are sent, not awaited
   assert.deepEqual(await b.acquire('acme', 2, 0), { status: 'run' });
 });
+
+test('lease queues: a lease freed while Redis did not answer is freed when it answers again', async (t) => {
+  const made = await link();
+  const leases = new RedisLeases(made, `q${prefixes++}:`);
+  const queues = new RedisLeaseQueues({ leases, clock: manualClock(T0), leaseMs: 10_000 });
+  t.after(() => queues.close());
+  assert.deepEqual(await queues.acquire('acme', 1, 0), { status: 'run' });
+  // Redis stops answering (as a call past store.timeout marks it); the request ends meanwhile.
+  made.down(new Error('test: Redis did not answer'));
+  assert.equal(queues.release('acme'), undefined);
+  // The link's probe finds Redis answering (within 200 ms): the lease is freed then, not
+  // left to hold the account's only slot for the 10 s it has left.
+  const deadline = performance.now() + 3_000;
+  while ((await leases.count('acme', T0)) > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(made.up, 'the link is up again');
+  assert.equal(await leases.count('acme', T0), 0);
+});
