@@ -24,6 +24,7 @@ import { limitMode } from './core/policy/mode.ts';
 import type { Policy } from './core/policy/types.ts';
 import type { Subject } from './core/records.ts';
 import { createSafeguards } from './core/safeguard/index.ts';
+import { MemoryTally, type SafeguardTally } from './core/safeguard/tally.ts';
 import { createGatewayServer } from './gateway/http-server.ts';
 import { createIdentityCache, type IdentityCache } from './gateway/identity-cache.ts';
 import { incidentLog } from './gateway/incident-log.ts';
@@ -39,7 +40,14 @@ import { createUsageRoute } from './gateway/usage-route.ts';
 import { tunnelUpgrade } from './gateway/websocket-tunnel.ts';
 import { createWebhookNotifier, type NotifyEvent, type WebhookNotifier } from './notify/index.ts';
 import type { IncidentJournal } from './store/incident-journal.ts';
-import { type OpenLimitStoreHooks, openLimitStore } from './store/open-limit-store.ts';
+import {
+  type OpenLimitStore,
+  type OpenLimitStoreHooks,
+  openLimitStore,
+} from './store/open-limit-store.ts';
+import { RedisLeaseQueues } from './store/redis-lease-queues.ts';
+import { RedisLeases } from './store/redis-leases.ts';
+import { RedisTally } from './store/redis-tally.ts';
 import type { RecordStore } from './store/types.ts';
 
 export interface AppOptions {
@@ -86,7 +94,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
       : undefined;
   const limitStore = options.limitStore ?? limits!.store;
   const { recordStore } = options;
-  const shared = await buildSharedServices({ ...options, clock, logger, metrics });
+  const queues = concurrencyQueues(options.policy, limits, clock, metrics);
+  const shared = await buildSharedServices({
+    ...options,
+    clock,
+    logger,
+    metrics,
+    tally: safeguardTally(options.policy, limits, metrics),
+  });
   const dataPath = buildDataPath({
     ...options,
     clock,
@@ -96,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     degraded: limits?.degraded,
     identities: shared.identities,
     incidents: shared.incidents,
-    queues: new AccountQueues(),
+    queues,
     observe: shared.enforcer.observe,
     notify: (event) => shared.notifier.notify(event),
   });
@@ -136,6 +151,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await shared.close();
       await dataPath.close();
       await limitStore.close();
+      if (queues instanceof RedisLeaseQueues) queues.close();
       await limits?.close();
       await recordStore.close();
       metrics.stop();
@@ -173,6 +189,8 @@ export async function buildSharedServices(
     metrics: GatewayMetrics;
     /** Wraps the identity cache the enforcer and the admin API update (threads: to tell every thread). */
     wrapIdentities?: (identities: IdentityCache) => IdentityCache;
+    /** Where the safeguards count (Redis, shared by every node); this process when undefined. */
+    tally?: SafeguardTally;
   },
 ): Promise<SharedServices> {
   const { clock, logger, metrics, recordStore, policy } = options;
@@ -194,7 +212,7 @@ export async function buildSharedServices(
   });
   const notifier =
     options.notifier ?? createWebhookNotifier({ webhooks: policy.webhooks, clock, logger });
-  const safeguards = createSafeguards({ policy: policy.safeguards, clock });
+  const safeguards = createSafeguards({ policy: policy.safeguards, clock, tally: options.tally });
   // The policy whose modes say which safeguard actions only record (swapped on reload).
   let current = policy;
   const enforcer = createSafeguardEnforcer({
@@ -357,6 +375,45 @@ export function buildDataPath(options: DataPathOptions): DataPath {
     },
     close: () => proxy.close(),
   };
+}
+
+/**
+ * An account's concurrency slots: leases in Redis, shared by every node, when the limit
+ * store is Redis; this process's own queues otherwise.
+ */
+function concurrencyQueues(
+  policy: Policy,
+  limits: OpenLimitStore | undefined,
+  clock: Clock,
+  metrics: GatewayMetrics,
+): ConcurrencyQueues {
+  const store = policy.store;
+  if (limits?.link === undefined || store.kind !== 'redis') return new AccountQueues();
+  return new RedisLeaseQueues({
+    leases: new RedisLeases(limits.link, store.prefix),
+    clock,
+    leaseMs: store.leaseMs,
+    onFallback: () => metrics.limitStoreFallbacks.inc(),
+  });
+}
+
+/**
+ * The safeguards' counts: in Redis, shared by every node (a flood spread over nodes is
+ * seen whole and acted on once), when the limit store is Redis; in this process otherwise.
+ */
+function safeguardTally(
+  policy: Policy,
+  limits: OpenLimitStore | undefined,
+  metrics: GatewayMetrics,
+): SafeguardTally | undefined {
+  const store = policy.store;
+  if (limits?.link === undefined || store.kind !== 'redis') return undefined;
+  return new RedisTally(
+    limits.link,
+    store.prefix,
+    new MemoryTally({ maxSubjects: 10_000, maxOffenders: 10_000 }),
+    { onFallback: () => metrics.limitStoreFallbacks.inc() },
+  );
 }
 
 /** Whether safeguard actions on `subject` only record: the policy's mode, or its account's plan's. */

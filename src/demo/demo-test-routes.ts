@@ -6,7 +6,9 @@
  * - `POST /_test/echo`            streams the request body back, same content type
  * - `POST /_test/upload-digest`   `{ bytes, sha256 }` of the request body
  * - `GET  /_test/download?bytes=N` N deterministic bytes; `x-content-sha256` gives their digest
- * - `GET  /_test/slow?ms=N`       answers `{ waitedMs }` after N ms
+ * - `GET  /_test/slow?ms=N`       answers `{ waitedMs }` after N ms; `x-slow-running` says how
+ *                                  many slow requests were running when it came, itself
+ *                                  included (the peak over all answers is the peak at the upstream)
  * - `GET  /_test/status/:code`    answers that status (`?retryAfter=S` adds Retry-After)
  * - `GET  /_test/hits`            `{ total, paths }`: requests that reached the upstream
  * - `POST /_test/hits/reset`      zeroes the counts
@@ -68,6 +70,8 @@ export async function demoTestRoutes(
   options: DemoTestRouteOptions,
 ): Promise<void> {
   const { hits, clock, collections } = options;
+  /** `/_test/slow` requests being answered now. */
+  let slowRunning = 0;
 
   // Raw bodies: this scope hands the request stream to the handler, unparsed and unbounded.
   await app.register(async (raw) => {
@@ -119,9 +123,14 @@ export async function demoTestRoutes(
         `ms must be an integer from 0 to ${MAX_SLOW_MS}, got "${ms}".`,
       );
     }
+    slowRunning++;
+    reply.header('x-slow-running', String(slowRunning));
     const timer = setTimeout(() => reply.send({ waitedMs: wait }), wait);
     // A client (or the gateway) that gives up should not leave a timer behind.
-    reply.raw.on('close', () => clearTimeout(timer));
+    reply.raw.on('close', () => {
+      clearTimeout(timer);
+      slowRunning--;
+    });
     return reply;
   });
 

@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { dryRunFlag, type SafeguardFacts } from '../core/incident-facts.ts';
+import { whenReady } from '../core/maybe-async.ts';
 import { type IpBlock, type Subject, safeguardAuditAction } from '../core/records.ts';
 import type { Action, ObservationKind, Safeguards } from '../core/safeguard/index.ts';
 import type { WebhookNotifier } from '../notify/index.ts';
@@ -147,15 +148,21 @@ export function createSafeguardEnforcer(deps: EnforcerDeps): SafeguardEnforcer {
 
   return {
     observe(kind, subject, arrivedAt) {
-      const actions = deps.safeguards.observe(kind, subject, arrivedAt);
-      for (const action of actions) {
-        apply(action).catch((error) =>
-          deps.logger.error(
-            { err: error, rule: action.rule },
-            'carrying out a safeguard action failed',
-          ),
-        );
-      }
+      // Counts shared in Redis answer later; a failure there is decided by its insurance.
+      void whenReady(
+        deps.safeguards.observe(kind, subject, arrivedAt),
+        (actions) => {
+          for (const action of actions) {
+            apply(action).catch((error) =>
+              deps.logger.error(
+                { err: error, rule: action.rule },
+                'carrying out a safeguard action failed',
+              ),
+            );
+          }
+        },
+        (error) => deps.logger.error({ err: error }, 'counting a safeguard observation failed'),
+      );
     },
   };
 }

@@ -22,9 +22,10 @@ test('store: memory by default; redis with its defaults filled in', () => {
     prefix: 'sluice:',
     timeoutMs: 50,
     onFailure: 'open',
+    leaseMs: 10_000,
   });
   const cluster = parsePolicyText(
-    'store:\n  redis: { cluster: [10.0.0.5:7000, "redis-b:7001"] }\n  prefix: "eu:"\n  timeout: 20ms\n  onFailure: closed\n',
+    'store:\n  redis: { cluster: [10.0.0.5:7000, "redis-b:7001"] }\n  prefix: "eu:"\n  timeout: 20ms\n  onFailure: closed\n  lease: 3s\n',
     'p.yaml',
   ).store;
   assert.deepEqual(cluster, {
@@ -38,6 +39,7 @@ test('store: memory by default; redis with its defaults filled in', () => {
     prefix: 'eu:',
     timeoutMs: 20,
     onFailure: 'closed',
+    leaseMs: 3_000,
   });
 });
 
@@ -58,6 +60,9 @@ test('store: each mistake is reported at its path, in plain words', () => {
     'store.redis.cluster: must list at least one',
   ]);
   assert.deepEqual(mistakes('store: {prefix: "x"}'), ['store: missing required setting "redis"']);
+  assert.deepEqual(mistakes('store: {redis: "redis://h:6379", lease: 300ms}'), [
+    'store.lease: lease (300ms) must be at least 1s: a node renews its leases every third of it, and a shorter one would expire under running requests at the first slow answer from Redis',
+  ]);
   assert.deepEqual(mistakes('store: {redis: "redis://h:1", onFailure: maybe, timeot: 5ms}'), [
     'store.onFailure: must be one of: open, closed; got "maybe"',
     'store.timeot: unknown setting "timeot" (did you mean "timeout"?)',

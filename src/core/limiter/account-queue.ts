@@ -8,6 +8,8 @@
  * accounts that are busy right now, not every account ever seen.
  */
 
+import type { MaybePromise } from '../maybe-async.ts';
+
 export type Acquired =
   | { readonly status: 'run' }
   | { readonly status: 'queued'; readonly ticket: number }
@@ -24,10 +26,12 @@ interface AccountSlots {
 
 /**
  * What the hold stage needs of an account's slots and queue: AccountQueues in one thread,
- * SharedAccountQueues (store/shared-account-queues.ts) across worker threads.
+ * SharedAccountQueues (store/shared-account-queues.ts) across worker threads,
+ * RedisLeaseQueues (store/redis-lease-queues.ts) across nodes on one Redis.
  */
 export interface ConcurrencyQueues {
-  acquire(accountId: string, limit: number, queueMax: number): Acquired;
+  /** Answered at once in memory; later (a promise) when the slots are in Redis. */
+  acquire(accountId: string, limit: number, queueMax: number): MaybePromise<Acquired>;
   release(accountId: string): number | undefined;
   cancel(accountId: string, ticket: number): boolean;
   inflight(accountId: string): number;

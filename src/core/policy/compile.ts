@@ -97,7 +97,7 @@ export function compileDocument(
     webhooks: list(d.webhooks).map((w, i) => (isMapping(w) ? compileWebhook(w, i, ctx) : w)),
     interactive: { cookie: read(KINDS.cookieName, section(d.interactive).cookie) },
     identity: compileIdentity(section(d.identity), ctx),
-    store: compileStore(d.store),
+    store: compileStore(d.store, ctx),
     source,
   };
   if (problems.items.length > 0) return { policy: undefined, problems: problems.items };
@@ -105,7 +105,7 @@ export function compileDocument(
 }
 
 /** `memory`, or Redis with its defaults filled in (the schema reported what is wrong). */
-function compileStore(store: unknown): StoreSettings | undefined {
+function compileStore(store: unknown, ctx: Context): StoreSettings | undefined {
   if (!isMapping(store)) return store === 'memory' ? { kind: 'memory' } : undefined;
   const redis = store.redis;
   const target =
@@ -118,7 +118,21 @@ function compileStore(store: unknown): StoreSettings | undefined {
     prefix: store.prefix === undefined ? 'sluice:' : String(store.prefix),
     timeoutMs: store.timeout === undefined ? 50 : read(KINDS.timerDuration, store.timeout)!,
     onFailure: store.onFailure === 'closed' ? 'closed' : 'open',
+    leaseMs: compileLease(store.lease, ctx),
   };
+}
+
+/** A concurrency lease's life: renewed every third of it, so no shorter than a second. */
+function compileLease(lease: unknown, ctx: Context): number {
+  if (lease === undefined) return 10_000;
+  const ms = read(KINDS.timerDuration, lease) as number;
+  if (typeof ms === 'number' && ms < 1_000) {
+    ctx.problems.add(
+      ['store', 'lease'],
+      `lease (${String(lease)}) must be at least 1s: a node renews its leases every third of it, and a shorter one would expire under running requests at the first slow answer from Redis`,
+    );
+  }
+  return ms;
 }
 
 function compileServer(s: Doc, ctx: Context) {

@@ -250,6 +250,7 @@ export const POLICY_SCHEMA: Schema = closed({
         prefix: kind('text'),
         timeout: kind('timerDuration'),
         onFailure: { enum: ['open', 'closed'] },
+        lease: kind('timerDuration'),
       },
       { required: ['redis'] },
     ),

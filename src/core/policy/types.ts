@@ -260,6 +260,8 @@ export interface RedisStoreSettings {
   readonly timeoutMs: number;
   /** Redis failing: `open` lets the local insurance limiter decide, `closed` answers 503. */
   readonly onFailure: 'open' | 'closed';
+  /** How long a per-account concurrency lease lasts unless renewed (default 10 s): a dead node's slots are free after it. */
+  readonly leaseMs: number;
 }
 
 export interface Policy {

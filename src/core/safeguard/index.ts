@@ -11,6 +11,13 @@ export {
 export { createSafeguards, type Safeguards, type SafeguardsOptions } from './observer.ts';
 export { addOne, newCount, type SlidingCount } from './sliding-count.ts';
 export {
+  MemoryTally,
+  quietAfter,
+  type SafeguardTally,
+  type TallyResult,
+  type TallyStep,
+} from './tally.ts';
+export {
   type Action,
   OBSERVATION_KINDS,
   type ObservationKind,

@@ -22,11 +22,12 @@
 import { reason } from '../../words/safeguard.ts';
 import type { Clock } from '../clock.ts';
 import type { SafeguardObservedFacts } from '../incident-facts.ts';
+import { type MaybePromise, whenReady } from '../maybe-async.ts';
 import type { SafeguardPolicy, SafeguardRule } from '../policy/types.ts';
 import type { Subject } from '../records.ts';
 import { BoundedMap } from './bounded-map.ts';
-import { DEFAULT_HISTORY_MS, escalate, isForgotten, type OffenceRecord } from './escalation.ts';
-import { addOne, newCount, type SlidingCount } from './sliding-count.ts';
+import { DEFAULT_HISTORY_MS, escalate } from './escalation.ts';
+import { MemoryTally, type SafeguardTally, type TallyStep } from './tally.ts';
 import {
   type Action,
   type ObservationKind,
@@ -48,6 +49,11 @@ export interface SafeguardsOptions {
   readonly buckets?: number;
   /** Requests arriving this soon after the first 429 were already in flight (default `TOLD_NO_GRACE_MS`). */
   readonly toldNoGraceMs?: number;
+  /**
+   * Where counts and offences live: this process (the default, bounded by `maxSubjects`
+   * and `maxOffenders`), or Redis, shared by every node (store/redis-tally.ts).
+   */
+  readonly tally?: SafeguardTally;
 }
 
 /**
@@ -63,31 +69,31 @@ interface ToldNo {
   lastAt: number;
 }
 
-export interface Safeguards {
+/** `Answer` is `Action[]` with counts in this process (answered at once). */
+export interface Safeguards<Answer extends MaybePromise<Action[]> = MaybePromise<Action[]>> {
   /**
    * Reports one observation; returns the action it triggers, if any (at most one).
    * `arrivedAt` is when the request arrived (default: now); for `rejected-429` it decides
-   * whether the client had been told no before sending it.
+   * whether the client had been told no before sending it. At once with counts in this
+   * process; later (a promise) with counts in Redis.
    */
-  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): Action[];
+  observe(kind: ObservationKind, subject: Subject, arrivedAt?: number): Answer;
   /** Swaps the policy (reload). Counts of rules whose window changed, or that were disabled, restart; offences are kept. */
   setPolicy(policy: SafeguardPolicy): void;
   /**
    * Forgets what is being counted and served for a key and/or IP (support reinstated it);
    * with `offences: true` also its offence history, so the next offence is the first again.
    */
-  forgive(subject: Subject, options?: { offences?: boolean }): void;
+  forgive(subject: Subject, options?: { offences?: boolean }): MaybePromise<void>;
   /** End of the longest active, real (not dry-run) IP block these safeguards decided, if any. */
   ipBlockedUntil(ip: string): number | undefined;
   /** Entries held, over all rules (for metrics and memory tests). */
   size(): { subjects: number; offenders: number };
 }
 
+/** For `rejected-429`: when each subject was first told no in its current run of 429s (per node). */
 interface RuleState {
-  readonly counts: BoundedMap<SlidingCount>;
-  /** For `rejected-429`: when each subject was first told no in its current run of 429s. */
   readonly toldNo: BoundedMap<ToldNo>;
-  readonly offences: BoundedMap<OffenceRecord>;
 }
 
 interface Target {
@@ -125,6 +131,10 @@ function targetOf(rule: SafeguardRule, s: Subject): Target | undefined {
  *   await recordIncident(action);
  * }
  */
+export function createSafeguards(
+  options: SafeguardsOptions & { readonly tally?: undefined },
+): Safeguards<Action[]>;
+export function createSafeguards(options: SafeguardsOptions): Safeguards;
 export function createSafeguards(options: SafeguardsOptions): Safeguards {
   const { clock } = options;
   const historyMs = options.historyMs ?? DEFAULT_HISTORY_MS;
@@ -134,14 +144,9 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
   const graceMs = options.toldNoGraceMs ?? TOLD_NO_GRACE_MS;
   let policy = options.policy;
 
+  const tally = options.tally ?? new MemoryTally({ maxSubjects, maxOffenders });
   const state = {} as Record<SafeguardRuleName, RuleState>;
-  for (const name of RULE_NAMES) {
-    state[name] = {
-      counts: new BoundedMap<SlidingCount>(maxSubjects),
-      toldNo: new BoundedMap<ToldNo>(maxSubjects),
-      offences: new BoundedMap<OffenceRecord>(maxOffenders),
-    };
-  }
+  for (const name of RULE_NAMES) state[name] = { toldNo: new BoundedMap<ToldNo>(maxSubjects) };
 
   /**
    * Whether a 429 answered now, for a request that arrived at `arrivedAt`, was sent after
@@ -158,126 +163,120 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
     return arrivedAt >= run.since + graceMs;
   }
 
-  function observe(kind: ObservationKind, observed: Subject, arrivedAt?: number): Action[] {
+  function observe(
+    kind: ObservationKind,
+    observed: Subject,
+    arrivedAt?: number,
+  ): MaybePromise<Action[]> {
     const name = RULE_FOR_KIND[kind];
     const rule = policy[name];
     if (!rule.enabled) return [];
     const target = targetOf(rule, observed);
     if (target === undefined) return [];
     const now = clock.now();
-    const { counts, offences } = state[name];
-    counts.sweep((c) => now - c.lastAt >= rule.windowMs);
-    offences.sweep((r) => isForgotten(r, now, historyMs));
-
-    const record = offences.get(target.key);
-    if (record !== undefined && now < record.quietUntil) return [];
     if (kind === 'rejected-429' && !ignoredToldNo(name, target.key, now, arrivedAt ?? now)) {
       return [];
     }
-
-    const count = counts.get(target.key) ?? newCount(rule.windowMs, buckets);
-    const total = addOne(count, now);
-    if (total < rule.threshold) {
-      counts.set(target.key, count);
-      return [];
-    }
-    counts.delete(target.key); // one action per crossing: the count starts again
-
-    const offence =
-      record === undefined || isForgotten(record, now, historyMs) ? 1 : record.count + 1;
-    const { kind: action, durationMs } = escalate(rule, target.type, offence);
-    const until = durationMs === undefined ? undefined : now + durationMs;
-    offences.set(target.key, {
-      count: offence,
-      lastAt: now,
-      quietUntil: until ?? now,
-      ipBlockUntil: action === 'block-ip' && !rule.dryRun && until !== undefined ? until : 0,
-    });
-    const counters: SafeguardObservedFacts = {
-      observations: total,
-      threshold: rule.threshold,
+    const step: TallyStep = {
+      now,
       windowMs: rule.windowMs,
-      offence,
+      buckets,
+      threshold: rule.threshold,
+      historyMs,
+      quietMs: quietTimes(rule, target.type),
+      blockIp: target.type === 'ip' && !rule.dryRun,
     };
-    if (durationMs !== undefined) counters.durationMs = durationMs;
-    return [
-      Object.freeze({
-        rule: RULE_IDS[name],
-        kind: action,
-        subject: Object.freeze(target.subject),
-        observed: Object.freeze({ ...observed }),
-        at: now,
-        durationMs,
-        until,
-        offence,
-        dryRun: rule.dryRun,
-        reason: reason({
-          kind,
-          count: total,
-          threshold: rule.threshold,
-          windowMs: rule.windowMs,
-          offence,
-          target: target.label,
-          action,
-          durationMs,
-          dryRun: rule.dryRun,
-        }),
-        counters: Object.freeze(counters),
-      }),
-    ];
+    return whenReady(tally.add(name, target.key, step), (counted) =>
+      counted === undefined || counted.offence === 0
+        ? []
+        : [act(kind, name, rule, target, observed, now, counted.total, counted.offence)],
+    );
   }
 
   function setPolicy(next: SafeguardPolicy): void {
     for (const name of RULE_NAMES) {
       // Bucket sizes derive from the window: counts from another window cannot carry over.
       if (!next[name].enabled || next[name].windowMs !== policy[name].windowMs) {
-        state[name].counts.clear();
+        tally.restart(name);
         state[name].toldNo.clear();
       }
     }
     policy = next;
   }
 
-  function forgive(subject: Subject, opts: { offences?: boolean } = {}): void {
+  function forgive(subject: Subject, opts: { offences?: boolean } = {}): MaybePromise<void> {
     const keys: string[] = [];
     if (subject.keyId !== undefined) keys.push(keyOf(subject.keyId));
     if (subject.ip !== undefined) keys.push(ipOf(subject.ip));
-    for (const name of RULE_NAMES) {
-      for (const key of keys) {
-        state[name].counts.delete(key);
-        state[name].toldNo.delete(key);
-        const record = state[name].offences.get(key);
-        if (record === undefined) continue;
-        if (opts.offences) state[name].offences.delete(key);
-        else {
-          record.quietUntil = record.lastAt;
-          record.ipBlockUntil = 0;
-        }
-      }
-    }
+    for (const name of RULE_NAMES) for (const key of keys) state[name].toldNo.delete(key);
+    return tally.forgive(keys, opts.offences === true, clock.now());
   }
 
   function ipBlockedUntil(ip: string): number | undefined {
-    const now = clock.now();
-    let until: number | undefined;
-    for (const name of RULE_NAMES) {
-      const record = state[name].offences.get(ipOf(ip));
-      if (record !== undefined && record.ipBlockUntil > now) {
-        until = Math.max(until ?? 0, record.ipBlockUntil);
-      }
-    }
-    return until;
+    return tally.ipBlockedUntil(ipOf(ip), clock.now());
   }
 
   function size(): { subjects: number; offenders: number } {
-    let subjects = 0;
-    let offenders = 0;
-    for (const name of RULE_NAMES) {
-      subjects += state[name].counts.size + state[name].toldNo.size;
-      offenders += state[name].offences.size;
-    }
-    return { subjects, offenders };
+    const held = tally.size();
+    let subjects = held.subjects;
+    for (const name of RULE_NAMES) subjects += state[name].toldNo.size;
+    return { subjects, offenders: held.offenders };
   }
 
   return { observe, setPolicy, forgive, ipBlockedUntil, size };
+}
+
+/**
+ * How long a subject is ignored after its n-th offence (index n−1): the block or
+ * suspension it serves; 0 after a revocation. Escalation is the same past the longest of
+ * the durations and `revokeAfter`, so the list stops there.
+ */
+function quietTimes(rule: SafeguardRule, type: 'key' | 'ip'): number[] {
+  const steps = Math.max(1, rule.durationsMs.length, rule.revokeAfter ?? 0);
+  return Array.from({ length: steps }, (_, i) => escalate(rule, type, i + 1).durationMs ?? 0);
+}
+
+/** The action of the `offence`-th crossing of `rule` by `target`. */
+function act(
+  kind: ObservationKind,
+  name: SafeguardRuleName,
+  rule: SafeguardRule,
+  target: Target,
+  observed: Subject,
+  now: number,
+  total: number,
+  offence: number,
+): Action {
+  const { kind: action, durationMs } = escalate(rule, target.type, offence);
+  const until = durationMs === undefined ? undefined : now + durationMs;
+  const counters: SafeguardObservedFacts = {
+    observations: total,
+    threshold: rule.threshold,
+    windowMs: rule.windowMs,
+    offence,
+  };
+  if (durationMs !== undefined) counters.durationMs = durationMs;
+  return Object.freeze({
+    rule: RULE_IDS[name],
+    kind: action,
+    subject: Object.freeze(target.subject),
+    observed: Object.freeze({ ...observed }),
+    at: now,
+    durationMs,
+    until,
+    offence,
+    dryRun: rule.dryRun,
+    reason: reason({
+      kind,
+      count: total,
+      threshold: rule.threshold,
+      windowMs: rule.windowMs,
+      offence,
+      target: target.label,
+      action,
+      durationMs,
+      dryRun: rule.dryRun,
+    }),
+    counters: Object.freeze(counters),
+  });
 }

@@ -12,7 +12,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../../core/clock.ts';
 import type { Engine } from '../../core/engine.ts';
-import type { ConcurrencyQueues } from '../../core/limiter/account-queue.ts';
+import type { Acquired, ConcurrencyQueues } from '../../core/limiter/account-queue.ts';
+import { isAnswered } from '../../core/maybe-async.ts';
 import { refusal } from '../../core/refusal.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Admitted } from './admit.ts';
@@ -36,6 +37,13 @@ export interface HoldStage {
   drainWaiting(): void;
   /** Requests currently delayed or queued. */
   waiting(): number;
+}
+
+/** What the hold stage reads of a plan. */
+interface SlotPlan {
+  readonly concurrency: number;
+  readonly queue: number;
+  readonly queueTimeoutMs: number;
 }
 
 /** One admitted request's place in its account's queue, for shutdown and timeouts. */
@@ -104,8 +112,30 @@ export function createHold(deps: HoldDeps, answer: Answer, forward: ForwardStage
       forward(ex, undefined);
       return;
     }
+    const acquired = deps.queues.acquire(account.id, plan.concurrency, plan.queue);
+    if (isAnswered(acquired)) {
+      slotted(ex, account.id, plan, acquired);
+      return;
+    }
+    // Slots in Redis: the answer comes later; a client gone meanwhile gives back what it got.
+    let gone = false;
+    const onGone = () => {
+      gone = true;
+    };
+    res.once('close', onGone);
+    void acquired.then((slot) => {
+      res.off('close', onGone);
+      if (!gone) slotted(ex, account.id, plan, slot);
+      else if (slot.status === 'run') releaseSlot(account.id);
+      else if (slot.status === 'queued') deps.queues.cancel(account.id, slot.ticket);
+    });
+  }
+
+  /** Goes on with the account's answer: run now, wait in its queue, or refused. */
+  function slotted(ex: Exchange, accountId: string, plan: SlotPlan, slot: Acquired): void {
+    const { caller, res } = ex;
+    const account = { id: accountId };
     const release = () => releaseSlot(account.id);
-    const slot = deps.queues.acquire(account.id, plan.concurrency, plan.queue);
     if (slot.status === 'run') {
       forward(ex, release);
       return;

@@ -1,0 +1,76 @@
+/**
+ * Per-account concurrency leases in Redis: the slots one account holds across every
+ * node on the same Redis. Each call is one script (redis-lease-scripts.ts) in one round
+ * trip, with the caller's time passed in. What a node does with them (its local queue,
+ * renewal, falling back when Redis fails) is redis-lease-queues.ts.
+ *
+ * Key: `<prefix>c{<account>}` (the braces are a Cluster hash tag: one slot per account).
+ *
+ * @example
+ * const leases = new RedisLeases(link, 'sluice:');
+ * await leases.take('acme', now, 10_000, 2, ['n1:1']); // 1: n1:1 holds one of acme's 2 slots
+ * await leases.release('acme', 'n1:1');
+ */
+import {
+  LEASE_COUNT_SCRIPT,
+  LEASE_RENEW_SCRIPT,
+  LEASE_TAKE_SCRIPT,
+} from './redis-lease-scripts.ts';
+import type { RedisLink } from './redis-link.ts';
+
+type Script = (...args: (string | number)[]) => Promise<number>;
+interface LeaseClient {
+  sluiceLeaseTake: Script;
+  sluiceLeaseRenew: Script;
+  sluiceLeaseCount: Script;
+  zrem(key: string, ...members: string[]): Promise<number>;
+}
+
+export class RedisLeases {
+  readonly link: RedisLink;
+  readonly #prefix: string;
+  readonly #client: LeaseClient;
+
+  constructor(link: RedisLink, prefix: string) {
+    this.link = link;
+    this.#prefix = prefix;
+    const client = link.client;
+    // defineCommand per name once: another user of the link reuses the scripts.
+    if (!('sluiceLeaseTake' in client)) {
+      client.defineCommand('sluiceLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_SCRIPT });
+      client.defineCommand('sluiceLeaseRenew', { numberOfKeys: 1, lua: LEASE_RENEW_SCRIPT });
+      client.defineCommand('sluiceLeaseCount', { numberOfKeys: 1, lua: LEASE_COUNT_SCRIPT });
+    }
+    this.#client = client as unknown as LeaseClient;
+  }
+
+  /** Grants the first of `members` while fewer than `limit` leases run; resolves to how many. */
+  take(
+    account: string,
+    now: number,
+    ttlMs: number,
+    limit: number,
+    members: readonly string[],
+  ): Promise<number> {
+    return this.#client.sluiceLeaseTake(this.#key(account), now, ttlMs, limit, ...members);
+  }
+
+  /** Pushes the expiry of `members` to `now + ttlMs` (adding back any Redis lost). */
+  renew(account: string, now: number, ttlMs: number, members: readonly string[]): Promise<number> {
+    return this.#client.sluiceLeaseRenew(this.#key(account), now, ttlMs, ...members);
+  }
+
+  /** Frees a lease (its request ended). */
+  release(account: string, member: string): Promise<number> {
+    return this.#client.zrem(this.#key(account), member);
+  }
+
+  /** Leases of `account` unexpired at `now`, over every node. */
+  count(account: string, now: number): Promise<number> {
+    return this.#client.sluiceLeaseCount(this.#key(account), now);
+  }
+
+  #key(account: string): string {
+    return `${this.#prefix}c{${account}}`;
+  }
+}
