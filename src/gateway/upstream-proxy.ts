@@ -84,10 +84,15 @@ function copyRequestHeaders(
   return out;
 }
 
+/**
+ * The response headers passed on: hop-by-hop ones dropped, URLs moved to the public
+ * base. `urls` is asked only when a URL header is present (most answers have none), so
+ * an answer without one parses no URL.
+ */
 function copyResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   extra: Record<string, string>,
-  urls: UrlMapping | undefined,
+  urls: () => UrlMapping | undefined,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connection = headers.connection;
@@ -99,9 +104,10 @@ function copyResponseHeaders(
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
-    if (urls === undefined || !URL_HEADERS.has(name)) out[name] = value;
-    else if (typeof value === 'string') out[name] = rewriteUrlHeader(name, value, urls);
-    else out[name] = value.map((v) => rewriteUrlHeader(name, v, urls));
+    const map = URL_HEADERS.has(name) ? urls() : undefined;
+    if (map === undefined) out[name] = value;
+    else if (typeof value === 'string') out[name] = rewriteUrlHeader(name, value, map);
+    else out[name] = value.map((v) => rewriteUrlHeader(name, v, map));
   }
   for (const name in extra) out[name] = extra[name];
   return out;
@@ -170,6 +176,17 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     keepAliveTimeout: 30_000,
   });
 
+  // The mapping to the last public base asked for: one public URL (or a few Hosts) in
+  // practice, so this parses two URLs once, not per answer that carries a URL header.
+  let mapped: { publicUrl: string; map: UrlMapping | undefined } | undefined;
+  function mappingTo(publicUrl: string | undefined): UrlMapping | undefined {
+    if (publicUrl === undefined) return undefined;
+    if (mapped?.publicUrl !== publicUrl) {
+      mapped = { publicUrl, map: urlMapping(options.url, publicUrl) };
+    }
+    return mapped.map;
+  }
+
   function forward(req: IncomingMessage, res: ServerResponse, fo: ForwardOptions): void {
     const headers = copyRequestHeaders(req, fo.strip);
     for (const name in fo.set) headers[name] = fo.set[name];
@@ -216,7 +233,7 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
             copyResponseHeaders(
               upstreamHeaders as Record<string, string | string[]>,
               fo.responseHeaders,
-              fo.publicUrl === undefined ? undefined : urlMapping(options.url, fo.publicUrl),
+              () => mappingTo(fo.publicUrl),
             ),
           );
         },

@@ -61,6 +61,17 @@ function statusClass(status: number): string {
 }
 
 export function createForward(deps: ForwardDeps): ForwardStage {
+  // One child per status class, made once: prom-client hashes a label set on every
+  // `inc({ class })`, a child's `inc()` does not.
+  const responses = new Map<string, { inc(): void }>();
+  const responsesOf = (cls: string) => {
+    let child = responses.get(cls);
+    if (child === undefined) {
+      child = deps.metrics.upstreamResponses.labels({ class: cls });
+      responses.set(cls, child);
+    }
+    return child;
+  };
   return function forward(ex, release) {
     const { req, res, caller, runtime } = ex;
     const ids = runtime.policy.server.identityHeaders;
@@ -96,9 +107,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
       done(outcome) {
         release?.();
         const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
-        deps.metrics.upstreamResponses.inc({
-          class: failed ? 'failed' : statusClass(outcome.status),
-        });
+        responsesOf(failed ? 'failed' : statusClass(outcome.status)).inc();
         deps.metrics.upstreamSeconds.observe((performance.now() - started) / 1000);
         if (outcome.status === 401 || outcome.status === 403)
           deps.observe('auth-failure', caller.subject);
