@@ -77,7 +77,8 @@ export function createForward(deps: ForwardDeps): ForwardStage {
     const ids = runtime.policy.server.identityHeaders;
     const server = runtime.policy.server;
     const fwd = forwardingHeaders(req.socket.remoteAddress, req.headers, runtime.trusted);
-    const set: Record<string, string> = { ...fwd.headers };
+    // A fresh object per request: sluice's other headers are added to it, not to a copy.
+    const set = fwd.headers;
     if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
     if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
     // Without preserveHost (or with a Host that is not one), the upstream's own is sent.
