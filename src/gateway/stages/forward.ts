@@ -72,6 +72,8 @@ export function createForward(deps: ForwardDeps): ForwardStage {
     }
     return child;
   };
+  // The histogram's bound observer, made once (prom-client makes one per `observe`).
+  const upstreamSeconds = deps.metrics.upstreamSeconds.labels();
   return function forward(ex, release) {
     const { req, res, caller, runtime } = ex;
     const ids = runtime.policy.server.identityHeaders;
@@ -109,7 +111,7 @@ export function createForward(deps: ForwardDeps): ForwardStage {
         release?.();
         const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
         responsesOf(failed ? 'failed' : statusClass(outcome.status)).inc();
-        deps.metrics.upstreamSeconds.observe((performance.now() - started) / 1000);
+        upstreamSeconds.observe((performance.now() - started) / 1000);
         if (outcome.status === 401 || outcome.status === 403)
           deps.observe('auth-failure', caller.subject);
         else if (MALFORMED.has(outcome.status)) deps.observe('malformed-4xx', caller.subject);
