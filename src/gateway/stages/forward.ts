@@ -76,13 +76,13 @@ export function createForward(deps: ForwardDeps): ForwardStage {
   const upstreamSeconds = deps.metrics.upstreamSeconds.labels();
   return function forward(ex, release) {
     const { req, res, caller, runtime } = ex;
-    const ids = runtime.policy.server.identityHeaders;
+    const ids = runtime.identityNames;
     const server = runtime.policy.server;
     const fwd = forwardingHeaders(req.socket.remoteAddress, req.headers, runtime.trusted);
     // A fresh object per request: sluice's other headers are added to it, not to a copy.
     const set = fwd.headers;
-    if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
-    if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
+    if (caller.account !== undefined) set[ids.account] = caller.account.id;
+    if (caller.subject.keyId !== undefined) set[ids.key] = caller.subject.keyId;
     // Without preserveHost (or with a Host that is not one), the upstream's own is sent.
     if (server.preserveHost && fwd.host !== undefined) set.host = fwd.host;
     deps.metrics.forwarded.inc();
