@@ -6,7 +6,7 @@
  * bits) is shown once when the key is created and never stored: sluice keeps only
  * the SHA-256 of the whole key.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { encodeCrockford, type RandomBytes, readCrockford } from './reference.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -62,7 +62,8 @@ function base62(random: RandomBytes, chars: number): string {
  * hashApiKey('sk_7KQ4M9XT2B_…'); // '3f1c…' (64 hex characters)
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  // One-shot: no Hash object per request (the identify stage hashes every key it reads).
+  return hash('sha256', key, 'hex');
 }
 
 /**

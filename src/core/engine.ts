@@ -171,7 +171,9 @@ export function createEngine(options: EngineOptions): Engine {
     const r = split
       ? store.windowIn!('ip:', scope, now, 1, c.ip)
       : store.window('ip:' + scope, now, 1, c.ip);
-    return whenReady(r, (res) => afterIp(c, input, now, res));
+    // An answer in hand (the memory store) goes on without a closure.
+    if (isAnswered(r)) return afterIp(c, input, now, r);
+    return r.then((res) => afterIp(c, input, now, res));
   }
 
   /** The account's step: its plan, and the budget it is asked against. */

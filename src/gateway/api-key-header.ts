@@ -62,11 +62,29 @@ export function credentialOf(
   return conflict ? { conflict: found } : { credential, sources: found };
 }
 
+const NONE: readonly string[] = [];
+
 /** Every value of a header as sent (Node keeps only the first `Authorization` in `headers`). */
 function headerValues(
-  req: Pick<IncomingMessage, 'headers'> & { headersDistinct?: IncomingMessage['headersDistinct'] },
+  req: Pick<IncomingMessage, 'headers'> & {
+    headersDistinct?: IncomingMessage['headersDistinct'];
+    rawHeaders?: IncomingMessage['rawHeaders'];
+  },
   name: string,
 ): readonly string[] {
+  // The raw pairs hold what `headersDistinct` would, for the one name asked: reading
+  // that getter builds arrays for every header of the request.
+  const raw = req.rawHeaders;
+  if (raw !== undefined) {
+    let values: string[] | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const n = raw[i];
+      if (n.length !== name.length || n.toLowerCase() !== name) continue;
+      if (values === undefined) values = [raw[i + 1]];
+      else values.push(raw[i + 1]);
+    }
+    return values ?? NONE;
+  }
   const distinct = req.headersDistinct?.[name];
   if (distinct !== undefined) return distinct;
   const value = req.headers[name];

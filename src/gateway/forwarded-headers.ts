@@ -45,7 +45,7 @@ const HOST =
 /** A `Forwarded` value that needs no quotes (an RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Builds the forwarding headers of one request (see the file's comment). */
+/** Builds the forwarding headers of one request (see the file's comment); `headers` is a fresh object the caller may add to. */
 export function forwardingHeaders(
   peer: string | undefined,
   headers: IncomingHttpHeaders,
@@ -53,18 +53,26 @@ export function forwardingHeaders(
 ): Forwarding {
   const peerIp = normalizeIp(peer ?? '');
   const host = wellFormedHost(headers.host);
-  const chain = [peerIp];
-  let originalHost = host;
-  let proto = 'http';
-  if (isListed(trusted, peerIp)) {
-    const fromProxy = proxyChain(headers, trusted);
-    chain.unshift(...fromProxy.hops);
-    originalHost =
-      wellFormedHost(first(headers['x-forwarded-host'])) ??
-      wellFormedHost(fromProxy.client?.host) ??
-      host;
-    proto = scheme(first(headers['x-forwarded-proto'])) ?? scheme(fromProxy.client?.proto) ?? proto;
+  // A peer that is no trusted proxy (every request, without proxies in front): one hop,
+  // written straight out, no chain to build.
+  if (!isListed(trusted, peerIp)) {
+    const out: Record<string, string> = {
+      'x-forwarded-for': peerIp,
+      'x-forwarded-proto': 'http',
+      forwarded: `for=${node(peerIp)}${params(host, 'http')}`,
+    };
+    if (host === undefined) return { headers: out, host, publicOrigin: undefined };
+    out['x-forwarded-host'] = host;
+    return { headers: out, host, publicOrigin: `http://${host}` };
   }
+  const fromProxy = proxyChain(headers, trusted);
+  const chain = [...fromProxy.hops, peerIp];
+  const originalHost =
+    wellFormedHost(first(headers['x-forwarded-host'])) ??
+    wellFormedHost(fromProxy.client?.host) ??
+    host;
+  const proto =
+    scheme(first(headers['x-forwarded-proto'])) ?? scheme(fromProxy.client?.proto) ?? 'http';
   const elements = chain.map((hop) => `for=${node(hop)}`);
   elements[0] += params(originalHost, proto);
   if (chain.length > 1) elements[elements.length - 1] += params(host, 'http');

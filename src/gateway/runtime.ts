@@ -21,6 +21,8 @@ export interface Runtime {
   readonly sharedEgress: TrustedProxies;
   /** Request headers never forwarded (identityStrip). */
   readonly strip: ReadonlySet<string>;
+  /** The identity headers sluice sets upstream, lower-cased once (`server.identityHeaders`). */
+  readonly identityNames: { readonly account: string; readonly key: string };
 }
 
 /** The snapshot of one policy. */
@@ -31,6 +33,10 @@ export function compileRuntime(policy: Policy): Runtime {
     trusted: trustedProxies(policy.server.trustedProxies),
     sharedEgress: trustedProxies(policy.ip.sharedEgress),
     strip: identityStrip(policy),
+    identityNames: Object.freeze({
+      account: policy.server.identityHeaders.account.toLowerCase(),
+      key: policy.server.identityHeaders.key.toLowerCase(),
+    }),
   });
 }
 

@@ -8,7 +8,7 @@
  *
  * @example
  * const exchange = streamToResponse(pool, { path: '/x', method: 'GET', headers }, res,
- *   (status, headers) => res.writeHead(status, headers),
+ *   (status, raw) => res.writeHead(status, headersOf(raw)),
  *   (error) => (error === null ? done() : fail(error)));
  * res.once('close', () => exchange.abort());
  */
@@ -20,12 +20,15 @@ export interface UpstreamExchange {
   abort(): void;
 }
 
-/** Response headers as undici's `stream` hands them: lower-case names, repeated ones in arrays. */
-export type UpstreamHeaders = Record<string, string | string[]>;
+/**
+ * Response headers as undici's parser hands them: name, value, name, value… as bytes.
+ * Left to the head callback to read, so the headers it passes on are built once.
+ */
+export type RawHeaders = Buffer[];
 
 class ResponseHandler {
   readonly res: ServerResponse;
-  readonly onHead: (statusCode: number, headers: UpstreamHeaders) => void;
+  readonly onHead: (statusCode: number, raw: RawHeaders) => void;
   readonly onEnd: (error: Error | null) => void;
   cancel: ((reason?: Error) => void) | undefined = undefined;
   ended = false;
@@ -33,7 +36,7 @@ class ResponseHandler {
 
   constructor(
     res: ServerResponse,
-    onHead: (statusCode: number, headers: UpstreamHeaders) => void,
+    onHead: (statusCode: number, raw: RawHeaders) => void,
     onEnd: (error: Error | null) => void,
   ) {
     this.res = res;
@@ -56,7 +59,7 @@ class ResponseHandler {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (this.ended || statusCode < 200) return true; // 1xx: informational, not forwarded
     this.resume = resume;
-    this.onHead(statusCode, parseRawHeaders(raw));
+    this.onHead(statusCode, raw);
     return true;
   }
 
@@ -82,23 +85,8 @@ class ResponseHandler {
   }
 }
 
-/** Raw header pairs as latin1 strings, names lower-cased, repeated names gathered. */
-function parseRawHeaders(raw: Buffer[]): UpstreamHeaders {
-  // No prototype: a header named `__proto__` is a header, not a prototype.
-  const out: UpstreamHeaders = Object.create(null);
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase();
-    const value = raw[i + 1].toString('latin1');
-    const had = out[name];
-    if (had === undefined) out[name] = value;
-    else if (typeof had === 'string') out[name] = [had, value];
-    else had.push(value);
-  }
-  return out;
-}
-
 /**
- * Sends `opts` over `dispatcher`; `onHead` gets the final status and headers (and must
+ * Sends `opts` over `dispatcher`; `onHead` gets the final status and raw headers (and must
  * write the head), then the body is written to `res` and ended. `onEnd` is called once:
  * `null` when the answer was passed on whole, the error otherwise (the head may have
  * been written already: `res.headersSent`). Not after `abort()`.
@@ -107,7 +95,7 @@ export function streamToResponse(
   dispatcher: Dispatcher,
   opts: Dispatcher.DispatchOptions,
   res: ServerResponse,
-  onHead: (statusCode: number, headers: UpstreamHeaders) => void,
+  onHead: (statusCode: number, raw: RawHeaders) => void,
   onEnd: (error: Error | null) => void,
 ): UpstreamExchange {
   const handler = new ResponseHandler(res, onHead, onEnd);

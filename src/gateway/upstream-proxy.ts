@@ -15,7 +15,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
-import { streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
+import { type RawHeaders, streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
 const HOP_BY_HOP = new Set([
@@ -84,24 +84,51 @@ function copyRequestHeaders(
   return out;
 }
 
-function copyResponseHeaders(
-  headers: Record<string, string | string[] | undefined>,
+/**
+ * The response headers passed on, read from undici's raw pairs in one pass (names
+ * lower-cased, repeated ones gathered): hop-by-hop ones dropped, URLs moved to the
+ * public base, then sluice's own. `urls` is asked only when a URL header is present
+ * (most answers have none), so an answer without one parses no URL.
+ */
+function responseHeaders(
+  raw: RawHeaders,
   extra: Record<string, string>,
-  urls: UrlMapping | undefined,
+  urls: () => UrlMapping | undefined,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const connection = headers.connection;
-  const listed =
-    typeof connection === 'string'
-      ? new Set(connection.split(',').map((s) => s.trim().toLowerCase()))
-      : undefined;
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (urls === undefined || !URL_HEADERS.has(name)) out[name] = value;
-    else if (typeof value === 'string') out[name] = rewriteUrlHeader(name, value, urls);
-    else out[name] = value.map((v) => rewriteUrlHeader(name, v, urls));
+  let connection: string | undefined;
+  let hasUrl = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(name)) {
+      // Only its first value names more hop-by-hop headers (as before: a repeated
+      // Connection arrived as a list, which named none).
+      if (name === 'connection')
+        connection = connection === undefined ? raw[i + 1].toString('latin1') : '';
+      continue;
+    }
+    // Not an own property of a plain object: never a header passed on.
+    if (name === '__proto__') continue;
+    const value = raw[i + 1].toString('latin1');
+    if (URL_HEADERS.has(name)) hasUrl = true;
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (typeof had === 'string') out[name] = [had, value];
+    else had.push(value);
+  }
+  if (connection) {
+    for (const listed of connection.split(',')) delete out[listed.trim().toLowerCase()];
+  }
+  const map = hasUrl ? urls() : undefined;
+  if (map !== undefined) {
+    for (const name of URL_HEADERS) {
+      const value = out[name];
+      if (value === undefined) continue;
+      out[name] =
+        typeof value === 'string'
+          ? rewriteUrlHeader(name, value, map)
+          : value.map((v) => rewriteUrlHeader(name, v, map));
+    }
   }
   for (const name in extra) out[name] = extra[name];
   return out;
@@ -170,6 +197,17 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     keepAliveTimeout: 30_000,
   });
 
+  // The mapping to the last public base asked for: one public URL (or a few Hosts) in
+  // practice, so this parses two URLs once, not per answer that carries a URL header.
+  let mapped: { publicUrl: string; map: UrlMapping | undefined } | undefined;
+  function mappingTo(publicUrl: string | undefined): UrlMapping | undefined {
+    if (publicUrl === undefined) return undefined;
+    if (mapped?.publicUrl !== publicUrl) {
+      mapped = { publicUrl, map: urlMapping(options.url, publicUrl) };
+    }
+    return mapped.map;
+  }
+
   function forward(req: IncomingMessage, res: ServerResponse, fo: ForwardOptions): void {
     const headers = copyRequestHeaders(req, fo.strip);
     for (const name in fo.set) headers[name] = fo.set[name];
@@ -210,14 +248,10 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
         pool,
         dispatch,
         res,
-        (statusCode, upstreamHeaders) => {
+        (statusCode, raw) => {
           res.writeHead(
             statusCode,
-            copyResponseHeaders(
-              upstreamHeaders as Record<string, string | string[]>,
-              fo.responseHeaders,
-              fo.publicUrl === undefined ? undefined : urlMapping(options.url, fo.publicUrl),
-            ),
+            responseHeaders(raw, fo.responseHeaders, () => mappingTo(fo.publicUrl)),
           );
         },
         (error) => {

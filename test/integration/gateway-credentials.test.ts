@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { request } from 'undici';
 import type { CliIo } from '../../src/cli/io.ts';
 import { main } from '../../src/cli/main.ts';
 import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
@@ -227,3 +228,19 @@ test('the admin API imports the same formats (CSV, JSON lines), idempotently; ba
 });
 
 const ADMIN_TOKEN = 'admin-token-for-credential-tests-0123';
+
+test('one credential header sent twice: two different keys are a 400, the same key twice (any spelling of the name) is that key', async (t) => {
+  const { gw, data } = await gateway(t, 'identity:\n  credentials: [ {header: X-API-Key} ]\n');
+  await importKeys(data, `account,key\nacme,${LEGACY}\nglobex,${OTHER_LEGACY}\n`);
+  // Raw pairs: each is its own header line on the wire, names spelled as a client might.
+  const send = async (headers: string[]) => {
+    const res = await request(`${gw.url}/api/whoami`, { headers });
+    return { status: res.statusCode, body: await res.body.text() };
+  };
+  const twice = await send(['X-Api-Key', LEGACY, 'x-api-key', OTHER_LEGACY]);
+  assert.equal(twice.status, 400, twice.body);
+  assert.equal(JSON.parse(twice.body).rule, 'credential-conflict');
+  const same = await send(['X-API-KEY', LEGACY, 'x-api-key', LEGACY]);
+  assert.equal(same.status, 200, same.body);
+  assert.equal(JSON.parse(same.body).account, 'acme');
+});

@@ -19,7 +19,7 @@ import type { Allow, Decision, Delay } from '../../core/decision.ts';
 import type { Engine } from '../../core/engine.ts';
 import { isSluiceError } from '../../core/errors.ts';
 import { HeldSlots, type SlotCounter } from '../../core/limiter/held-slots.ts';
-import { type MaybePromise, whenReady } from '../../core/maybe-async.ts';
+import { isAnswered, type MaybePromise, whenReady } from '../../core/maybe-async.ts';
 import { limitMode } from '../../core/policy/mode.ts';
 import type { BulkExportVerdict } from '../../core/records.ts';
 import { fromDenial, refusal } from '../../core/refusal.ts';
@@ -188,17 +188,6 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       answer.shadowRefuse(ex, route.refusal);
       route = { cost: match?.route.cost ?? 1, route: undefined };
     }
-    // Fail open on a store failure, whether it throws or rejects: the gateway must not
-    // take the API down with it.
-    const failOpen = (error: unknown) => {
-      // Redis is not answering and the policy fails closed (logged once, by the store).
-      if (isSluiceError(error) && error.code === 'SLUICE_ERR_LIMITS_UNAVAILABLE') {
-        answer.limitsUnavailable(res);
-        return undefined;
-      }
-      deps.logger.error({ err: error }, 'limit store failed');
-      return decided(ex, FAIL_OPEN, match);
-    };
     let decision: ReturnType<typeof deps.engine.admit>;
     try {
       decision = deps.engine.admit({
@@ -209,10 +198,29 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
         route: route.route,
       });
     } catch (error) {
-      return failOpen(error);
+      return failOpen(ex, match, error);
     }
-    return whenReady(decision, (d) => decided(ex, d, match), failOpen);
+    // The memory store answers at once: no closure for this request.
+    if (isAnswered(decision)) return decided(ex, decision, match);
+    return decision.then(
+      (d) => decided(ex, d, match),
+      (error) => failOpen(ex, match, error),
+    );
   };
+
+  /**
+   * Fails open on a store failure, whether it throws or rejects: the gateway must not
+   * take the API down with it.
+   */
+  function failOpen(ex: Exchange, match: RouteMatch | undefined, error: unknown) {
+    // Redis is not answering and the policy fails closed (logged once, by the store).
+    if (isSluiceError(error) && error.code === 'SLUICE_ERR_LIMITS_UNAVAILABLE') {
+      answer.limitsUnavailable(ex.res);
+      return undefined;
+    }
+    deps.logger.error({ err: error }, 'limit store failed');
+    return decided(ex, FAIL_OPEN, match);
+  }
 }
 
 /** Whether the request carries the named cookie (an interactive session). */

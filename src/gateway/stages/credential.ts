@@ -140,7 +140,31 @@ function conflictProblem(sources: readonly CredentialSource[]) {
 export function stripOf(
   base: ReadonlySet<string>,
   sources: readonly CredentialSource[],
-): { headers: ReadonlySet<string>; query: string[] } {
+): { headers: ReadonlySet<string>; query: readonly string[] } {
+  // A key found in one source (the usual case) is the same answer for every request of
+  // this runtime: made once per source, not a copy of the strip set per request.
+  if (sources.length === 1) {
+    let bySource = oneSource.get(base);
+    if (bySource === undefined) {
+      bySource = new Map();
+      oneSource.set(base, bySource);
+    }
+    let made = bySource.get(sources[0]);
+    if (made === undefined) {
+      made = buildStrip(base, sources);
+      bySource.set(sources[0], made);
+    }
+    return made;
+  }
+  return buildStrip(base, sources);
+}
+
+type Strip = { headers: ReadonlySet<string>; query: readonly string[] };
+
+/** Per runtime strip set (a reload makes a new one), per policy source object. */
+const oneSource = new WeakMap<ReadonlySet<string>, Map<CredentialSource, Strip>>();
+
+function buildStrip(base: ReadonlySet<string>, sources: readonly CredentialSource[]): Strip {
   const headers = new Set(base);
   const query: string[] = [];
   for (const s of sources) {

@@ -61,14 +61,28 @@ function statusClass(status: number): string {
 }
 
 export function createForward(deps: ForwardDeps): ForwardStage {
+  // One child per status class, made once: prom-client hashes a label set on every
+  // `inc({ class })`, a child's `inc()` does not.
+  const responses = new Map<string, { inc(): void }>();
+  const responsesOf = (cls: string) => {
+    let child = responses.get(cls);
+    if (child === undefined) {
+      child = deps.metrics.upstreamResponses.labels({ class: cls });
+      responses.set(cls, child);
+    }
+    return child;
+  };
+  // The histogram's bound observer, made once (prom-client makes one per `observe`).
+  const upstreamSeconds = deps.metrics.upstreamSeconds.labels();
   return function forward(ex, release) {
     const { req, res, caller, runtime } = ex;
-    const ids = runtime.policy.server.identityHeaders;
+    const ids = runtime.identityNames;
     const server = runtime.policy.server;
     const fwd = forwardingHeaders(req.socket.remoteAddress, req.headers, runtime.trusted);
-    const set: Record<string, string> = { ...fwd.headers };
-    if (caller.account !== undefined) set[ids.account.toLowerCase()] = caller.account.id;
-    if (caller.subject.keyId !== undefined) set[ids.key.toLowerCase()] = caller.subject.keyId;
+    // A fresh object per request: sluice's other headers are added to it, not to a copy.
+    const set = fwd.headers;
+    if (caller.account !== undefined) set[ids.account] = caller.account.id;
+    if (caller.subject.keyId !== undefined) set[ids.key] = caller.subject.keyId;
     // Without preserveHost (or with a Host that is not one), the upstream's own is sent.
     if (server.preserveHost && fwd.host !== undefined) set.host = fwd.host;
     deps.metrics.forwarded.inc();
@@ -96,10 +110,8 @@ export function createForward(deps: ForwardDeps): ForwardStage {
       done(outcome) {
         release?.();
         const failed = outcome.error !== undefined && outcome.error !== 'client-gone';
-        deps.metrics.upstreamResponses.inc({
-          class: failed ? 'failed' : statusClass(outcome.status),
-        });
-        deps.metrics.upstreamSeconds.observe((performance.now() - started) / 1000);
+        responsesOf(failed ? 'failed' : statusClass(outcome.status)).inc();
+        upstreamSeconds.observe((performance.now() - started) / 1000);
         if (outcome.status === 401 || outcome.status === 403)
           deps.observe('auth-failure', caller.subject);
         else if (MALFORMED.has(outcome.status)) deps.observe('malformed-4xx', caller.subject);

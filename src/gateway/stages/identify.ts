@@ -70,6 +70,28 @@ function activeBlock(
   return block.until === undefined || leftMs > 0 ? { ...block, leftMs } : undefined;
 }
 
+/** The caller and why it is refused (module functions: no closures per request). */
+function refused<R extends RuleId>(
+  caller: Caller,
+  rule: R,
+  status: 401 | 403,
+  retryAfterMs: number,
+  counters: FactsOf<R>,
+) {
+  return { caller, refusal: refusal(rule, status, retryAfterMs, counters) };
+}
+
+/** The `ip-blocked` refusal of an active block. */
+function blocked(caller: Caller, b: ActiveBlock) {
+  const facts: FactsOf<'ip-blocked'> = {
+    reason: b.reason,
+    blockedUntil: b.until === undefined ? 'until lifted' : new Date(b.until).toISOString(),
+    by: b.actor,
+  };
+  if (b.earnedBy !== undefined) facts.earnedByKey = b.earnedBy.keyId;
+  return refused(caller, 'ip-blocked', 403, b.leftMs, facts);
+}
+
 /** The caller, or the caller (as far as known) with the reason it is refused. */
 export function identifyCaller(
   req: IncomingMessage,
@@ -87,31 +109,17 @@ export function identifyCaller(
     account: undefined,
     plan: undefined,
   };
-  const refused = <R extends RuleId>(
-    rule: R,
-    status: 401 | 403,
-    retryAfterMs: number,
-    counters: FactsOf<R>,
-  ) => ({ caller, refusal: refusal(rule, status, retryAfterMs, counters) });
-
   const block = activeBlock(deps.ipBlock(ip), deps.clock.now());
-  const blocked = (b: ActiveBlock) => {
-    const facts: FactsOf<'ip-blocked'> = {
-      reason: b.reason,
-      blockedUntil: b.until === undefined ? 'until lifted' : new Date(b.until).toISOString(),
-      by: b.actor,
-    };
-    if (b.earnedBy !== undefined) facts.earnedByKey = b.earnedBy.keyId;
-    return refused('ip-blocked', 403, b.leftMs, facts);
-  };
   // A block a key earned is decided once the key is known; any other refuses at once.
-  if (block !== undefined && block.earnedBy === undefined) return blocked(block);
+  if (block !== undefined && block.earnedBy === undefined) return blocked(caller, block);
   const read =
     input === undefined ? credentialOf(req, policy.identity.credentials) : input.credential;
   // A delegate that failed with `onFailure: anonymous`: served as if no key was sent.
   if (read === undefined || input?.delegated?.kind === 'failed') {
-    if (block !== undefined) return blocked(block);
-    return policy.server.unauthenticated === 'refuse' ? refused('key-missing', 401, 0, {}) : caller;
+    if (block !== undefined) return blocked(caller, block);
+    return policy.server.unauthenticated === 'refuse'
+      ? refused(caller, 'key-missing', 401, 0, {})
+      : caller;
   }
   // Two different keys (the pipeline answers 400 before this): neither is trusted.
   const record =
@@ -121,12 +129,14 @@ export function identifyCaller(
       const { account } = input.delegated;
       // A delegated caller has no key id: only a block its account earned refuses it.
       if (block !== undefined && blockRefuses(block, { keyId: '', accountId: account.id })) {
-        return blocked(block);
+        return blocked(caller, block);
       }
       return delegatedCaller(caller, account, read.sources, runtime);
     }
-    if (block !== undefined) return blocked(block);
-    return policy.server.unauthenticated === 'refuse' ? refused('key-unknown', 401, 0, {}) : caller;
+    if (block !== undefined) return blocked(caller, block);
+    return policy.server.unauthenticated === 'refuse'
+      ? refused(caller, 'key-unknown', 401, 0, {})
+      : caller;
   }
   caller.subject = { accountId: record.accountId, keyId: record.id, ip };
   if ('sources' in read && policy.identity.stripCredential[record.origin ?? 'sluice']) {
@@ -140,10 +150,10 @@ export function identifyCaller(
     block !== undefined &&
     blockRefuses(block, valid ? { keyId: record.id, accountId: record.accountId } : undefined)
   ) {
-    return blocked(block);
+    return blocked(caller, block);
   }
   if (record.status === 'revoked') {
-    return refused('key-revoked', 403, 0, {
+    return refused(caller, 'key-revoked', 403, 0, {
       keyStatus: 'revoked',
       reason: record.reason ?? '',
       ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
@@ -152,7 +162,7 @@ export function identifyCaller(
   if (record.status === 'suspended') {
     const left = (record.suspendedUntil ?? Number.POSITIVE_INFINITY) - deps.clock.now();
     if (left > 0) {
-      return refused('key-suspended', 403, Number.isFinite(left) ? left : 0, {
+      return refused(caller, 'key-suspended', 403, Number.isFinite(left) ? left : 0, {
         keyStatus: 'suspended',
         reason: record.reason ?? '',
         ...(record.statusBy === undefined ? {} : { by: record.statusBy }),
