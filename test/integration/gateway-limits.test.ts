@@ -150,8 +150,14 @@ test('a burst is slowed, not refused: requests over the rate are held, then serv
     .map((a) => Number(a.headers['sluice-delay-ms'] ?? 0))
     .sort((x, y) => x - y);
   assert.deepEqual(delays.slice(0, 3), [0, 0, 0], 'the burst passes at once');
-  assert.ok(delays[3] > 0 && delays[5] >= 250 && delays[5] <= 400, `held ${delays.join(',')}`);
-  assert.ok(elapsed >= 250, `the last one really waited (${elapsed} ms)`);
+  // Each one over the burst is held longer than the one before (the exact values, on the
+  // manual clock, are in inprocess-clock.test.ts: here the six arrive spread over however
+  // long a loaded machine takes to send them, and each is held that much less).
+  assert.ok(
+    delays[3] > 0 && delays[4] > delays[3] && delays[5] > delays[4] && delays[5] <= 400,
+    `held ${delays.join(',')}`,
+  );
+  assert.ok(elapsed >= delays[5], `the last one really waited (${elapsed} ms)`);
 });
 
 test("one account's full queue answers 429 at once while another account is served", async () => {
