@@ -42,6 +42,7 @@ const setup = workerData as WorkerSetup;
 const send = (message: ToMain) => port.postMessage(message);
 
 async function start(): Promise<void> {
+  if (setup.failStart) throw new Error('failing to start on request (tests)');
   const clock = systemClock;
   const logger = createLogger({ level: setup.logLevel }).child({ thread: setup.lane });
   // Process-wide numbers (CPU, memory) are main's: each thread's would only repeat them.
@@ -84,6 +85,19 @@ async function start(): Promise<void> {
   observeTimer.unref();
 
   const counters = SharedCounters.attach(setup.counters);
+  // A full table lets takes through uncounted (shared-counters.ts): counted in a metric,
+  // and logged at most once a minute per thread so that a flood does not flood the log.
+  let loggedFullAt = Number.NEGATIVE_INFINITY;
+  counters.onUncounted = (namespace) => {
+    metrics.sharedUncounted.inc({ namespace: namespace.replace(/:$/, '') });
+    const now = clock.now();
+    if (now - loggedFullAt < 60_000) return;
+    loggedFullAt = now;
+    logger.warn(
+      { event: 'shared-counts-full', namespace, uncounted: counters.uncounted() },
+      'the shared table of counts is full: requests are let through without being counted against their cap',
+    );
+  };
   const queues = new SharedAccountQueues(counters, setup.lane);
   // On Redis every thread has its own connection (limits are shared through Redis, as
   // between nodes); on memory the threads share one table in shared memory.
