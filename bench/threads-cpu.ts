@@ -62,7 +62,8 @@ const seconds = Math.min(60, Math.max(1, Number(values.seconds)));
 const warmup = Math.min(30, Math.max(0, Number(values.warmup)));
 const connections = Math.min(500, Math.max(1, Number(values.connections)));
 const keys = Math.min(5000, Math.max(1, Number(values.keys)));
-const rate = values.rate === undefined ? undefined : Math.min(50_000, Math.max(1, Number(values.rate)));
+const rate =
+  values.rate === undefined ? undefined : Math.min(50_000, Math.max(1, Number(values.rate)));
 const ROWS = [1, 2] as const;
 const peer = values.peer === 'nginx' ? 'nginx' : 'sluice';
 
@@ -114,7 +115,13 @@ async function measure(upstreamUrl: string, workDir: string, threads: number): P
     await writeFile(keysFile, `${running.keys.join('\n')}\n`);
     const load = { url: running.url, keysFile, header: 'x-api-key', connections };
     if (rate !== undefined) {
-      const paced = { url: running.url, header: 'x-api-key', key: running.keys[0], rate, connections };
+      const paced = {
+        url: running.url,
+        header: 'x-api-key',
+        key: running.keys[0],
+        rate,
+        connections,
+      };
       if (warmup > 0) await pacedLoad({ ...paced, durationSec: warmup });
       const before = groupCpuMs(running.pid);
       const r = await pacedLoad({ ...paced, durationSec: seconds });

@@ -71,7 +71,10 @@ test('a replacement that fails to start is tried again with back-off until one s
     const events = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const started = Date.now();
     while (!events().some((e) => e.event === 'thread-replaced')) {
-      assert.ok(Date.now() - started < 20_000, `lane 1 is replaced within 20 s: ${lines.join('\n')}`);
+      assert.ok(
+        Date.now() - started < 20_000,
+        `lane 1 is replaced within 20 s: ${lines.join('\n')}`,
+      );
       await new Promise((r) => setTimeout(r, 50));
     }
     const failed = events().filter((e) => e.event === 'thread-start-failed');
@@ -88,7 +91,10 @@ test('a replacement that fails to start is tried again with back-off until one s
     const answers = await Promise.all(
       Array.from({ length: 8 }, () => call(`${url}/api/companies/cmp-0001`)),
     );
-    assert.ok(answers.every((a) => a.status === 200), answers.map((a) => a.status).join(' '));
+    assert.ok(
+      answers.every((a) => a.status === 200),
+      answers.map((a) => a.status).join(' '),
+    );
   } finally {
     await app.close();
   }
