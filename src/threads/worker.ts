@@ -32,7 +32,7 @@ import { SharedLimitStore } from '../store/shared-limit-store.ts';
 import { openSqliteRecordStore } from '../store/sqlite-record-store.ts';
 import type { Observation, ToMain, ToWorker, WorkerSetup } from './messages.ts';
 
-/** Observations are sent to main at most this often (ms), or when this many wait. */
+/** Observations are sent to main this long (ms) after the first of a batch, or when this many wait. */
 const OBSERVE_EVERY_MS = 20;
 const OBSERVE_BATCH = 512;
 
