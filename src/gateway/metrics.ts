@@ -28,6 +28,8 @@ export interface GatewayMetrics {
   readonly limitStoreDegraded: Gauge;
   /** Limit steps decided without Redis (by the insurance limiter, or refused 503). */
   readonly limitStoreFallbacks: Counter;
+  /** Takes of a per-key count (concurrency, queue, IP) let through uncounted: the shared table was full. */
+  readonly sharedUncounted: Counter<'namespace'>;
   /** Names the function the `sluice_waiting_requests` gauge reads when scraped. */
   observeWaiting(source: () => number): void;
   /** Stops the event-loop delay sampler (`sluice_event_loop_delay_seconds`). */
@@ -119,6 +121,12 @@ export function createMetrics(options: { defaults?: boolean } = {}): GatewayMetr
     limitStoreFallbacks: new Counter({
       name: 'sluice_limit_store_fallbacks_total',
       help: 'Limit steps decided without Redis: by the local insurance limiter (onFailure open) or refused 503 (closed).',
+      registers: [registry],
+    }),
+    sharedUncounted: new Counter({
+      name: 'sluice_shared_counts_uncounted_total',
+      help: 'With server.threads > 1: requests let through without being counted against a concurrency, queue or IP cap because the shared table of counts was full (namespace: run, queue, ip, keyless).',
+      labelNames: ['namespace'],
       registers: [registry],
     }),
     observeWaiting(source) {

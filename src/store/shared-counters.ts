@@ -11,7 +11,11 @@
  *
  * At the capacity (every row of a stripe holding something, far past any real load) a
  * take is let through uncounted: failing open, as the gateway does when its limit store
- * fails, rather than refusing callers for lack of room.
+ * fails, rather than refusing callers for lack of room (refusing would turn a table sized
+ * too small, or a flood from very many IPs, into 429s for every new account). But not
+ * silently: each is counted, for all threads together (`uncounted()`), and `onUncounted`
+ * is called, so the gateway logs it and counts it in a metric: a cap that is not being
+ * enforced is something an operator must see.
  *
  * @example
  * const counters = new SharedCounters({ lanes: 2 });
@@ -32,6 +36,8 @@ export interface SharedCountersBuffers {
   readonly lanes: number;
   readonly shape: SharedSlotTableShape;
   readonly buffer: SharedArrayBuffer;
+  /** One int32: takes let through uncounted, all threads together. */
+  readonly uncounted: SharedArrayBuffer;
 }
 
 export interface SharedCountersOptions {
@@ -50,6 +56,9 @@ export class SharedCounters {
   readonly #table: SharedSlotTable;
   readonly #buffers: SharedCountersBuffers;
   readonly #key = newEncodedKey();
+  readonly #uncounted: Int32Array;
+  /** Called (in the thread that took) when a take is let through uncounted, with `namespace`. */
+  onUncounted: ((namespace: string) => void) | undefined;
 
   constructor(options: SharedCountersOptions, attachTo?: SharedCountersBuffers) {
     if (attachTo !== undefined) this.#buffers = attachTo;
@@ -60,10 +69,16 @@ export class SharedCounters {
         stripes: options.stripes ?? 16,
         capacity: options.capacity ?? 4096,
       };
-      this.#buffers = { lanes, shape, buffer: new SharedSlotTable(shape).buffer };
+      this.#buffers = {
+        lanes,
+        shape,
+        buffer: new SharedSlotTable(shape).buffer,
+        uncounted: new SharedArrayBuffer(4),
+      };
     }
     this.lanes = this.#buffers.lanes;
     this.#table = new SharedSlotTable(this.#buffers.shape, this.#buffers.buffer);
+    this.#uncounted = new Int32Array(this.#buffers.uncounted);
   }
 
   /**
@@ -92,7 +107,12 @@ export class SharedCounters {
       if (total >= limit) return false;
       if (row < 0) {
         row = t.insert(s, key);
-        if (row < 0) return true; // no room: let through uncounted (see the file's comment)
+        if (row < 0) {
+          // No room: let through uncounted, and say so (see the file's comment).
+          Atomics.add(this.#uncounted, 0, 1);
+          this.onUncounted?.(namespace);
+          return true;
+        }
         const at = t.numbersAt(s, row);
         for (let i = 0; i <= this.lanes; i++) t.f64[at + i] = 0;
       }
@@ -156,6 +176,16 @@ export class SharedCounters {
       t.unlock(s);
     }
     return released;
+  }
+
+  /**
+   * Takes let through uncounted for lack of room, by every thread since the start.
+   *
+   * @example
+   * if (counters.uncounted() > 0) logger.warn('the shared counters are full');
+   */
+  uncounted(): number {
+    return Atomics.load(this.#uncounted, 0);
   }
 
   /** Keys with something held (for tests and memory checks). */

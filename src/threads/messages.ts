@@ -30,6 +30,8 @@ export interface WorkerSetup {
   readonly shutdownGraceMs: number;
   /** Tests only: answers carry `sluice-thread: <lane>`. */
   readonly tagAnswers: boolean;
+  /** Tests only: the thread fails to start (reports `failed`), as one whose listen fails. */
+  readonly failStart: boolean;
 }
 
 /** One safeguard observation: its kind, who, and when the request arrived. */

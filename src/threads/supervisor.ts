@@ -36,10 +36,19 @@ export interface ThreadedAppOptions extends AppOptions {
   logLevel: string;
   /** Tests only: answers say their thread, and the admin API can crash one. */
   debug?: boolean;
+  /**
+   * Wait before trying again to start a replacement thread that failed to start (ms),
+   * doubled at each failure up to RESTART_MAX_MS; 1,000 by default.
+   */
+  restartBackoffMs?: number;
+  /** Tests only: the next `n` replacement threads fail to start, as one whose listen fails. */
+  failReplacements?: number;
 }
 
 /** How long a scrape waits for a thread's metrics before leaving it out (ms). */
 const METRICS_WAIT_MS = 2_000;
+/** The longest wait between two tries at starting a replacement thread (ms). */
+const RESTART_MAX_MS = 30_000;
 
 interface Lane {
   readonly lane: number;
@@ -86,6 +95,7 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
   let closing = false;
   let closed = false;
 
+  let failReplacements = options.failReplacements ?? 0;
   let nextRequest = 1;
   const scrapes = new Map<number, (json: MetricsJson) => void>();
 
@@ -120,7 +130,9 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
   }
 
   /** Starts the thread of `lane`; resolves to its URL once it listens. */
-  function spawn(lane: number): Promise<string> {
+  function spawn(lane: number, replacing = false): Promise<string> {
+    const failStart = replacing && failReplacements > 0;
+    if (failStart) failReplacements--;
     const setup: WorkerSetup = {
       lane,
       pid: process.pid,
@@ -133,6 +145,7 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       keyPollMs: options.keyPollMs ?? 1000,
       shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
       tagAnswers: options.debug === true,
+      failStart,
     };
     const worker = new Worker(new URL('./worker-entry.ts', import.meta.url), { workerData: setup });
     const entry: Lane = {
@@ -141,10 +154,16 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       exited: new Promise((resolve) => worker.once('exit', () => resolve())),
     };
     lanes[lane] = entry;
+    /** Only a thread that served is replaced when it exits; a failed start is retried by `replace`. */
+    let served = false;
     const listening = new Promise<string>((resolve, reject) => {
       worker.on('message', (message: ToMain) => {
-        if (message.type === 'listening') resolve(message.url);
-        else if (message.type === 'failed') {
+        if (message.type === 'listening') {
+          served = true;
+          resolve(message.url);
+        } else if (message.type === 'failed') {
+          // Whatever it opened before failing (a store, timers) goes with it.
+          void worker.terminate();
           reject(
             new SluiceError('SLUICE_ERR_LISTEN', `thread ${lane}: ${message.message}`, {
               exitCode: 2,
@@ -164,7 +183,7 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       logger.error({ event: 'thread-error', thread: lane, err: error }, 'a worker thread failed'),
     );
     worker.once('exit', (code) => {
-      if (closing || lanes[lane] !== entry) return;
+      if (closing || lanes[lane] !== entry || !served) return;
       void replace(lane, code);
     });
     return listening;
@@ -186,14 +205,37 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
         'replaying a dead thread’s incident journal failed',
       );
     }
-    if (closing) return;
-    try {
-      await spawn(lane);
-      logger.info({ event: 'thread-replaced', thread: lane }, 'worker thread replaced');
-    } catch (error) {
-      logger.error({ err: error, thread: lane }, 'starting a replacement thread failed');
+    // A replacement that fails to start (the machine out of memory or threads, a store
+    // that cannot be opened for now) is tried again, waiting longer each time, rather than
+    // leaving the lane empty for the life of the process.
+    let waitMs = options.restartBackoffMs ?? 1_000;
+    for (let attempt = 1; !closing; attempt++) {
+      try {
+        await spawn(lane, true);
+        logger.info({ event: 'thread-replaced', thread: lane, attempt }, 'worker thread replaced');
+        return;
+      } catch (error) {
+        logger.error(
+          { event: 'thread-start-failed', thread: lane, attempt, retryInMs: waitMs, err: error },
+          'starting a replacement thread failed; trying again',
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          stopWaits.delete(wake);
+          resolve();
+        };
+        // A close ends the wait at once rather than after it.
+        const timer = setTimeout(wake, waitMs);
+        stopWaits.add(wake);
+      });
+      waitMs = Math.min(RESTART_MAX_MS, waitMs * 2);
     }
   }
+
+  /** Wake-ups of replacements waiting to try again: a close ends their waits. */
+  const stopWaits = new Set<() => void>();
 
   /** Every thread's metrics and main's, summed (prom-client's aggregation, as for a cluster). */
   async function metricsText(): Promise<string> {
@@ -286,6 +328,7 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       if (closed) return;
       closed = true;
       closing = true;
+      for (const wake of stopWaits) wake();
       await stopThreads();
       await admin?.close();
       await shared.close();

@@ -32,7 +32,7 @@ import { SharedCounters } from '../store/shared-counters.ts';
 import { SharedLimitStore } from '../store/shared-limit-store.ts';
 import type { Observation, ToMain, ToWorker, WorkerSetup } from './messages.ts';
 
-/** Observations are sent to main at most this often (ms), or when this many wait. */
+/** Observations are sent to main this long (ms) after the first of a batch, or when this many wait. */
 const OBSERVE_EVERY_MS = 20;
 const OBSERVE_BATCH = 512;
 
@@ -42,6 +42,7 @@ const setup = workerData as WorkerSetup;
 const send = (message: ToMain) => port.postMessage(message);
 
 async function start(): Promise<void> {
+  if (setup.failStart) throw new Error('failing to start on request (tests)');
   const clock = systemClock;
   const logger = createLogger({ level: setup.logLevel }).child({ thread: setup.lane });
   // Process-wide numbers (CPU, memory) are main's: each thread's would only repeat them.
@@ -74,16 +75,32 @@ async function start(): Promise<void> {
     ...incidentLog(logger, metrics),
   });
 
+  // Armed by the first observation of a batch, not an interval: a thread that sees no
+  // refusals (the usual case) is not woken 50 times a second for nothing.
   let observed: Observation[] = [];
+  let observeTimer: NodeJS.Timeout | undefined;
   const sendObserved = () => {
+    clearTimeout(observeTimer);
+    observeTimer = undefined;
     if (observed.length === 0) return;
     send({ type: 'observe', items: observed });
     observed = [];
   };
-  const observeTimer = setInterval(sendObserved, OBSERVE_EVERY_MS);
-  observeTimer.unref();
 
   const counters = SharedCounters.attach(setup.counters);
+  // A full table lets takes through uncounted (shared-counters.ts): counted in a metric,
+  // and logged at most once a minute per thread so that a flood does not flood the log.
+  let loggedFullAt = Number.NEGATIVE_INFINITY;
+  counters.onUncounted = (namespace) => {
+    metrics.sharedUncounted.inc({ namespace: namespace.replace(/:$/, '') });
+    const now = clock.now();
+    if (now - loggedFullAt < 60_000) return;
+    loggedFullAt = now;
+    logger.warn(
+      { event: 'shared-counts-full', namespace, uncounted: counters.uncounted() },
+      'the shared table of counts is full: requests are let through without being counted against their cap',
+    );
+  };
   const queues = new SharedAccountQueues(counters, setup.lane);
   // On Redis every thread has its own connection (limits are shared through Redis, as
   // between nodes); on memory the threads share one table in shared memory.
@@ -109,6 +126,10 @@ async function start(): Promise<void> {
     observe(kind, subject, arrivedAt) {
       observed.push([kind, subject, arrivedAt ?? clock.now()]);
       if (observed.length >= OBSERVE_BATCH) sendObserved();
+      else if (observeTimer === undefined) {
+        observeTimer = setTimeout(sendObserved, OBSERVE_EVERY_MS);
+        observeTimer.unref();
+      }
     },
     notify: (event) => send({ type: 'notify', event }),
     shutdownGraceMs: setup.shutdownGraceMs,
@@ -123,7 +144,6 @@ async function start(): Promise<void> {
     stopping = true;
     await path.stop();
     queues.close();
-    clearInterval(observeTimer);
     sendObserved();
     identities.close();
     await incidents.close();

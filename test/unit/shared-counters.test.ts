@@ -158,3 +158,24 @@ test('a worker thread journals in files of its own lane, replayed alone when it 
   main.close();
   lane0.close();
 });
+
+test('past the capacity a take is let through but counted as uncounted, for every thread, and reported', () => {
+  const a = new SharedCounters({ lanes: 2, stripes: 1, capacity: 2 });
+  const b = SharedCounters.attach(a.share());
+  const seen: string[] = [];
+  b.onUncounted = (namespace) => seen.push(namespace);
+  assert.equal(a.take('ip:', '192.0.2.1', 1, 0), true);
+  assert.equal(a.take('ip:', '192.0.2.2', 1, 0), true);
+  assert.equal(a.uncounted(), 0);
+  // The table is full: a third key is let through (failing open), not counted against its cap…
+  assert.equal(b.take('run:', 'acme', 1, 1), true);
+  assert.equal(b.take('run:', 'acme', 1, 1), true, 'its cap of 1 is not enforced: no row');
+  assert.equal(b.held('run:', 'acme'), 0);
+  // …but each such take is counted, in shared memory, and reported in the taking thread.
+  assert.equal(a.uncounted(), 2);
+  assert.equal(b.uncounted(), 2);
+  assert.deepEqual(seen, ['run:', 'run:']);
+  // A key already held is still counted and capped.
+  assert.equal(a.take('ip:', '192.0.2.1', 1, 0), false);
+  assert.equal(a.uncounted(), 2);
+});
