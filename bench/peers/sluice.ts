@@ -211,7 +211,7 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
     const fallbacks = await limitStoreFallbacks(`http://127.0.0.1:${adminPort}`);
     if (Number.isNaN(fallbacks)) return 'could not read /metrics to count Redis fallbacks';
     return fallbacks > 0
-      ? `${fallbacks.toLocaleString('en-US')} limit steps fell back to the local insurance limiter (Redis slower than store.timeout)`
+      ? `${fallbacks.toLocaleString('en-US')} limit steps fell back to the local insurance limiter (Redis failing or slower than store.timeout)`
       : undefined;
   };
   return {

@@ -1,8 +1,8 @@
 /**
  * A limit store in Redis, shared by every node on the same Redis: each step is one Lua
  * script (redis-limit-scripts.ts) run atomically in one round trip, called by its SHA.
- * On one server the store sends the EVALSHA itself and the calls of one tick share a
- * write (DirectScripts below); on a Cluster, ioredis `defineCommand` with
+ * On one server the store sends the EVALSHA itself and the calls of one turn of the
+ * event loop share a write (DirectScripts below); on a Cluster, ioredis `defineCommand` with
  * auto-pipelining routes each by slot. `now` is the caller's, so the pure maths and the
  * golden vectors hold unchanged.
  *
@@ -222,9 +222,11 @@ const WINDOW_THEN_GCRA = loaded('sluiceWindowThenGcra', WINDOW_THEN_GCRA_SCRIPT,
 /**
  * The hot path on one server, past ioredis' script and auto-pipeline layers (a Pipeline,
  * three promises and closures per call, a third of the CPU in GC): an EVALSHA Command
- * sent as is, the socket corked for the rest of the tick so the calls of one tick still
- * leave in one write. A NOSCRIPT (a restarted Redis) is answered by sending the script
- * once with EVAL, which loads it again.
+ * sent as is, the socket corked until `setImmediate`, so the decisions of every request
+ * read in one turn of the event loop leave in one write, as ioredis' auto-pipelining
+ * does. (Uncorked at `nextTick`, each request went out in a write of its own: the
+ * gateway reads each connection in a callback of its own.) A NOSCRIPT (a restarted
+ * Redis) is answered by sending the script once with EVAL, which loads it again.
  */
 class DirectScripts {
   #corked: Redis['stream'] | undefined;
@@ -239,7 +241,7 @@ class DirectScripts {
     if (this.#corked === undefined && stream !== undefined && client.status === 'ready') {
       stream.cork();
       this.#corked = stream;
-      process.nextTick(this.#uncork);
+      setImmediate(this.#uncork);
     }
     const command = new Command('evalsha', [script.sha, script.keys, ...args], {
       replyEncoding: 'utf8',
