@@ -19,7 +19,7 @@ import {
   type GoalCheck,
   kindRun,
 } from './goals.ts';
-import { type Results, sluiceVerdict, type TargetSummary } from './results.ts';
+import { median, type Results, sluiceVerdict, type TargetSummary } from './results.ts';
 import { REFUSAL_KINDS } from './target-types.ts';
 
 export const START_MARKER = '<!-- bench:results:start -->';
@@ -290,11 +290,10 @@ function sharedTableSection(results: Results): string {
   const r = results.sharedTable;
   if (r === undefined) return 'No shared-table run (`--no-threads`).';
   if ('error' in r) return `The shared-table run failed: ${r.error}`;
-  const med = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const body = r.rows.map((row) => [
     `${row.kind === 'shared' ? 'shared table' : 'memory store (one per thread)'} × ${row.threads}`,
-    int(med(row.wall)),
-    int(med(row.cpu)),
+    int(median(row.wall)),
+    int(median(row.cpu)),
     row.kind === 'shared' ? ratio(perThreadRatio(r, row.threads, 'wall')) : '–',
     row.kind === 'shared' ? ratio(perThreadRatio(r, row.threads, 'cpu')) : '–',
   ]);
