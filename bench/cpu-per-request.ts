@@ -69,10 +69,12 @@ async function main(argv: string[]): Promise<number> {
           await writeFile(keysFile, `${running.keys.join('\n')}\n`);
           const load = { url: running.url, keysFile, header: t.keyHeader, connections };
           await runWrk({ ...load, durationSec: warmup });
-          const pid = running.pid ?? 0;
-          const before = groupCpuMs(pid);
+          // The gateway's process group and its helpers' (a Redis row's redis-server).
+          const pids = [running.pid ?? 0, ...(running.helperPids ?? [])];
+          const cpu = () => pids.reduce((sum, pid) => sum + groupCpuMs(pid), 0);
+          const before = cpu();
           const r = await runWrk({ ...load, durationSec: seconds });
-          const usPerRequest = ((groupCpuMs(pid) - before) * 1000) / r.requests;
+          const usPerRequest = ((cpu() - before) * 1000) / r.requests;
           log(
             `${t.name.padEnd(10)} round ${round}  ${usPerRequest.toFixed(1)} µs/req  ` +
               `${Math.round(r.rps).toLocaleString('en-US')} req/s  p50 ${r.p50Ms} ms  ` +

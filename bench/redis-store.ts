@@ -8,11 +8,14 @@
  * awaited with `--inflight` decisions at once (one script per decision, auto-pipelined),
  * and one at a time (the round trip). rate-limiter-flexible: `consume` on an IP limiter
  * and an account limiter, in turn, each awaited, with the same decisions in flight.
- * Each phase runs `--seconds` (default 2) after a warm-up of half that: bounded.
+ * Each phase runs `--seconds` (default 2) after a warm-up of half that: bounded. Each row
+ * also gives the CPU per decision of this process and of redis-server (from /proc),
+ * steadier than the rate on a shared machine.
  *
  *   node bench/redis-store.ts                # the table
  *   node bench/redis-store.ts --inflight 128 --seconds 3
  */
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { systemClock } from '../src/core/clock.ts';
@@ -67,11 +70,29 @@ async function measure(decide: (i: number) => unknown, inflight: number, ms: num
   return n / ((performance.now() - start) / 1000);
 }
 
+/** CPU ms (user + system) of process `pid` so far, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks at 100 Hz
+}
+
+/**
+ * One row: decisions per second, and the CPU each decision took in this process and in
+ * redis-server (µs). On a shared machine the rate moves with the neighbours' load; the CPU
+ * per decision much less, so before/after comparisons use it.
+ */
 async function phase(name: string, decide: (i: number) => unknown, inflight: number) {
   await measure(decide, inflight, SECONDS * 500); // warm-up
+  const [node, server] = [process.cpuUsage(), cpuMs(redis.pid)];
+  const start = performance.now();
   const rate = await measure(decide, inflight, SECONDS * 1000);
+  const decisions = (rate * (performance.now() - start)) / 1000;
+  const used = process.cpuUsage(node);
+  const nodeUs = (used.user + used.system) / decisions;
+  const redisUs = ((cpuMs(redis.pid) - server) * 1000) / decisions;
   console.log(
-    `${name.padEnd(44)} ${Math.round(rate).toLocaleString('en').padStart(12)} decisions/s`,
+    `${name.padEnd(44)} ${Math.round(rate).toLocaleString('en').padStart(12)} decisions/s` +
+      `  CPU µs/decision: node ${nodeUs.toFixed(1)}, redis ${redisUs.toFixed(1)}`,
   );
   return rate;
 }

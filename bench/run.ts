@@ -26,13 +26,21 @@ import {
   type ScenarioResults,
   type TargetSummary,
 } from './lib/results.ts';
-import { HIGH_LIMIT, LOW_LIMIT, type Target, TargetUnavailable } from './lib/target-types.ts';
+import {
+  HIGH_LIMIT,
+  LOW_LIMIT,
+  type RunningTarget,
+  type Target,
+  TargetUnavailable,
+} from './lib/target-types.ts';
 import { startUpstreamProcess } from './lib/upstream-process.ts';
 import { runWrk } from './lib/wrk.ts';
 import { disposeSluice } from './peers/sluice.ts';
 import { refusalKind } from './refusal-kinds.ts';
 import { isolation } from './scenarios.ts';
+import { sharedTable } from './shared-table.ts';
 import { TARGETS } from './targets.ts';
+import { threadsScenario } from './threads-scenario.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (s: string) => process.stdout.write(`${s}\n`);
@@ -64,10 +72,15 @@ async function limitCheck(t: Target, s: TargetSummary, upstream: string): Promis
   }
 }
 
-/** CPU ms of the gateway's and the upstream's process groups so far. */
-function cpuOf(gatewayPid: number | undefined, upstreamPid: number) {
+/**
+ * CPU ms of the gateway's process groups (with its helpers: the redis-server of a Redis
+ * row) and of the upstream's, so far.
+ */
+function cpuOf(running: RunningTarget, upstreamPid: number) {
+  const gatewayPid = running.pid;
+  const helpers = (running.helperPids ?? []).reduce((sum, pid) => sum + groupCpuMs(pid), 0);
   return {
-    gateway: gatewayPid === undefined ? undefined : groupCpuMs(gatewayPid),
+    gateway: gatewayPid === undefined ? undefined : groupCpuMs(gatewayPid) + helpers,
     upstream: groupCpuMs(upstreamPid),
   };
 }
@@ -109,12 +122,12 @@ async function measure(
     for (let tries = 1; tries <= opts.tries; tries++) {
       made = tries;
       await waitForQuiet(opts.maxNoise, 30_000, liveGroups);
-      const cpuBefore = cpuOf(running.pid, upstreamPid);
+      const cpuBefore = cpuOf(running, upstreamPid);
       const [r, noise] = await Promise.all([
         runWrk({ ...load, durationSec: opts.durationSec }),
         measureNoise(opts.durationSec * 1000, liveGroups),
       ]);
-      const cpu = perRequest(cpuBefore, cpuOf(running.pid, upstreamPid), r.requests);
+      const cpu = perRequest(cpuBefore, cpuOf(running, upstreamPid), r.requests);
       const run: RoundRun = { ...r, round, noise, tries, ...cpu };
       if (best === undefined || noiseCores(noise) < noiseCores(best.noise)) best = run;
       if (noiseCores(noise) <= opts.maxNoise) break;
@@ -125,6 +138,11 @@ async function measure(
       }
     }
     if (best === undefined) return;
+    const problem = await running.problems?.();
+    if (problem !== undefined) {
+      s.note = `${s.note ? `${s.note}; ` : ''}round ${round}: ${problem}`;
+      log(`  round ${round}/${opts.rounds} ${t.name}: ${problem}`);
+    }
     const r: RoundRun = { ...best, tries: made };
     s.runs.push(r);
     const errs = r.non2xx + r.socketErrors;
@@ -166,6 +184,10 @@ async function scenarios(
     }
     // One unlimited control is enough: the data-path floor would repeat direct's rows.
     if (!t.limits && t.name !== 'direct') continue;
+    if (t.scenarios === false) {
+      out.skipped[t.name] = 'overhead rows only (the cost of the shared store)';
+      continue;
+    }
     log(`  scenarios: ${t.name}`);
     // One flood per refusal kind; its 429 flood is the rejection cost, and sluice's
     // unknown-key flood the unknown-key cost (each measured once, reported in both places).
@@ -309,6 +331,34 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
+    let threads: Results['threads'];
+    let shared: Results['sharedTable'];
+    if (opts.threads) {
+      log(
+        'bench: threads (sluice --threads 1/2, nginx worker_processes 1/2; both cores, unpinned)',
+      );
+      try {
+        threads = await threadsScenario({
+          rounds: opts.rounds,
+          durationSec: opts.durationSec,
+          warmupSec: opts.warmupSec,
+          connections: opts.connections,
+          keys: opts.keys,
+          maxNoise: opts.maxNoise,
+          workDir,
+          log,
+        });
+      } catch (error) {
+        threads = { error: message(error) };
+      }
+      log('bench: shared limit table, decisions per thread with 1, 2 and 4 threads');
+      try {
+        shared = await sharedTable(Math.min(opts.rounds, 3), 2000, false, (l) => log(`  ${l}`));
+      } catch (error) {
+        shared = { error: message(error) };
+      }
+    }
+
     const results: Results = {
       date: new Date().toISOString(),
       command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
@@ -325,8 +375,10 @@ async function main(argv: string[]): Promise<number> {
       targets: summaries,
       scenarios: scenarioResults,
       engine,
+      threads,
+      sharedTable: shared,
     };
-    log(`bench: the targets of issue 11 in this run:\n${goalLines(results)}`);
+    log(`bench: the targets in this run:\n${goalLines(results)}`);
     if (opts.write) await writeResults(results);
     else log(markdownSection(results));
     return 0;

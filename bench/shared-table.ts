@@ -13,6 +13,8 @@
  *   node bench/shared-table.ts                          # 3 rounds of 2 s per row
  *   node bench/shared-table.ts --rounds 5 --seconds 3
  *   node bench/shared-table.ts --lockstep               # every thread on the same key at once
+ *
+ * `npm run bench` runs it too (sharedTable), after the decision engine.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { LimitStore } from '../src/core/limiter/types.ts';
@@ -106,15 +108,37 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function main(): Promise<void> {
-  const arg = (name: string, fallback: number): number => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i < 0 ? fallback : Number(process.argv[i + 1]);
-  };
-  const lockstep = process.argv.includes('--lockstep');
-  const rounds = Math.min(20, Math.max(1, arg('rounds', 3)));
-  const ms = Math.min(10_000, Math.max(200, arg('seconds', 2) * 1000));
-  const rows = [
+export interface SharedTableRow {
+  readonly kind: 'memory' | 'shared';
+  readonly threads: number;
+  /** Per round: decisions per thread per second of wall time. */
+  readonly wall: number[];
+  /** Per round: decisions per thread per second of the threads' own CPU time. */
+  readonly cpu: number[];
+}
+
+export interface SharedTableResults {
+  readonly rounds: number;
+  readonly ms: number;
+  readonly keys: number;
+  readonly rows: SharedTableRow[];
+}
+
+/**
+ * The rows (memory x1, shared x1, memory x2, shared x2, shared x4), taking turns for
+ * `rounds` rounds of `ms` each; what `npm run bench` reports and `main` prints.
+ *
+ * @example
+ *   const r = await sharedTable(3, 2000);
+ *   r.rows.find((x) => x.kind === 'shared' && x.threads === 2)?.wall; // [1.9e6, …]
+ */
+export async function sharedTable(
+  rounds: number,
+  ms: number,
+  lockstep = false,
+  log: (line: string) => void = () => {},
+): Promise<SharedTableResults> {
+  const specs = [
     ['memory', 1],
     ['shared', 1],
     // Two threads with a memory store each (nothing shared): what two threads get on this
@@ -123,35 +147,64 @@ async function main(): Promise<void> {
     ['shared', 2],
     ['shared', 4],
   ] as const;
-  const wall: number[][] = rows.map(() => []);
-  const cpu: number[][] = rows.map(() => []);
+  const rows: SharedTableRow[] = specs.map(([kind, threads]) => ({
+    kind,
+    threads,
+    wall: [],
+    cpu: [],
+  }));
   for (let r = 0; r < rounds; r++) {
-    for (const [i, [kind, threads]] of rows.entries()) {
+    for (const [i, [kind, threads]] of specs.entries()) {
       const [w, c] = await row(kind, threads, ms, lockstep);
-      wall[i].push(w);
-      cpu[i].push(c);
+      rows[i].wall.push(w);
+      rows[i].cpu.push(c);
     }
-    console.error(`round ${r + 1}: ${wall.map((x) => Math.round(x[r])).join(' ')}`);
+    log(`round ${r + 1}: ${rows.map((x) => Math.round(x.wall[r])).join(' ')}`);
   }
+  return { rounds, ms, keys: KEYS, rows };
+}
+
+/**
+ * Median over the rounds of (decisions per thread of `kind` × `threads`) ÷ (of shared x1),
+ * per wall second or per CPU second; undefined when a row is missing.
+ */
+export function perThreadRatio(
+  r: SharedTableResults,
+  threads: number,
+  per: 'wall' | 'cpu',
+): number | undefined {
+  const one = r.rows.find((x) => x.kind === 'shared' && x.threads === 1);
+  const n = r.rows.find((x) => x.kind === 'shared' && x.threads === threads);
+  if (one === undefined || n === undefined || n[per].length === 0) return undefined;
+  return median(n[per].map((v, i) => v / one[per][i]));
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string, fallback: number): number => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i < 0 ? fallback : Number(process.argv[i + 1]);
+  };
+  const lockstep = process.argv.includes('--lockstep');
+  const rounds = Math.min(20, Math.max(1, arg('rounds', 3)));
+  const ms = Math.min(10_000, Math.max(200, arg('seconds', 2) * 1000));
+  const result = await sharedTable(rounds, ms, lockstep, (l) => console.error(l));
   console.log(
     `decisions per thread (1 decision = window + GCRA; ${KEYS} keys; ${rounds} rounds of ${ms} ms)`,
   );
-  for (const [name, results] of [
-    ['per wall second', wall],
-    ['per CPU second', cpu],
-  ] as const) {
-    console.log(name);
-    for (const [i, [kind, threads]] of rows.entries()) {
-      const perMemory = results[i].map((x, r) => x / results[0][r]);
-      const perShared = results[i].map((x, r) => x / results[1][r]);
+  for (const per of ['wall', 'cpu'] as const) {
+    console.log(per === 'wall' ? 'per wall second' : 'per CPU second');
+    for (const x of result.rows) {
+      const perMemory = x[per].map((v, r) => v / result.rows[0][per][r]);
+      const perShared = x[per].map((v, r) => v / result.rows[1][per][r]);
       console.log(
-        `  ${kind.padEnd(6)} x${threads}: median ${Math.round(median(results[i])).toLocaleString('en')}` +
+        `  ${x.kind.padEnd(6)} x${x.threads}: median ${Math.round(median(x[per])).toLocaleString('en')}` +
           `  ÷ memory x1 ${median(perMemory).toFixed(2)}  ÷ shared x1 ${median(perShared).toFixed(2)}` +
-          `  (rounds: ${results[i].map((x) => Math.round(x)).join(', ')})`,
+          `  (rounds: ${x[per].map((v) => Math.round(v)).join(', ')})`,
       );
     }
   }
 }
 
-if (isMainThread) await main();
-else work(workerData as Job);
+// A worker runs this file to make its decisions; the harness imports it for sharedTable.
+if (!isMainThread) work(workerData as Job);
+else if (import.meta.main) await main();

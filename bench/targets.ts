@@ -2,9 +2,9 @@
  * The gateways measured, in the order each round runs them. Every server is pinned to
  * core 0 (with the upstream); the load generator gets core 1.
  *
- * Slot for later (issue 5): `sluice-redis` (sluice on Redis) next to
- * `fastify-rlf-redis` (Fastify + rate-limiter-flexible on Redis): add them here as two
- * more `Target`s; nothing else in the harness changes.
+ * The two Redis rows (issue 13), `sluice-redis` and `fastify-rlf-redis`, each start a
+ * redis-server of their own on core 0 beside the gateway; its CPU counts as the
+ * gateway's.
  *
  * @example
  *   for (const t of TARGETS) if (!(await t.unavailable())) await t.start(upstream, opts);
@@ -22,8 +22,10 @@ import {
   type Target,
 } from './lib/target-types.ts';
 import { fastifyWindow } from './peers/fastify-rate-limit.ts';
+import { rlfWindow } from './peers/fastify-rlf-redis.ts';
 import { haproxyUnavailable, startHaproxy } from './peers/haproxy.ts';
 import { nginxUnavailable, startNginx } from './peers/nginx.ts';
+import { type BenchRedis, redisUnavailable, startBenchRedis } from './peers/redis-server.ts';
 import { startSluice } from './peers/sluice.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -187,6 +189,53 @@ const sluice: Target = {
   start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts),
 };
 
+/** Starts a redis-server, then the gateway on it; the gateway's stop stops both. */
+async function withRedis<R extends { stop(): Promise<void> }>(
+  start: (redis: BenchRedis) => Promise<R>,
+): Promise<R & { helperPids: number[] }> {
+  const redis = await startBenchRedis();
+  try {
+    const running = await start(redis);
+    const stop = async () => {
+      await running.stop();
+      await redis.stop();
+    };
+    return { ...running, stop, helperPids: [redis.pid] };
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
+}
+
+/** sluice with `store: { redis }` (issue 13): one Lua script per decision. */
+const sluiceRedis: Target = {
+  name: 'sluice-redis',
+  label: 'sluice (full pipeline, Redis)',
+  keyHeader: 'x-api-key',
+  limits: true,
+  scenarios: false,
+  unavailable: async () => redisUnavailable(),
+  start: (upstreamUrl, opts) =>
+    withRedis((redis) => startSluice(upstreamUrl, { ...opts, redisUrl: redis.url })),
+};
+
+/** Fastify + rate-limiter-flexible's RateLimiterRedis (ioredis): the Node peer on Redis. */
+const fastifyRlfRedis: Target = {
+  name: 'fastify-rlf-redis',
+  label: 'Fastify + rate-limiter-flexible (Redis)',
+  keyHeader: 'x-api-key',
+  limits: true,
+  scenarios: false,
+  unavailable: async () => redisUnavailable(),
+  start: (upstreamUrl, opts) =>
+    withRedis((redis) => {
+      const { points, durationSec } = rlfWindow(opts.limit);
+      const args = ['--upstream', upstreamUrl, '--redis', redis.url, '--points', String(points)];
+      args.push('--duration-sec', String(durationSec));
+      return startPeerScript('fastify-rlf-redis.ts', args, 'fastify-rlf-redis peer', opts.keys);
+    }),
+};
+
 export const TARGETS: readonly Target[] = [
   direct,
   nginx,
@@ -196,4 +245,6 @@ export const TARGETS: readonly Target[] = [
   bunMinimal,
   dataPath,
   sluice,
+  sluiceRedis,
+  fastifyRlfRedis,
 ];

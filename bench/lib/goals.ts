@@ -1,13 +1,15 @@
 /**
- * The targets of issue 11, each checked against one run's figures: met, missed (with the
- * figures that decide it), or pending when the run lacks a figure it needs. Ratios are
- * within the run, as BENCHMARKS.md reports them.
+ * The targets of issues 11, 12 (threads) and 13 (Redis), each checked against one run's
+ * figures: met, missed (with the figures that decide it), or pending when the run lacks a
+ * figure it needs. Ratios are within the run, as BENCHMARKS.md reports them.
  *
  * @example
  *   for (const g of checkGoals(results)) console.log(`${g.target}: ${g.verdict} (${g.figures})`);
+ *   for (const g of checkRedisGoals(results)) console.log(`${g.target}: ${g.verdict}`);
  */
 import { calmRatio, type RefusalKindRun } from '../refusal-kinds.ts';
-import type { Results, TargetSummary } from './results.ts';
+import { perThreadRatio } from '../shared-table.ts';
+import { median, type Results, type TargetSummary } from './results.ts';
 import { REFUSAL_KINDS, type RefusalKind } from './target-types.ts';
 
 export interface GoalCheck {
@@ -121,4 +123,75 @@ export function checkGoals(results: Results): GoalCheck[] {
     );
   }
   return out;
+}
+
+/**
+ * Median over the rounds of `a`'s req/s ÷ `b`'s in the same round (the two run side by
+ * side within a round, as the other ratios); undefined when they share no round.
+ */
+export function roundRatio(results: Results, a: string, b: string): number | undefined {
+  const runs = (name: string) =>
+    new Map(results.targets.find((t) => t.name === name)?.runs.map((r) => [r.round, r.rps]));
+  const other = runs(b);
+  const ratios = [...runs(a)].flatMap(([round, rps]) => {
+    const o = other.get(round);
+    return o !== undefined && o > 0 && rps > 0 ? [rps / o] : [];
+  });
+  return ratios.length ? median(ratios) : undefined;
+}
+
+const rps = (results: Results, name: string) => {
+  const m = results.targets.find((t) => t.name === name)?.median?.rps;
+  return m === undefined ? '' : Math.round(m).toLocaleString('en-US');
+};
+
+/** Issue 13's throughput targets: sluice on Redis against sluice on memory and Fastify + RLF on Redis. */
+export function checkRedisGoals(results: Results): GoalCheck[] {
+  const pair = (a: string, b: string) => {
+    const ra = rps(results, a);
+    const rb = rps(results, b);
+    return ra && rb ? `${ra} vs ${rb} req/s` : '';
+  };
+  return [
+    bound(
+      'sluice on Redis req/s ÷ sluice on memory',
+      'min',
+      0.8,
+      roundRatio(results, 'sluice-redis', 'sluice'),
+      pair('sluice-redis', 'sluice'),
+    ),
+    bound(
+      'sluice on Redis req/s ÷ Fastify + rate-limiter-flexible on Redis',
+      'min',
+      2,
+      roundRatio(results, 'sluice-redis', 'fastify-rlf-redis'),
+      pair('sluice-redis', 'fastify-rlf-redis'),
+    ),
+  ];
+}
+
+/** Issue 12's measured targets: the shared table's cost of contention, and CPU per request with threads. */
+export function checkThreadsGoals(results: Results): GoalCheck[] {
+  const table =
+    results.sharedTable && !('error' in results.sharedTable) ? results.sharedTable : undefined;
+  const threads = results.threads && !('error' in results.threads) ? results.threads : undefined;
+  const cpuFigure = table ? perThreadRatio(table, 2, 'cpu') : undefined;
+  return [
+    bound(
+      'shared table, 2 threads contending: decisions/s per thread ÷ 1 thread',
+      'min',
+      0.7,
+      table ? perThreadRatio(table, 2, 'wall') : undefined,
+      cpuFigure === undefined ? '' : `per CPU second ${x(cpuFigure)}`,
+    ),
+    bound(
+      'sluice CPU per request, --threads 2 ÷ --threads 1',
+      'max',
+      1.15,
+      threads?.sluiceCpuRatio,
+      threads?.nginxCpuRatio === undefined
+        ? ''
+        : `nginx worker_processes 2 ÷ 1: ${x(threads.nginxCpuRatio)}`,
+    ),
+  ];
 }

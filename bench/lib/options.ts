@@ -18,6 +18,8 @@ export interface BenchOptions {
   readonly scenarios: boolean;
   /** Run the decision-engine comparison (engine vs rate-limiter-flexible, 10k and 1M keys). */
   readonly engine: boolean;
+  /** Run the threads scenario (both cores, unpinned) and the shared-table rows (issue 12). */
+  readonly threads: boolean;
   /** Write bench/results/ and BENCHMARKS.md. */
   readonly write: boolean;
   readonly pin: boolean;
@@ -39,9 +41,11 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --connections N    wrk connections (default 50)
   --keys N           API keys the load rotates over (default 1000)
   --targets a,b      only these targets (direct, nginx, haproxy, fastify, node-minimal,
-                     bun-minimal, data-path, sluice)
+                     bun-minimal, data-path, sluice, sluice-redis, fastify-rlf-redis)
   --no-scenarios     skip the scenarios (isolation per refusal kind, isolation)
   --no-engine        skip the decision-engine comparison (10k and 1M keys)
+  --no-threads       skip the threads rows (sluice --threads 1/2 and nginx worker_processes
+                     1/2 on both cores, unpinned; the shared limit table with 1/2/4 threads)
   --render           measure nothing: re-render the report from bench/results/latest.json
   --no-write         print only; do not write bench/results/ or BENCHMARKS.md
   --no-pin           do not pin with taskset (results are then not comparable)
@@ -71,6 +75,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       targets: { type: 'string' },
       'no-scenarios': { type: 'boolean', default: false },
       'no-engine': { type: 'boolean', default: false },
+      'no-threads': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'max-noise': { type: 'string' },
@@ -101,6 +106,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       : [],
     scenarios: !values['no-scenarios'],
     engine: !values['no-engine'],
+    threads: !values['no-threads'],
     write: !values['no-write'],
     pin: !values['no-pin'],
     maxNoise,

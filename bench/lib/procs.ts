@@ -18,6 +18,11 @@ export function setPinning(on: boolean): void {
   pinning = on;
 }
 
+/** Whether children are pinned now (a scenario that unpins restores this after). */
+export function pinningOn(): boolean {
+  return pinning;
+}
+
 export interface Child {
   readonly pid: number;
   readonly name: string;

@@ -9,9 +9,17 @@
 import type { PacedResult } from '../paced-load.ts';
 import { CALM_RATE, calmRatio, KIND_STATUS, REFUSAL_LIMIT } from '../refusal-kinds.ts';
 import type { Isolation, RejectionCost } from '../scenarios.ts';
+import { perThreadRatio } from '../shared-table.ts';
+import { threadsMedians } from '../threads-scenario.ts';
 import type { Noise } from './cpu-noise.ts';
-import { checkGoals, kindRun } from './goals.ts';
-import { type Results, sluiceVerdict, type TargetSummary } from './results.ts';
+import {
+  checkGoals,
+  checkRedisGoals,
+  checkThreadsGoals,
+  type GoalCheck,
+  kindRun,
+} from './goals.ts';
+import { median, type Results, sluiceVerdict, type TargetSummary } from './results.ts';
 import { REFUSAL_KINDS } from './target-types.ts';
 
 export const START_MARKER = '<!-- bench:results:start -->';
@@ -212,11 +220,11 @@ function otherThan200(r: PacedResult): string {
   return parts.length ? parts.join(', ') : '0';
 }
 
-/** The issue 11 targets, met or missed, with the figures. */
-function goalsTable(results: Results): string {
+/** Targets (issue 11 by default), met or missed, with the figures. */
+function goalsTable(results: Results, goals: readonly GoalCheck[] = checkGoals(results)): string {
   return mdTable(
     ['target', 'want', 'this run', 'verdict'],
-    checkGoals(results).map((g) => [
+    goals.map((g) => [
       g.target,
       g.want,
       g.figures,
@@ -225,11 +233,87 @@ function goalsTable(results: Results): string {
   );
 }
 
-/** The issue 11 targets for the console, one line each. */
+/** The targets of issues 11, 12 and 13 for the console, one line each. */
 export function goalLines(results: Results): string {
-  return checkGoals(results)
-    .map((g) => `  ${g.verdict.padEnd(7)} ${g.target} ${g.want}: ${g.figures}`)
+  return [
+    ['issue 11', checkGoals(results)],
+    ['issue 12 (threads)', checkThreadsGoals(results)],
+    ['issue 13 (Redis)', checkRedisGoals(results)],
+  ]
+    .flatMap(([issue, goals]) => [
+      ` ${issue}:`,
+      ...(goals as GoalCheck[]).map(
+        (g) => `  ${g.verdict.padEnd(7)} ${g.target} ${g.want}: ${g.figures}`,
+      ),
+    ])
     .join('\n');
+}
+
+/** The threads scenario (issue 12): both cores shared by wrk, the upstream and the gateway. */
+function threadsSection(results: Results): string {
+  const t = results.threads;
+  if (t === undefined) return 'No threads run (`--no-threads`).';
+  if ('error' in t) return `The threads run failed: ${t.error}`;
+  const body = t.rows.map((row) => {
+    const m = threadsMedians(row);
+    if (m === undefined) return [row.label, row.error ?? 'not measured', '', '', '', '', ''];
+    return [
+      row.label,
+      int(m.rps),
+      fix(m.p50Ms),
+      fix(m.p99Ms),
+      int(m.errors),
+      fix(m.gatewayCpuUs, 1),
+      fix(m.noiseCores),
+    ];
+  });
+  return [
+    `Nothing pinned: wrk (\`-t1 -c${t.connections}\`), a fresh upstream and the gateway share both cores, ` +
+      `${t.durationSec} s per row and round, rows taking turns. "gateway CPU µs/req" = user + system CPU of the ` +
+      "gateway's process (every thread; nginx's master and workers) per request answered. On 2 cores a " +
+      'throughput curve means little with the load generator on the same cores: the figure that decides is ' +
+      'CPU per request.',
+    '',
+    mdTable(
+      ['gateway', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'gateway CPU µs/req', "others' cores"],
+      body,
+    ),
+    '',
+    `CPU per request, --threads 2 ÷ --threads 1: ${ratio(t.sluiceCpuRatio)} (nginx worker_processes 2 ÷ 1: ` +
+      `${ratio(t.nginxCpuRatio)}); sluice --threads 2 ÷ nginx worker_processes 2 in req/s: ${ratio(t.sluiceVsNginx)} ` +
+      '(medians of per-round ratios).',
+  ].join('\n');
+}
+
+/** The shared limit table's rows (issue 12): decisions per thread with 1, 2 and 4 threads. */
+function sharedTableSection(results: Results): string {
+  const r = results.sharedTable;
+  if (r === undefined) return 'No shared-table run (`--no-threads`).';
+  if ('error' in r) return `The shared-table run failed: ${r.error}`;
+  const body = r.rows.map((row) => [
+    `${row.kind === 'shared' ? 'shared table' : 'memory store (one per thread)'} × ${row.threads}`,
+    int(median(row.wall)),
+    int(median(row.cpu)),
+    row.kind === 'shared' ? ratio(perThreadRatio(r, row.threads, 'wall')) : '–',
+    row.kind === 'shared' ? ratio(perThreadRatio(r, row.threads, 'cpu')) : '–',
+  ]);
+  return [
+    `\`bench/shared-table.ts\`: one decision = one per-IP window + one per-account GCRA step, all allowed, ${int(r.keys)} keys ` +
+      `in a scattered order, every thread on the same keys; ${r.rounds} rounds of ${r.ms} ms, rows taking turns, fresh ` +
+      "worker threads per row, not pinned. Per CPU second divides by the threads' own CPU time (the cost of sharing " +
+      'without the time spent waiting for a core).',
+    '',
+    mdTable(
+      [
+        'store × threads',
+        'decisions/s per thread',
+        'per CPU second',
+        '÷ shared × 1',
+        '÷ shared × 1, per CPU second',
+      ],
+      body,
+    ),
+  ].join('\n');
 }
 
 /** sluice against the issue's scenario targets, in one line each. */
@@ -450,6 +534,28 @@ export function markdownSection(results: Results): string {
     "Each target of issue 11 against this run's figures (ratios within the run; throughput ratios are medians of per-round ratios).",
     '',
     goalsTable(results),
+    '',
+    '### Threads: both cores (issue 12)',
+    '',
+    threadsSection(results),
+    '',
+    '### Shared limit table (issue 12)',
+    '',
+    sharedTableSection(results),
+    '',
+    '### Targets (issue 12)',
+    '',
+    goalsTable(results, checkThreadsGoals(results)),
+    '',
+    'The third target (the limit across threads overshoots by at most the burst) is a test, not a figure: ' +
+      '`test/integration/gateway-threads.test.ts`.',
+    '',
+    '### Targets (issue 13)',
+    '',
+    'The Redis rows are in the overhead table above: each starts its own redis-server on core 0 beside the gateway, ' +
+      "and the gateway CPU column includes Redis' CPU.",
+    '',
+    goalsTable(results, checkRedisGoals(results)),
     '',
     '### Decision engine',
     '',

@@ -11,6 +11,8 @@
 import type { EngineComparison } from '../engine-memory.ts';
 import type { RefusalKindRun } from '../refusal-kinds.ts';
 import type { Isolation, RejectionCost } from '../scenarios.ts';
+import type { SharedTableResults } from '../shared-table.ts';
+import type { ThreadsResults } from '../threads-scenario.ts';
 import type { Noise } from './cpu-noise.ts';
 import type { LimitVerdict } from './limit-check.ts';
 import type { Machine } from './machine.ts';
@@ -96,6 +98,10 @@ export interface Results {
   readonly scenarios: ScenarioResults;
   /** Decision engine vs rate-limiter-flexible's memory limiter, per key count. */
   readonly engine?: EngineComparison[] | { error: string };
+  /** Issue 12: --threads 1 and 2 against nginx worker_processes 1 and 2, on both cores. */
+  readonly threads?: ThreadsResults | { error: string };
+  /** Issue 12: decisions per thread with 1, 2 and 4 threads on the shared limit table. */
+  readonly sharedTable?: SharedTableResults | { error: string };
 }
 
 /** Median of a list (mean of the two middle values for an even count). */

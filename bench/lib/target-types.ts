@@ -78,6 +78,16 @@ export interface RunningTarget {
   readonly keys: readonly string[];
   /** The gateway's process group (its leader's pid), for its CPU time; none for direct. */
   readonly pid?: number;
+  /**
+   * Process groups that work for the gateway on the same core (its redis-server): their
+   * CPU is counted in the gateway's CPU per request.
+   */
+  readonly helperPids?: readonly number[];
+  /**
+   * After a measured run: what went wrong that the figures do not show (sluice on Redis:
+   * decisions that fell back to the local insurance limiter), or undefined.
+   */
+  problems?(): Promise<string | undefined>;
   /** Stops the gateway (by pid) and removes its temporary files. */
   stop(): Promise<void>;
   /**
@@ -98,6 +108,8 @@ export interface StartOptions {
   readonly refuseUnknownKeys?: boolean;
   /** sluice only: `--threads N` (worker threads sharing one set of limits). */
   readonly threads?: number;
+  /** sluice only: the limit store on this Redis (`store: { redis: URL }`) instead of memory. */
+  readonly redisUrl?: string;
   /** Start for the per-kind isolation flood (targets with `refusalKinds`). */
   readonly refusal?: RefusalSetup;
 }
@@ -118,6 +130,11 @@ export interface Target {
   readonly refusesUnknownKeys?: boolean;
   /** The refusal kinds it can be started for (bench/refusal-kinds.ts); none: not flooded. */
   readonly refusalKinds?: readonly RefusalKind[];
+  /**
+   * False: measured in the overhead rounds only, not in the isolation scenario (the Redis
+   * rows, whose question is the cost of the shared store, not isolation).
+   */
+  readonly scenarios?: boolean;
   /** Why this target cannot run on this machine, or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   start(upstreamUrl: string, opts: StartOptions): Promise<RunningTarget>;

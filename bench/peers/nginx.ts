@@ -73,9 +73,10 @@ export function nginxConf(
   upstream: string,
   limit: Limit,
   refusal?: NginxRefusal,
+  workers = 1,
 ): string {
   const r = nginxRefusalConf(refusal);
-  return `worker_processes 1;
+  return `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -115,14 +116,22 @@ export function nginxUnavailable(): string | undefined {
     : 'nginx is not installed (apt-get install -y nginx)';
 }
 
-/** Starts nginx (pinned to core 0) with a fresh config in a temp dir. */
-export async function startNginx(upstreamUrl: string, limit: Limit, refusal?: NginxRefusal) {
+/**
+ * Starts nginx (pinned to core 0 while the harness pins) with a fresh config in a temp
+ * dir; `workers`: `worker_processes` (the threads scenario's second row: 2).
+ */
+export async function startNginx(
+  upstreamUrl: string,
+  limit: Limit,
+  refusal?: NginxRefusal,
+  workers = 1,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-nginx-'));
   // nginx's worker may run as another user: it must read the config and temp paths.
   await chmod(dir, 0o755);
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConf(dir, port, new URL(upstreamUrl).host, limit, refusal));
+  await writeFile(conf, nginxConf(dir, port, new URL(upstreamUrl).host, limit, refusal, workers));
   const child = spawnPinned(
     0,
     'nginx',

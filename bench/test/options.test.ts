@@ -19,6 +19,8 @@ test('targets list and switches', () => {
   assert.deepEqual(o.targets, ['direct', 'nginx']);
   assert.equal(o.scenarios, false);
   assert.equal(o.write, false);
+  assert.equal(o.threads, true);
+  assert.equal(parseOptions(['--no-threads']).threads, false);
 });
 
 test('bad values are refused with the option named', () => {

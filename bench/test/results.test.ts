@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chartSvg } from '../lib/chart.ts';
+import { checkRedisGoals, checkThreadsGoals, roundRatio } from '../lib/goals.ts';
 import { END_MARKER, markdownSection, replaceBetweenMarkers, START_MARKER } from '../lib/report.ts';
 import {
   addRatios,
@@ -181,4 +182,57 @@ test('the chart has one bar per measured gateway in each panel and escapes label
   assert.match(svg, /sluice &lt;mem&gt;/);
   assert.match(svg, /not available/);
   assert.match(svg, />40,000 \(2\.50× nginx\)</);
+});
+
+test('issue 13: sluice on Redis against sluice on memory and Fastify + RLF on Redis, per round', () => {
+  const r = results();
+  // Round 2 is slow for all: the per-round ratios stay 0.9 and 2.5 (median), not the ratio of medians.
+  r.targets.push(
+    summary('sluice-redis', [9_000, 4_500, 9_000]),
+    summary('fastify-rlf-redis', [3_600, 1_800, 4_000]),
+  );
+  r.targets.splice(2, 1, summary('sluice', [10_000, 5_000, 10_000]));
+  const [memory, peer] = checkRedisGoals(r);
+  assert.equal(memory.verdict, 'met');
+  assert.match(memory.figures, /^0\.90× \(9,000 vs 10,000 req\/s\)$/);
+  assert.equal(peer.verdict, 'met');
+  assert.equal(roundRatio(r, 'sluice-redis', 'fastify-rlf-redis'), 2.5);
+  r.targets.splice(r.targets.length - 1, 1, summary('fastify-rlf-redis', [5_000, 2_500, 5_000]));
+  assert.equal(checkRedisGoals(r)[1].verdict, 'missed');
+  assert.equal(checkRedisGoals(results())[0].verdict, 'pending');
+});
+
+test('issue 12: the shared table and CPU per request with threads, met, missed or pending', () => {
+  const sharedTable = {
+    rounds: 2,
+    ms: 2000,
+    keys: 10_000,
+    rows: [
+      { kind: 'memory' as const, threads: 1, wall: [2e6, 2e6], cpu: [2e6, 2e6] },
+      { kind: 'shared' as const, threads: 1, wall: [1e6, 0.5e6], cpu: [1e6, 1e6] },
+      { kind: 'shared' as const, threads: 2, wall: [0.8e6, 0.3e6], cpu: [0.9e6, 0.9e6] },
+    ],
+  };
+  const threads = {
+    rows: [],
+    connections: 50,
+    durationSec: 5,
+    sluiceCpuRatio: 1.2,
+    nginxCpuRatio: 1.05,
+  };
+  const [table, cpu] = checkThreadsGoals({ ...results(), sharedTable, threads });
+  // Per round 0.8 and 0.6: median 0.7, met (at the bound); per CPU second 0.9.
+  assert.equal(table.verdict, 'met');
+  assert.match(table.figures, /^0\.70× \(per CPU second 0\.90×\)$/);
+  assert.equal(cpu.verdict, 'missed');
+  assert.match(cpu.figures, /1\.20× \(nginx worker_processes 2 ÷ 1: 1\.05×\)/);
+  const none = checkThreadsGoals({ ...results(), threads: { error: 'nginx missing' } });
+  assert.deepEqual(
+    none.map((g) => g.verdict),
+    ['pending', 'pending'],
+  );
+  const md = markdownSection({ ...results(), sharedTable, threads });
+  assert.match(md, /### Targets \(issue 12\)/);
+  assert.match(md, /\| shared table × 2 \| 550,000 \| 900,000 \| 0\.70× \| 0\.90× \|/);
+  assert.match(md, /### Targets \(issue 13\)/);
 });

@@ -7,13 +7,16 @@
  * Numbers: Lua's are IEEE doubles like JavaScript's, and every operation below is the
  * same operation in the same order as the TypeScript, so the answers are bit-for-bit
  * the same. Two traps are avoided: Redis truncates a number a script returns to an
- * integer, and Lua's `tostring` keeps only 14 digits; so numbers go out and are
- * stored as `%.17g` text (exact for a double) and are parsed back with `Number`. An
- * infinite emission interval (a rate of 0) is passed as the text `inf`.
+ * integer, and Lua's `tostring` keeps only 14 digits. So an answer that is a whole
+ * number goes out as an integer reply (exact, and nothing to format or parse), any other
+ * as `%.17g` text (exact for a double), and flags as 0/1; state is handed to
+ * `redis.call` as numbers, which Redis writes as `%.17g` itself. An infinite emission
+ * interval (a rate of 0) is passed as the text `inf`.
  *
  * State: a GCRA key holds its tat (text); a window key is a hash `s p c w` (start, prev,
  * curr, warnedStart). Each written key expires when its state would be no state: a GCRA
- * key at its tat, a window key two periods after its start (PX relative to `now`).
+ * key at its tat, a window key two periods after its start (PX relative to `now`, set
+ * when a period starts; within a period only `c`, and `w` when it changes, are written).
  *
  * @example
  * client.defineCommand('sluiceGcra', { numberOfKeys: 1, lua: GCRA_SCRIPT });
@@ -22,12 +25,18 @@
 /** Helpers and both steps; each script below ends with its own call. */
 const LIB = `
 local EPS = 1e-6
-local function num(s) if s == 'inf' then return math.huge end return tonumber(s) end
-local function fmt(x) return string.format('%.17g', x) end
+local floor, ceil, huge, format = math.floor, math.ceil, math.huge, string.format
+local function num(s) if s == 'inf' then return huge end return tonumber(s) end
+-- An answer: a whole number as an integer reply (exact below 2^53, and no text to
+-- format here nor to parse in Node), anything else as %.17g text.
+local function fmt(x)
+  if x == floor(x) and x > -9007199254740992 and x < 9007199254740992 then return x end
+  return format('%.17g', x)
+end
 
 local function units(slack, t)
   if not (slack > -EPS) or not (t > 0) then return 0 end
-  local u = math.floor((slack + EPS) / t)
+  local u = floor((slack + EPS) / t)
   if u ~= u or u < 0 then return 0 end
   return u
 end
@@ -47,19 +56,19 @@ local function gcra(key, now, cost, t, burst, maxDelayMs)
   local maxDelay = maxDelayMs
   if maxDelayMs > 0 and unavoidable > maxDelayMs then maxDelay = unavoidable end
   if wait <= maxDelay + EPS then
-    local ttl = math.ceil(newTat - now)
+    local ttl = ceil(newTat - now)
     if not (ttl >= 1) then ttl = 1 end
-    redis.call('SET', key, fmt(newTat), 'PX', fmt(ttl))
+    redis.call('SET', key, newTat, 'PX', ttl)
     local delay = 0
     if wait > EPS then delay = wait end
-    return {'1', fmt(delay), '0', fmt(units(-wait, t)), fmt(newTat - now)}
+    return {1, fmt(delay), 0, fmt(units(-wait, t)), fmt(newTat - now)}
   end
   local retry = wait - unavoidable
-  if retry ~= retry or retry == math.huge or retry == -math.huge then retry = 0
+  if retry ~= retry or retry == huge or retry == -huge then retry = 0
   elseif retry < 0 then retry = 0 end
   local reset = 0
   if tat ~= nil and not (tat < now) then reset = tat - now end
-  return {'0', '0', fmt(retry), fmt(units(now - (base - tau), t)), fmt(reset)}
+  return {0, 0, fmt(retry), fmt(units(now - (base - tau), t)), fmt(reset)}
 end
 
 local function resetOf(start, p, prev, curr, now)
@@ -69,7 +78,7 @@ local function resetOf(start, p, prev, curr, now)
 end
 
 local function remainingOf(left, p)
-  if left > 0 then return math.floor(left / p) end
+  if left > 0 then return floor(left / p) end
   return 0
 end
 
@@ -77,20 +86,20 @@ local function retryAfter(start, p, prev, curr, cost, block, now)
   if cost > block then return 0 end
   local room = block - curr - cost
   local at
-  if room >= 0 then at = start + p - math.floor((room * p) / prev)
-  else at = start + 2 * p - math.floor(((block - cost) * p) / curr) end
-  local r = math.ceil(at - now)
+  if room >= 0 then at = start + p - floor((room * p) / prev)
+  else at = start + 2 * p - floor(((block - cost) * p) / curr) end
+  local r = ceil(at - now)
   if not (r > 0) then return 0 end
   return r
 end
 
 local function window(key, now, cost, p, warnAt, block)
   local st = redis.call('HMGET', key, 's', 'p', 'c', 'w')
-  local sStart, sPrev, sCurr, sWarned = -math.huge, 0, 0, -1
+  local sStart, sPrev, sCurr, sWarned = -huge, 0, 0, -1
   if st[1] then
     sStart = tonumber(st[1]); sPrev = tonumber(st[2]); sCurr = tonumber(st[3]); sWarned = tonumber(st[4])
   end
-  local start = math.floor(now / p) * p
+  local start = floor(now / p) * p
   local prev, curr = 0, 0
   if sStart >= start then
     start = sStart; prev = sPrev; curr = sCurr
@@ -102,20 +111,28 @@ local function window(key, now, cost, p, warnAt, block)
   local scaled = prev * (start + p - at) + curr * p
   local after = scaled + cost * p
   local blockScaled = block * p
-  local warn = '0'
-  if after > warnAt * p then warn = '1' end
+  local warn = 0
+  if after > warnAt * p then warn = 1 end
   if after > blockScaled then
-    return {'0', fmt(math.ceil(scaled / p)), warn, '0',
+    return {0, fmt(ceil(scaled / p)), warn, 0,
       fmt(retryAfter(start, p, prev, curr, cost, block, now)),
       fmt(remainingOf(blockScaled - scaled, p)), fmt(resetOf(start, p, prev, curr, now))}
   end
-  local first = '0'
+  local first = 0
   local warned = sWarned
-  if warn == '1' and sWarned ~= start then first = '1'; warned = start end
+  if warn == 1 and sWarned ~= start then first = 1; warned = start end
   curr = curr + cost
-  redis.call('HSET', key, 's', fmt(start), 'p', fmt(prev), 'c', fmt(curr), 'w', fmt(warned))
-  redis.call('PEXPIRE', key, fmt(math.max(1, math.ceil(start + 2 * p - now))))
-  return {'1', fmt(math.ceil(after / p)), warn, first, '0',
+  if sStart ~= start then
+    -- A new period: all of the state, and its lifetime (two periods from its start).
+    redis.call('HSET', key, 's', start, 'p', prev, 'c', curr, 'w', warned)
+    redis.call('PEXPIRE', key, math.max(1, ceil(start + 2 * p - now)))
+  elseif warned ~= sWarned then
+    redis.call('HSET', key, 'c', curr, 'w', warned)
+  else
+    -- The common step: only the count moves; the key already expires at the period's end.
+    redis.call('HSET', key, 'c', curr)
+  end
+  return {1, fmt(ceil(after / p)), warn, first, 0,
     fmt(remainingOf(blockScaled - after, p)), fmt(resetOf(start, p, prev, curr, now))}
 end
 `;
@@ -139,7 +156,7 @@ return window(KEYS[1], num(ARGV[1]), num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), n
 export const WINDOW_THEN_GCRA_SCRIPT = `${LIB}
 local now = num(ARGV[1])
 local w = window(KEYS[1], now, num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]))
-if w[1] == '0' then return w end
+if w[1] == 0 then return w end
 local g = gcra(KEYS[2], now, num(ARGV[6]), num(ARGV[7]), num(ARGV[8]), num(ARGV[9]))
 for i = 1, #g do w[#w + 1] = g[i] end
 return w

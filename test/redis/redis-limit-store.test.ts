@@ -118,3 +118,16 @@ test('redis cluster: one store spreads keys over the three masters and finds eac
   );
   assert.equal(await store.size(), 60);
 });
+
+test('redis: a decision after the script cache is flushed (a restarted Redis) loads the script again', async (t) => {
+  const store = await redisStore();
+  t.after(() => store.close());
+  const w: WindowParams = { periodMs: 60_000, warn: 5, block: 9 };
+  const g: GcraParams = { emissionMs: 1000, burst: 5, maxDelayMs: 0, limit: 60, periodMs: 60_000 };
+  const first = await store.windowThenGcra('ip:flush', w, 'acct:flush', 1, g, T0);
+  await store.link.client.script('FLUSH');
+  const second = await store.windowThenGcra('ip:flush', w, 'acct:flush', 1, g, T0);
+  assert.equal(first.window.count, 1);
+  assert.equal(second.window.count, 2);
+  assert.equal(second.gcra?.remaining, 3);
+});
