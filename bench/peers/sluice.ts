@@ -149,6 +149,17 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
       redisUrl: opts.redisUrl,
     }),
   );
+  if (opts.redisUrl !== undefined) {
+    // On Redis the records live there too: the keys made once (in SQLite) are imported
+    // into it, as an operator moving to Redis would (idempotent across rounds).
+    const csv = join(runDir, 'keys.csv');
+    await writeFile(csv, `account,key\n${keys.map((k, i) => `acct-${i + 1},${k}`).join('\n')}\n`);
+    const args = [CLI, 'keys', 'import', csv, '--config', config, '--data', dataDir];
+    const r = runBounded(process.execPath, args, { cwd: ROOT, timeoutMs: 60_000 });
+    if (r.status !== 0) {
+      throw new TargetUnavailable(`\`sluice keys import\` failed: ${r.stderr || r.stdout}`);
+    }
+  }
   const port = await freePort();
   // On Redis, the admin listener's /metrics says whether any decision fell back.
   const adminPort = opts.redisUrl === undefined ? undefined : await freePort();
