@@ -13,6 +13,7 @@
  * await store.findKeyByHash(hash);
  */
 import { SluiceError } from '../core/errors.ts';
+import { redisTarget } from '../core/policy/redis-target.ts';
 import type { StoreSettings } from '../core/policy/types.ts';
 import { openSqliteRecordStore } from './sqlite-record-store.ts';
 import type { RecordStore } from './types.ts';
@@ -40,11 +41,7 @@ export async function openRecordStore(
     import('./redis-link.ts'),
     import('./redis-record-store.ts'),
   ]);
-  const target =
-    'url' in settings.redis
-      ? withoutPassword(settings.redis.url)
-      : `cluster ${settings.redis.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  const where = `Redis ${target} (prefix ${settings.prefix})`;
+  const where = `${redisTarget(settings.redis)} (prefix ${settings.prefix})`;
   const link = new RedisLink(settings.redis, {
     timeoutMs: Math.max(settings.timeoutMs, RECORDS_TIMEOUT_MS),
   });
@@ -60,16 +57,4 @@ export async function openRecordStore(
     );
   }
   return { store: new RedisRecordStore(link, settings.prefix, { closeLink: true, where }), where };
-}
-
-/** The URL as it may be printed: a password in it is replaced by `***`. */
-function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
 }

@@ -4,6 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { defaultPolicy } from '../core/policy/built-in-policy.ts';
+import { redisTarget } from '../core/policy/redis-target.ts';
 import type { Plan, Policy, Rate, SafeguardRule, WeeklyWindow } from '../core/policy/types.ts';
 import { formatDuration, formatRate, formatSize } from '../core/policy/units.ts';
 
@@ -117,6 +118,7 @@ export function describePolicy(policy: Policy): string {
           ? 'none (X-Forwarded-For and Forwarded are ignored)'
           : server.trustedProxies.join(', '),
       ],
+      ['store', describeStore(policy)],
       ['upstream timeout', formatDuration(server.upstreamTimeoutMs)],
       ['upstream pool', `${server.upstreamConnections} connections`],
       [
@@ -277,6 +279,23 @@ export function describePolicy(policy: Policy): string {
   );
   out.push('', 'Identity', ...describeIdentity(policy));
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Where the limit counters and the records live (`store`).
+ *
+ * @example
+ * describeStore(policy); // 'memory (limits in this process, records in the data directory)'
+ */
+function describeStore(policy: Policy): string {
+  const store = policy.store;
+  if (store.kind === 'memory')
+    return 'memory (limits in this process, records in the data directory)';
+  return (
+    `${redisTarget(store.redis)}, prefix ${store.prefix}: limits, leases, safeguard counts and ` +
+    `records shared by every node; timeout ${formatDuration(store.timeoutMs)}, on failure ` +
+    `${store.onFailure}, lease ${formatDuration(store.leaseMs)}`
+  );
 }
 
 /**

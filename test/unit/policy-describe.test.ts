@@ -132,3 +132,25 @@ test('header credential sources are shown as the policy wrote them', () => {
   );
   assert.match(text, /keys read from X-Partner-Key \(/);
 });
+
+test('the store is shown: memory by default; a Redis with its settings and never its password', () => {
+  assert.match(
+    describePolicy(defaultPolicy()),
+    /^ {2}store +memory \(limits in this process, records in the data directory\)$/m,
+  );
+  const text = describePolicy(
+    parsePolicyText(
+      'store:\n  redis: redis://:s3cret-pass@127.0.0.1:6379/2\n  prefix: "eu:"\n  timeout: 80ms\n  onFailure: closed\n',
+      'p.yaml',
+    ),
+  );
+  assert.match(
+    text,
+    /^ {2}store +Redis redis:\/\/:\*\*\*@127\.0\.0\.1:6379\/2, prefix eu:: limits, leases, safeguard counts and records shared by every node; timeout 80ms, on failure closed, lease 10s$/m,
+  );
+  assert.doesNotMatch(text, /s3cret-pass/);
+  const cluster = describePolicy(
+    parsePolicyText('store:\n  redis: { cluster: [10.0.0.5:7000, 10.0.0.6:7000] }\n', 'p.yaml'),
+  );
+  assert.match(cluster, /store +Redis cluster 10\.0\.0\.5:7000,10\.0\.0\.6:7000, prefix sluice:/);
+});
