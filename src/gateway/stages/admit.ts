@@ -22,7 +22,7 @@ import { HeldSlots, type SlotCounter } from '../../core/limiter/held-slots.ts';
 import { isAnswered, type MaybePromise, whenReady } from '../../core/maybe-async.ts';
 import { limitMode } from '../../core/policy/mode.ts';
 import type { BulkExportVerdict } from '../../core/records.ts';
-import { fromDenial, refusal } from '../../core/refusal.ts';
+import { fromDenial, type Refusal, refusal } from '../../core/refusal.ts';
 import { canonicalTarget } from '../../core/routes/canonical-path.ts';
 import {
   bulkExportRefusal,
@@ -110,12 +110,8 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
     match: RouteMatch | undefined,
   ): MaybePromise<Admitted | undefined> {
     if (d.outcome === 'deny') {
-      if (!ex.shadow) {
-        answer.refuse(ex.res, ex.caller, fromDenial(d));
-        return undefined;
-      }
-      // Shadow mode: recorded as refused, forwarded at once (its limits still in the headers).
-      answer.shadowRefuse(ex, fromDenial(d));
+      if (refuses(ex, fromDenial(d))) return undefined;
+      // Shadow mode: forwarded at once (its limits still in the headers).
       d = { outcome: 'allow', limits: d.limits, warning: d.warning };
     }
     if (match?.route.class !== 'bulk') return d;
@@ -137,12 +133,7 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       (v) => {
         const refused = bulkExportRefusal(policy, dataset, now, v, d);
         if (refused === undefined) return d;
-        if (ex.shadow) {
-          answer.shadowRefuse(ex, refused);
-          return d;
-        }
-        answer.refuse(ex.res, ex.caller, refused);
-        return undefined;
+        return refuses(ex, refused) ? undefined : d;
       },
       (error) => {
         // The ledger is unreachable: an export is no emergency, so it waits.
@@ -179,13 +170,9 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       canonical.path,
     );
     if ('refusal' in route) {
-      if (!ex.shadow) {
-        answer.refuse(res, caller, route.refusal);
-        return undefined;
-      }
+      if (refuses(ex, route.refusal)) return undefined;
       // Shadow mode: the route would refuse it outright, so its own rate is not counted;
       // the account's budget pays its cost as for any request that goes on.
-      answer.shadowRefuse(ex, route.refusal);
       route = { cost: match?.route.cost ?? 1, route: undefined };
     }
     let decision: ReturnType<typeof deps.engine.admit>;
@@ -207,6 +194,19 @@ export function createAdmit(deps: AdmitDeps, answer: Answer): AdmitStage {
       (error) => failOpen(ex, match, error),
     );
   };
+
+  /**
+   * Refuses the request (true), or, when its limits are in shadow mode, records the
+   * would-be refusal and lets it go on (false).
+   */
+  function refuses(ex: Exchange, r: Refusal): boolean {
+    if (ex.shadow) {
+      answer.shadowRefuse(ex, r);
+      return false;
+    }
+    answer.refuse(ex.res, ex.caller, r);
+    return true;
+  }
 
   /**
    * Fails open on a store failure, whether it throws or rejects: the gateway must not
