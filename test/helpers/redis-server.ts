@@ -121,6 +121,30 @@ export interface RedisClusterProcess {
  * Three masters with `--cluster-enabled yes`, joined by `redis-cli --cluster create`
  * (no replicas), resolved once the cluster says `cluster_state:ok` (within 20 s).
  */
+/**
+ * A free port a Cluster node can take: its cluster bus listens on port + 10000, so the
+ * port must be at most 55535 (an ephemeral port from the kernel often is not) and that
+ * bus port free too.
+ */
+async function clusterPort(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = await freePort();
+    if (port <= 55_535 && (await portIsFree(port + 10_000))) return port;
+  }
+  throw new Error(
+    'no free port at most 55535 (with its cluster bus port free) for a Redis Cluster node',
+  );
+}
+
+/** Whether a loopback port can be listened on now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 export async function startRedisCluster(): Promise<RedisClusterProcess> {
   const servers: RedisProcess[] = [];
   const stop = async () => {
@@ -128,7 +152,7 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
   };
   try {
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
+      const port = await clusterPort();
       servers.push(
         await startRedis({
           port,
@@ -157,4 +181,21 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
     throw error;
   }
   return { nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })), stop };
+}
+
+/**
+ * A standalone server and a Cluster, started side by side; when either fails to start,
+ * the other is stopped before the error is thrown (a server left running would keep the
+ * test file's process alive).
+ */
+export async function startRedisAndCluster(): Promise<[RedisProcess, RedisClusterProcess]> {
+  const [single, cluster] = await Promise.allSettled([startRedis(), startRedisCluster()]);
+  if (single.status === 'fulfilled' && cluster.status === 'fulfilled') {
+    return [single.value, cluster.value];
+  }
+  await Promise.all([
+    single.status === 'fulfilled' ? single.value.stop() : undefined,
+    cluster.status === 'fulfilled' ? cluster.value.stop() : undefined,
+  ]);
+  throw single.status === 'rejected' ? single.reason : (cluster as PromiseRejectedResult).reason;
 }

@@ -13,14 +13,13 @@ import { runLimitStoreContract } from '../contract/limit-store.contract.ts';
 import {
   type RedisClusterProcess,
   type RedisProcess,
-  startRedis,
-  startRedisCluster,
+  startRedisAndCluster,
 } from '../helpers/redis-server.ts';
 
 let redis: RedisProcess;
 let cluster: RedisClusterProcess;
 before(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+  [redis, cluster] = await startRedisAndCluster();
 });
 after(async () => {
   await Promise.all([redis?.stop(), cluster?.stop()]);
