@@ -35,6 +35,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: 'what shadow mode saw: per account, what would have been slowed, refused, suspended',
     load: () => import('./report.ts'),
   },
+  records: {
+    summary: "copy a node's records (its sluice.db) into the policy's store, e.g. Redis",
+    load: () => import('./records.ts'),
+  },
   audit: {
     summary: 'show the audit trail: who changed which key, account or IP block',
     load: () => import('./audit.ts'),

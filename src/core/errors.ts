@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   SLUICE_ERR_LISTEN: 'the gateway cannot listen on its address',
   SLUICE_ERR_IMPORT_INVALID: 'a key import file has bad lines; nothing was imported',
   SLUICE_ERR_IMPORT_CONFLICT: 'a key in an import file is already registered to another account',
+  SLUICE_ERR_COPY_CONFLICT:
+    "a record copied from a node's database conflicts with one the target already has",
   SLUICE_ERR_LIMITS_UNAVAILABLE: 'the shared limit store (Redis) is not answering',
 } as const;
 
