@@ -285,7 +285,9 @@ export class SharedLimitStore implements LimitStore {
     const control = this.#control;
     const taken = Math.min(SLOTS, Atomics.load(control, TAKEN));
     let sum = 0;
-    for (let i = 1; i <= taken; i++) sum += Atomics.load(control, i * LINE);
+    // A slot only ever grows in one thread that inserts what another sweeps, so it wraps
+    // round int32 in time (2^31 changes); the sum taken modulo 2^32 is still the count.
+    for (let i = 1; i <= taken; i++) sum = (sum + Atomics.load(control, i * LINE)) | 0;
     return sum;
   }
 

@@ -116,3 +116,17 @@ test('shared store: the count of keys is exact across store objects, also after 
   attached[1].close();
   assert.equal(a.size(), 0);
 });
+
+test('shared store: the count of keys stays right when a thread’s slot wraps round int32', () => {
+  // A thread that inserts what another sweeps only ever adds to its slot: after 2^31
+  // changes (about half an hour of a busy gateway) the slot wraps; the sum must not.
+  const a = new SharedLimitStore({ maxKeys: 10_000, stripes: 4 });
+  const b = SharedLimitStore.attach(a.share()); // slot 2 (a has slot 1)
+  const control = new Int32Array(a.share().control);
+  control[16] = 2 ** 31 - 1; // a's slot: inserts…
+  control[32] = -(2 ** 31 - 1); // …b's: as many removals, so no key held
+  assert.equal(b.size(), 0);
+  a.gcra('acct:wraps', T0, 1, GCRA); // a's slot wraps to -2^31
+  assert.equal(a.size(), 1);
+  assert.equal(b.size(), 1);
+});
