@@ -14,7 +14,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
-function clockTicks(): number {
+/**
+ * The kernel's clock ticks per second (the unit of /proc's CPU times), 100 if unknown.
+ *
+ * @example
+ *   const us = (ticks * 1e6) / clockTicks();
+ */
+export function clockTicks(): number {
   if (ticksPerSecond === undefined) {
     try {
       ticksPerSecond =

@@ -108,6 +108,8 @@ export interface StartOptions {
   readonly refuseUnknownKeys?: boolean;
   /** sluice only: `--threads N` (worker threads sharing one set of limits). */
   readonly threads?: number;
+  /** sluice only: Node/V8 flags before the CLI (bench/threads-cpu.ts's variants). */
+  readonly nodeArgs?: readonly string[];
   /** sluice only: the limit store on this Redis (`store: { redis: URL }`) instead of memory. */
   readonly redisUrl?: string;
   /** Start for the per-kind isolation flood (targets with `refusalKinds`). */

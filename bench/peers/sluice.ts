@@ -167,6 +167,7 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
     0,
     process.execPath,
     [
+      ...(opts.nodeArgs ?? []),
       CLI,
       'serve',
       '--listen',

@@ -14,10 +14,12 @@
  * - One table per kind, keyed by the whole key (namespace + id), not one per namespace:
  *   tables cannot be added while other threads run. Eviction at the cap therefore takes
  *   the oldest (second chance) key of the same kind and stripe, not of the same namespace.
- * - The cap is over all keys (an atomic counter); at the cap an insert evicts from its own
- *   stripe, or, if that one is empty, from the first other stripe whose lock is free.
+ * - The cap is over all keys (counted per thread in slots of their own, summed: see
+ *   LINE); at the cap an insert evicts from its own stripe, or, if that one is empty,
+ *   from the first other stripe whose lock is free.
  * - Idle sweep: every SWEEP_EVERY operations on a stripe, SWEEP_STEPS × SWEEP_EVERY of its
- *   rows, plus SWEEP_EVERY rows of another stripe (of either kind) in turn if it is free.
+ *   rows, plus SWEEP_EVERY rows of another stripe (of either kind) in turn if it is free;
+ *   none while no row of the stripe can have expired yet (shared-slot-table.ts `sweep`).
  *
  * @example
  * const store = new SharedLimitStore({ maxKeys: 100_000 });
@@ -83,8 +85,23 @@ const EXPIRES = 3;
 /** The window's warning of window `start` was reported. */
 const WARNED = STORE_FLAG;
 
-// Control words: the number of keys held (both kinds).
-const TOTAL = 0;
+/**
+ * The count of keys held, for the cap and size(). Not one word that every thread updates:
+ * an idle key is swept and later inserted again, so that word would be written on nearly
+ * every decision by every thread, and a word written by two cores in turn moves its cache
+ * line between them each time. Instead each store object (one per thread) takes a slot of
+ * its own, one cache line, where it adds what it inserts and removes: the line stays in
+ * its core's cache. The keys held are the sum of the slots taken (a dead thread's slot
+ * keeps counting the rows it left, so the sum stays exact). An insert compares with the
+ * cap a sum read at most COUNT_EVERY changes ago plus this thread's changes since: other
+ * threads' last few dozen changes may be missed (a few dozen keys over a cap of a million).
+ * Control layout (int32 words): [0] slots handed out; slot i at (i + 1) × LINE.
+ */
+const LINE = 16;
+const SLOTS = 64;
+const TAKEN = 0;
+/** This thread's changes after which an insert reads the other slots again. */
+const COUNT_EVERY = 32;
 
 function powerOfTwoAtLeast(n: number): number {
   let p = 1;
@@ -107,6 +124,12 @@ export class SharedLimitStore implements LimitStore {
   readonly #buffers: SharedLimitStoreBuffers;
   /** This thread's turn in the sweep of other stripes (0…2 × stripes). */
   #turn = 0;
+  /** This store object's count slot (its word in `#control`). */
+  readonly #slot: number;
+  /** The sum of the slots when last read, plus this thread's changes since. */
+  #estimate = 0;
+  /** This thread's changes since the slots were last read. */
+  #changes = 0;
   // Per-thread scratch: the key packed, and the numbers loaded from a row.
   readonly #key = newEncodedKey();
   readonly #g: GcraState = { tat: undefined };
@@ -135,13 +158,16 @@ export class SharedLimitStore implements LimitStore {
         maxKeys,
         gcraShape,
         windowShape,
-        control: new SharedArrayBuffer(64),
+        control: new SharedArrayBuffer((SLOTS + 1) * LINE * 4),
         gcra: new SharedSlotTable(gcraShape).buffer,
         window: new SharedSlotTable(windowShape).buffer,
       };
     }
     const b = this.#buffers;
     this.#control = new Int32Array(b.control);
+    // Past SLOTS store objects, slots are shared (still exact: they are added atomically).
+    this.#slot = ((Atomics.add(this.#control, TAKEN, 1) % SLOTS) + 1) * LINE;
+    this.#estimate = this.size();
     this.#gcra = new SharedSlotTable(b.gcraShape, b.gcra);
     this.#window = new SharedSlotTable(b.windowShape, b.window);
   }
@@ -188,7 +214,10 @@ export class SharedLimitStore implements LimitStore {
       result = gcraUpdate(g, now, cost, params);
       if (result.allowed) {
         if (row < 0) row = this.#insert(t, s);
-        if (row >= 0) t.f64[t.numbersAt(s, row) + TAT] = g.tat!;
+        if (row >= 0) {
+          t.f64[t.numbersAt(s, row) + TAT] = g.tat!;
+          t.noteExpiry(s, g.tat!);
+        }
       }
       this.#sweepOwn(t, s, now, TAT);
     } finally {
@@ -236,6 +265,7 @@ export class SharedLimitStore implements LimitStore {
           t.f64[at + PREV] = w.prev;
           t.f64[at + CURR] = w.curr;
           t.f64[at + EXPIRES] = w.start + 2 * params.periodMs;
+          t.noteExpiry(s, w.start + 2 * params.periodMs);
           // Only "warned in the current window" matters, so one bit stands for warnedStart.
           const head = t.headAt(s, row);
           const flags = w.warnedStart === w.start ? t.i32[head] | WARNED : t.i32[head] & ~WARNED;
@@ -250,16 +280,42 @@ export class SharedLimitStore implements LimitStore {
     return result;
   }
 
+  /** Keys held (by every thread; exact when no other thread is changing them). */
   size(): number {
-    return Atomics.load(this.#control, TOTAL);
+    const control = this.#control;
+    const taken = Math.min(SLOTS, Atomics.load(control, TAKEN));
+    let sum = 0;
+    // A slot only ever grows in one thread that inserts what another sweeps, so it wraps
+    // round int32 in time (2^31 changes); the sum taken modulo 2^32 is still the count.
+    for (let i = 1; i <= taken; i++) sum = (sum + Atomics.load(control, i * LINE)) | 0;
+    return sum;
   }
 
-  /** Empties the store, for every thread attached to it. */
+  /** Counts `n` keys added (or removed, negative) by this thread in its own slot. */
+  #count(n: number): void {
+    Atomics.add(this.#control, this.#slot, n);
+    this.#estimate += n;
+    this.#changes++;
+  }
+
+  /** Whether the keys held are at the cap, by the estimate, read again every COUNT_EVERY changes. */
+  #atCap(): boolean {
+    if (this.#changes >= COUNT_EVERY) {
+      this.#changes = 0;
+      this.#estimate = this.size();
+    }
+    return this.#estimate >= this.maxKeys;
+  }
+
+  /**
+   * Empties the store, for every thread attached to it (the rows removed are counted in
+   * this thread's slot, so the sum of the slots is 0).
+   */
   close(): void {
     for (const t of [this.#gcra, this.#window]) {
       for (let s = 0; s < t.shape.stripes; s++) {
         t.lock(s);
-        Atomics.sub(this.#control, TOTAL, t.sizeOf(s));
+        this.#count(-t.sizeOf(s));
         t.clear(s);
         t.unlock(s);
       }
@@ -272,13 +328,12 @@ export class SharedLimitStore implements LimitStore {
    * always has room for its share of the cap).
    */
   #insert(t: SharedSlotTable, s: number): number {
-    const control = this.#control;
-    if (Atomics.load(control, TOTAL) >= this.maxKeys || !t.hasRoom(s)) {
-      if (t.evictOne(s)) Atomics.sub(control, TOTAL, 1);
+    if (this.#atCap() || !t.hasRoom(s)) {
+      if (t.evictOne(s)) this.#count(-1);
       else if (t.hasRoom(s)) this.#evictElsewhere(t, s);
     }
     const row = t.insert(s, this.#key);
-    if (row >= 0) Atomics.add(control, TOTAL, 1);
+    if (row >= 0) this.#count(1);
     return row;
   }
 
@@ -295,7 +350,7 @@ export class SharedLimitStore implements LimitStore {
         const evicted = t.evictOne(o);
         t.unlock(o);
         if (evicted) {
-          Atomics.sub(this.#control, TOTAL, 1);
+          this.#count(-1);
           return;
         }
       }
@@ -305,7 +360,7 @@ export class SharedLimitStore implements LimitStore {
   #sweepOwn(t: SharedSlotTable, s: number, now: number, expiryCol: number): void {
     if (!t.countOperation(s, SWEEP_EVERY)) return;
     const freed = t.sweep(s, now, SWEEP_STEPS * SWEEP_EVERY, expiryCol);
-    if (freed > 0) Atomics.sub(this.#control, TOTAL, freed);
+    if (freed > 0) this.#count(-freed);
     this.#otherDue = true;
   }
 
@@ -318,11 +373,12 @@ export class SharedLimitStore implements LimitStore {
     this.#otherDue = false;
     const stripes = this.#gcra.shape.stripes;
     this.#turn = this.#turn + 1 < 2 * stripes ? this.#turn + 1 : 0;
-    const [t, col] = this.#turn < stripes ? [this.#gcra, TAT] : [this.#window, EXPIRES];
+    const gcra = this.#turn < stripes;
+    const t = gcra ? this.#gcra : this.#window;
     const s = this.#turn % stripes;
-    if (t.sizeOf(s) === 0 || !t.tryLock(s)) return;
-    const freed = t.sweep(s, now, SWEEP_EVERY, col);
+    if (t.sizeOf(s) === 0 || !t.sweepDue(s, now) || !t.tryLock(s)) return;
+    const freed = t.sweep(s, now, SWEEP_EVERY, gcra ? TAT : EXPIRES);
     t.unlock(s);
-    if (freed > 0) Atomics.sub(this.#control, TOTAL, freed);
+    if (freed > 0) this.#count(-freed);
   }
 }

@@ -18,7 +18,8 @@
  *
  * Layout of a stripe (capacity C rows, a power of two):
  * - control words (16 int32, one cache line): lock, size, fresh (rows ever used), free
- *   head, age head, age tail, sweep cursor, operations since the last sweep;
+ *   head, age head, age tail, sweep cursor, operations since the last sweep, and (as
+ *   float64) a lower bound on the rows' expiries and the sweep pass's least expiry;
  * - index: open addressing over 2C int32 entries, `(hash & ~mask) | (row + 1)` as in
  *   slot-table.ts, with backward-shift deletion (no tombstones);
  * - rows: [numbers as float64] [head, hash, prev, next] [key: KEY_WORDS int32]. The head
@@ -71,6 +72,10 @@ const AGE_HEAD = 4;
 const AGE_TAIL = 5;
 const CURSOR = 6;
 const OPS = 7;
+// Float64 words (int32 words 8–11): a lower bound on the expiry of every row held, and the
+// least expiry met so far in the sweep's current pass round the rows (see `sweep`).
+const LOW = 8;
+const PASS_LOW = 10;
 
 /** The end of a list. */
 const NONE = -1;
@@ -313,26 +318,60 @@ export class SharedSlotTable {
   /**
    * Frees rows of stripe `s` (locked) whose number `expiryCol` is ≤ now among its next
    * `steps` rows in use so far, going round. Returns how many it freed.
+   *
+   * Nothing at all while `now` is below the stripe's lower bound on its rows' expiries:
+   * then no row can be dead, and looking at rows would only read lines that other
+   * threads' cores hold (every row read is a cache line taken from the core that last
+   * wrote it, the dominant cost of the shared table with two threads when the sweep read
+   * two rows per operation for nothing). The bound is the least expiry the last full pass
+   * met, lowered by every write of a lower expiry (`noteExpiry`), so it never exceeds the
+   * expiry of a row held.
    */
   sweep(s: number, now: number, steps: number, expiryCol: number): number {
     const i32 = this.i32;
+    const f64 = this.f64;
     const ctl = s * this.#stripeWords;
+    const low = (ctl + LOW) >> 1;
+    if (now < f64[low]) return 0;
     const fresh = i32[ctl + FRESH];
     if (i32[ctl + SIZE] === 0 || fresh === 0) return 0;
+    const passLowAt = (ctl + PASS_LOW) >> 1;
+    let passLow = f64[passLowAt];
     let c = i32[ctl + CURSOR];
     let freed = 0;
     for (let i = 0; i < steps; i++) {
-      if (c >= fresh) c = 0;
+      if (c >= fresh) {
+        // A pass is over: every row held was met in it or written since it began.
+        c = 0;
+        f64[low] = passLow;
+        passLow = Number.POSITIVE_INFINITY;
+      }
       if ((i32[this.headAt(s, c) + HEAD] & USED) !== 0) {
-        if (this.f64[this.numbersAt(s, c) + expiryCol] <= now) {
+        const expiry = f64[this.numbersAt(s, c) + expiryCol];
+        if (expiry <= now) {
           this.#remove(s, c);
           freed++;
-        }
+        } else if (expiry < passLow) passLow = expiry;
       }
       c++;
     }
+    f64[passLowAt] = passLow;
     i32[ctl + CURSOR] = c;
     return freed;
+  }
+
+  /** Whether the sweep of stripe `s` would look at rows at `now` (a read without the lock: a hint). */
+  sweepDue(s: number, now: number): boolean {
+    return now >= this.f64[(s * this.#stripeWords + LOW) >> 1];
+  }
+
+  /** Tells stripe `s` (locked) that a row's expiry was set to `expiry` (keeps the sweep's bound). */
+  noteExpiry(s: number, expiry: number): void {
+    const f64 = this.f64;
+    const ctl = s * this.#stripeWords;
+    // Written only when lower: a stripe's rows' expiries mostly only grow.
+    if (expiry < f64[(ctl + LOW) >> 1]) f64[(ctl + LOW) >> 1] = expiry;
+    if (expiry < f64[(ctl + PASS_LOW) >> 1]) f64[(ctl + PASS_LOW) >> 1] = expiry;
   }
 
   /** Removes row `row` of stripe `s` (locked): a key whose state is back to nothing. */
@@ -379,6 +418,8 @@ export class SharedSlotTable {
     i32[ctl + AGE_TAIL] = NONE;
     i32[ctl + CURSOR] = 0;
     i32[ctl + OPS] = 0;
+    this.f64[(ctl + LOW) >> 1] = Number.POSITIVE_INFINITY;
+    this.f64[(ctl + PASS_LOW) >> 1] = Number.POSITIVE_INFINITY;
   }
 
   #holds(at: number, key: EncodedKey): boolean {

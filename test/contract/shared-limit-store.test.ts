@@ -90,3 +90,43 @@ test('shared store: the cap holds across kinds (a window flood evicts GCRA state
   for (let i = 0; i < 1000; i++) store.window(`ip:${i}`, T0, 1, WINDOW);
   assert.equal(store.size(), 100);
 });
+
+test('shared store: a row written with an earlier expiry than the rest is still swept once idle', () => {
+  // The sweep skips a stripe while now is below its bound on the rows' expiries; a write
+  // of a lower expiry (a thread whose clock is behind) must lower that bound.
+  const store = new SharedLimitStore({ maxKeys: 1000 });
+  const late = T0 + 3_600_000;
+  for (let i = 0; i < 100; i++) store.window(`ip:late-${i}`, late, 1, WINDOW);
+  // Passes of the sweep: the bound becomes the late rows' expiry.
+  for (let i = 0; i < 2000; i++) store.window('ip:late-0', late, 0, WINDOW);
+  store.window('ip:early', T0, 1, WINDOW); // expires at T0 + 2P, long before the others
+  for (let i = 0; i < 2000; i++) store.window('ip:late-0', T0 + 120_000, 0, WINDOW);
+  assert.equal(store.size(), 100, 'the early row is freed, the late ones are kept');
+});
+
+test('shared store: the count of keys is exact across store objects, also after one is dropped', () => {
+  // Each attached store counts in a slot of its own (no shared word written per change);
+  // the keys held are the sum, so a thread that goes leaves its rows counted.
+  const a = new SharedLimitStore({ maxKeys: 10_000, stripes: 4 });
+  const attached = Array.from({ length: 3 }, () => SharedLimitStore.attach(a.share()));
+  attached.forEach((s, n) => {
+    for (let i = 0; i < 50 + n; i++) s.gcra(`acct:${n}-${i}`, T0, 1, GCRA);
+  });
+  assert.equal(a.size(), 153);
+  attached[1].close();
+  assert.equal(a.size(), 0);
+});
+
+test('shared store: the count of keys stays right when a thread’s slot wraps round int32', () => {
+  // A thread that inserts what another sweeps only ever adds to its slot: after 2^31
+  // changes (about half an hour of a busy gateway) the slot wraps; the sum must not.
+  const a = new SharedLimitStore({ maxKeys: 10_000, stripes: 4 });
+  const b = SharedLimitStore.attach(a.share()); // slot 2 (a has slot 1)
+  const control = new Int32Array(a.share().control);
+  control[16] = 2 ** 31 - 1; // a's slot: inserts…
+  control[32] = -(2 ** 31 - 1); // …b's: as many removals, so no key held
+  assert.equal(b.size(), 0);
+  a.gcra('acct:wraps', T0, 1, GCRA); // a's slot wraps to -2^31
+  assert.equal(a.size(), 1);
+  assert.equal(b.size(), 1);
+});
