@@ -8,6 +8,7 @@
  * @example
  *   node bench/refusal-cpu.ts --kinds rate --rounds 3 --seconds 4
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,27 @@ import { disposeSluice } from './peers/sluice.ts';
 import { REFUSAL_LIMIT } from './refusal-kinds.ts';
 import { madeUpKeys, UNKNOWN_KEYS, warmUp } from './scenarios.ts';
 import { TARGETS } from './targets.ts';
+
+/** CPU ticks of each thread (by name) of the processes in group `pgid`. */
+function threadTicks(pgid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const t = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')).replace(/\d+$/, '');
+        const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+        out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+      }
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
 
 const { values } = parseArgs({
   options: {
@@ -104,10 +126,15 @@ try {
         const load = { url: running.url, keysFile, header: sluice.keyHeader, connections: 50 };
         await runWrk({ ...load, durationSec: 2 });
         const cpu0 = groupCpuMs(running.pid ?? 0);
+        const threads0 = threadTicks(running.pid ?? 0);
         const r = await runWrk({ ...load, durationSec: seconds });
         const cpuMs = groupCpuMs(running.pid ?? 0) - cpu0;
+        const threads = threadTicks(running.pid ?? 0);
+        for (const [name, ticks] of threads) threads.set(name, ticks - (threads0.get(name) ?? 0));
         const us = (cpuMs * 1000) / r.requests;
-        line = `round ${round} ${kind.padEnd(10)} ${Math.round(r.non2xx / r.durationSec)} refusals/s  ${us.toFixed(1)} µs CPU per answer  p99 ${r.p99Ms} ms`;
+        const total = [...threads.values()].reduce((a, b) => a + b, 0) || 1;
+        const split = [...threads].map(([n, t]) => `${n} ${Math.round((100 * t) / total)}%`).join(', ');
+        line = `round ${round} ${kind.padEnd(10)} ${Math.round(r.non2xx / r.durationSec)} refusals/s  ${us.toFixed(1)} µs CPU per answer  p99 ${r.p99Ms} ms  (threads: ${split})`;
       } finally {
         await running.stop();
       }
