@@ -289,23 +289,3 @@ test("an account's plan, size and shared egress scope; an unknown plan falls bac
   assert.equal(shared.ipScope, '198.51.100.20#small');
   assert.equal(shared.ip, '198.51.100.20');
 });
-
-test('keys in turn, repeated and alternating, are each known as their own (the last hash is kept)', async (t) => {
-  const h = await harness(t, {
-    accounts: [
-      { id: 'acme', plan: 'free', size: 0 },
-      { id: 'globex', plan: 'free', size: 0 },
-    ],
-    keys: { acme: { account: 'acme' }, globex: { account: 'globex' } },
-  });
-  const acme = h.secrets.acme!;
-  const globex = h.secrets.globex!;
-  // The same key twice, then the other, then back; then a key one character off.
-  const seen = [acme, acme, globex, acme, globex, globex].map(
-    (k) => callerOf(h.identify(k.secret)).subject.keyId,
-  );
-  assert.deepEqual(seen, [acme.id, acme.id, globex.id, acme.id, globex.id, globex.id]);
-  const typo = `${acme.secret.slice(0, -1)}${acme.secret.endsWith('A') ? 'B' : 'A'}`;
-  assert.equal(callerOf(h.identify(typo)).subject.keyId, undefined, 'a near miss is unknown');
-  assert.equal(callerOf(h.identify(acme.secret)).subject.keyId, acme.id);
-});

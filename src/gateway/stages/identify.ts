@@ -92,22 +92,6 @@ function blocked(caller: Caller, b: ActiveBlock) {
   return refused(caller, 'ip-blocked', 403, b.leftMs, facts);
 }
 
-/**
- * The last key hashed and its hash: a flood sends one key over and over (a 429 flood, a
- * suspended key), and its every request would hash the same 50 characters again. One
- * entry: a key rotation costs one string comparison per request, and no more than one
- * secret is held beyond its request.
- */
-let lastKey = '';
-let lastHash = '';
-function hashOf(key: string): string {
-  if (key !== lastKey) {
-    lastHash = hashApiKey(key);
-    lastKey = key;
-  }
-  return lastHash;
-}
-
 /** The caller, or the caller (as far as known) with the reason it is refused. */
 export function identifyCaller(
   req: IncomingMessage,
@@ -138,7 +122,8 @@ export function identifyCaller(
       : caller;
   }
   // Two different keys (the pipeline answers 400 before this): neither is trusted.
-  const record = 'conflict' in read ? undefined : deps.identities.byHash(hashOf(read.credential));
+  const record =
+    'conflict' in read ? undefined : deps.identities.byHash(hashApiKey(read.credential));
   if (record === undefined) {
     if (input?.delegated?.kind === 'account' && 'sources' in read) {
       const { account } = input.delegated;
