@@ -133,7 +133,9 @@ try {
         for (const [name, ticks] of threads) threads.set(name, ticks - (threads0.get(name) ?? 0));
         const us = (cpuMs * 1000) / r.requests;
         const total = [...threads.values()].reduce((a, b) => a + b, 0) || 1;
-        const split = [...threads].map(([n, t]) => `${n} ${Math.round((100 * t) / total)}%`).join(', ');
+        const split = [...threads]
+          .map(([n, t]) => `${n} ${Math.round((100 * t) / total)}%`)
+          .join(', ');
         line = `round ${round} ${kind.padEnd(10)} ${Math.round(r.non2xx / r.durationSec)} refusals/s  ${us.toFixed(1)} µs CPU per answer  p99 ${r.p99Ms} ms  (threads: ${split})`;
       } finally {
         await running.stop();
