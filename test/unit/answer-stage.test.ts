@@ -232,3 +232,21 @@ test('at shutdown, an answer already begun or a response already gone is left al
   });
   assert.equal(wrote, false, 'nothing written on a destroyed response');
 });
+
+test('refusals of different rules in turn are each counted under their own rule', async (t) => {
+  const h = harness(t);
+  const who = caller({ ip: '192.0.2.9', keyId: 'k1', accountId: 'acme' });
+  const facts = { keyStatus: 'revoked', reason: 'r' } as const;
+  const made = {
+    revoked: () => refusal('key-revoked', 403, 0, facts),
+    suspended: () => refusal('key-suspended', 403, 0, { ...facts, keyStatus: 'suspended' }),
+    blocked: () => refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'until lifted' }),
+  };
+  for (const which of ['revoked', 'suspended', 'revoked', 'blocked', 'revoked'] as const) {
+    const answer = await onWire(t, (res) => h.answer.refuse(res, who, made[which]()));
+    assert.ok(!(answer instanceof Error));
+  }
+  assert.equal(await h.count('refused', 'key-revoked'), 3);
+  assert.equal(await h.count('refused', 'key-suspended'), 1);
+  assert.equal(await h.count('refused', 'ip-blocked'), 1);
+});

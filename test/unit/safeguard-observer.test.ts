@@ -354,3 +354,31 @@ test('ignoring429: after a window without 429s, the next burst is again a burst'
   const at = clock.now();
   for (let i = 0; i < 10; i++) assert.deepEqual(sg.observe('rejected-429', KEY, at), []);
 });
+
+test('one rule, a key and an IP: each serves its own quiet time (a revocation none, a block its hour)', () => {
+  // revokeAfter 1: a key is revoked at once (nothing to serve, counting goes on), an IP
+  // without a key is blocked for an hour (ignored meanwhile). The quiet times are kept
+  // per rule and per kind of subject: one kind must never get the other's.
+  for (const ipFirst of [true, false]) {
+    const { many } = setup({ ignoring429: rule({ revokeAfter: 1, durationsMs: [HOUR] }) });
+    const ip = () => many(5, 'rejected-429', IP_ONLY).map((a) => [a.kind, a.offence]);
+    const key = () => many(5, 'rejected-429', KEY).map((a) => [a.kind, a.offence]);
+    if (ipFirst) assert.deepEqual(ip(), [['block-ip', 1]]);
+    assert.deepEqual(key(), [['revoke', 1]]);
+    assert.deepEqual(key(), [['revoke', 2]], 'a revoked key has nothing to serve');
+    if (!ipFirst) assert.deepEqual(ip(), [['block-ip', 1]]);
+    assert.deepEqual(ip(), [], 'a blocked IP is ignored for its hour');
+  }
+});
+
+test('a reload with new durations: the next offence serves the new quiet time', () => {
+  const { clock, sg, many } = setup();
+  assert.equal(many(5, 'rejected-429', KEY)[0].durationMs, HOUR);
+  clock.advance(HOUR);
+  sg.setPolicy(policy({ ignoring429: rule({ durationsMs: [MINUTE, 2 * MINUTE] }) }));
+  const [second] = many(5, 'rejected-429', KEY);
+  assert.equal(second.durationMs, 2 * MINUTE);
+  // Quiet for the new two minutes, not the old day: counted again right after.
+  clock.set(second.until!);
+  assert.equal(many(5, 'rejected-429', KEY)[0]?.offence, 3);
+});

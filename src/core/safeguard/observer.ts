@@ -226,14 +226,29 @@ export function createSafeguards(options: SafeguardsOptions): Safeguards {
   return { observe, setPolicy, forgive, ipBlockedUntil, size };
 }
 
+/** quietTimes() of each rule (a frozen policy object) and subject type. */
+const QUIET_TIMES = new WeakMap<SafeguardRule, { key?: number[]; ip?: number[] }>();
+
 /**
  * How long a subject is ignored after its n-th offence (index n−1): the block or
  * suspension it serves; 0 after a revocation. Escalation is the same past the longest of
  * the durations and `revokeAfter`, so the list stops there.
  */
-function quietTimes(rule: SafeguardRule, type: 'key' | 'ip'): number[] {
-  const steps = Math.max(1, rule.durationsMs.length, rule.revokeAfter ?? 0);
-  return Array.from({ length: steps }, (_, i) => escalate(rule, type, i + 1).durationMs ?? 0);
+function quietTimes(rule: SafeguardRule, type: 'key' | 'ip'): readonly number[] {
+  // Asked on every observation (a flood of 429s asks it per refusal): made once per rule
+  // of a policy and kept with it, so a reload's new rule objects get their own.
+  let made = QUIET_TIMES.get(rule);
+  if (made === undefined) {
+    made = {};
+    QUIET_TIMES.set(rule, made);
+  }
+  let times = made[type];
+  if (times === undefined) {
+    const steps = Math.max(1, rule.durationsMs.length, rule.revokeAfter ?? 0);
+    times = Array.from({ length: steps }, (_, i) => escalate(rule, type, i + 1).durationMs ?? 0);
+    made[type] = times;
+  }
+  return times;
 }
 
 /** The action of the `offence`-th crossing of `rule` by `target`. */

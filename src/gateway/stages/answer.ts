@@ -94,17 +94,29 @@ export interface Answer {
 }
 
 export function createAnswer(deps: AnswerDeps): Answer {
+  // One child per rule, made once: prom-client hashes a label set on every
+  // `inc({ rule })`, a child's `inc()` does not (a flood counts one per refusal).
+  const refusedBy = new Map<string, { inc(): void }>();
+  const refusedOf = (rule: string) => {
+    let child = refusedBy.get(rule);
+    if (child === undefined) {
+      child = deps.metrics.refused.labels({ rule });
+      refusedBy.set(rule, child);
+    }
+    return child;
+  };
+
   function limitHeaders(
     caller: Caller,
     limits: readonly LimitState[],
     warning: IpWarning | undefined,
     into: Record<string, string>,
+    runtime: Runtime | undefined = deps.runtime?.(),
   ) {
     if (limits.length > 0) {
       into['ratelimit-policy'] = rateLimitPolicyHeader(limits);
       into.ratelimit = rateLimitHeader(limits);
-      if (deps.runtime?.().policy.server.legacyRateLimitHeaders)
-        legacyRateLimitHeaders(limits, into);
+      if (runtime?.policy.server.legacyRateLimitHeaders) legacyRateLimitHeaders(limits, into);
     }
     if (warning === undefined) return;
     into[WARNING_HEADER] = `"ip";count=${warning.count};limit=${warning.limit}`;
@@ -184,8 +196,10 @@ export function createAnswer(deps: AnswerDeps): Answer {
       if (rule === 'key-missing' || rule === 'key-unknown') {
         headers['www-authenticate'] = bearerChallenge(rule);
       }
-      limitHeaders(caller, r.limits, r.warning, headers);
-      deps.metrics.refused.inc({ rule });
+      // The snapshot read once for both its uses here.
+      const runtime = deps.runtime?.();
+      limitHeaders(caller, r.limits, r.warning, headers, runtime);
+      refusedOf(rule).inc();
       // A flood logs nothing per request at the usual level: not even the line's object.
       if (deps.logger.isLevelEnabled('debug')) {
         deps.logger.debug(
@@ -193,7 +207,7 @@ export function createAnswer(deps: AnswerDeps): Answer {
           'request refused',
         );
       }
-      const credentials = deps.runtime?.().policy.identity.credentials;
+      const credentials = runtime?.policy.identity.credentials;
       sendDenial(res, rule, status, reference, retryAfter, headers, credentials);
       if (status === 429) deps.observe('rejected-429', caller.subject, caller.arrivedAt);
       else if (rule.startsWith('key-')) deps.observe('auth-failure', caller.subject);
@@ -203,7 +217,7 @@ export function createAnswer(deps: AnswerDeps): Answer {
     },
     badPath(res, caller, refusal) {
       sendProblem(res, badPathProblem(refusal), { 'cache-control': 'no-store' });
-      deps.metrics.refused.inc({ rule: BAD_PATH_RULE });
+      refusedOf(BAD_PATH_RULE).inc();
       deps.observe('malformed-4xx', caller.subject);
     },
     failed(res) {
