@@ -378,10 +378,14 @@ export function buildDataPath(options: DataPathOptions): DataPath {
 }
 
 /**
- * An account's concurrency slots: leases in Redis, shared by every node, when the limit
- * store is Redis; this process's own queues otherwise.
+ * An account's concurrency slots: leases in Redis, shared by every node (and every
+ * thread), when the limit store is Redis, taken by the admission script with the
+ * decision; this process's own queues otherwise.
+ *
+ * @example
+ * const queues = concurrencyQueues(policy, limits, clock, metrics);
  */
-function concurrencyQueues(
+export function concurrencyQueues(
   policy: Policy,
   limits: OpenLimitStore | undefined,
   clock: Clock,
@@ -389,19 +393,24 @@ function concurrencyQueues(
 ): ConcurrencyQueues {
   const store = policy.store;
   if (limits?.link === undefined || store.kind !== 'redis') return new AccountQueues();
-  return new RedisLeaseQueues({
+  const queues = new RedisLeaseQueues({
     leases: new RedisLeases(limits.link, store.prefix),
     clock,
     leaseMs: store.leaseMs,
     onFallback: () => metrics.limitStoreFallbacks.inc(),
   });
+  limits.redis?.takeLeasesWith(queues);
+  return queues;
 }
 
 /**
  * The safeguards' counts: in Redis, shared by every node (a flood spread over nodes is
  * seen whole and acted on once), when the limit store is Redis; in this process otherwise.
+ *
+ * @example
+ * buildSharedServices({ ...options, tally: safeguardTally(policy, limits, metrics) });
  */
-function safeguardTally(
+export function safeguardTally(
   policy: Policy,
   limits: OpenLimitStore | undefined,
   metrics: GatewayMetrics,

@@ -9,6 +9,18 @@
  * straight to this node's oldest waiter, lease and all, so order is FIFO within a node;
  * between nodes it is whoever asks Redis first after a slot frees.
  *
+ * Most leases are taken before `acquire` is called: the limit store's admission script
+ * takes one with a decision that allows a request at once (RedisLimitStore
+ * takeLeasesWith: this class is its LeaseTaker), so a request that runs at once costs one
+ * round trip for its decision and its slot together. The lease waits here until the
+ * request asks for its slot in the same turn of the event loop; one nobody asked for by
+ * then (the request was refused by a later stage, or is delayed) goes to this node's
+ * oldest waiter of the account, or is freed. A script that found the account full spares
+ * the next `acquire` of that turn the same question: it queues at once.
+ *
+ * Releases are not waited for: the frees of one turn of the event loop leave together,
+ * one ZREM per account (auto-pipelined), and a lease lost on the way expires on its own.
+ *
  * Leases are renewed every third of `leaseMs` while their requests run; a node that dies
  * mid-request stops renewing, and its leases expire within `leaseMs`. Lease times are the
  * nodes' clocks (`clock.now()`), so nodes' clocks must agree to well within `leaseMs`.
@@ -30,7 +42,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Acquired, ConcurrencyQueues } from '../core/limiter/account-queue.ts';
 import type { MaybePromise } from '../core/maybe-async.ts';
-import type { RedisLeases } from './redis-leases.ts';
+import type { LeaseTaker, RedisLeases } from './redis-leases.ts';
 
 export interface LeaseQueuesOptions {
   readonly leases: RedisLeases;
@@ -55,15 +67,19 @@ interface AccountSlots {
   waiting: number[];
   /** The plan's concurrency at the latest acquire (the poll asks for this many). */
   limit: number;
+  /** Leases the admission script took for requests that have not asked for them yet. */
+  taken: string[];
+  /** The admission script found the account full in this turn of the event loop. */
+  full: boolean;
   /** Acquisitions waiting for Redis' first answer (the entry must outlive them). */
   pending: number;
   poll: NodeJS.Timeout | undefined;
 }
 
-export class RedisLeaseQueues implements ConcurrencyQueues {
+export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   readonly #leases: RedisLeases;
   readonly #clock: Clock;
-  readonly #leaseMs: number;
+  readonly leaseMs: number;
   readonly #pollMs: number;
   readonly #onFallback: () => void;
   /** This process's lease names start with it: unique per node and start. */
@@ -76,14 +92,20 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
   readonly #unfreed = new Map<string, Set<string>>();
   #unfreedCount = 0;
   readonly #renew: NodeJS.Timeout;
+  /** Accounts given a lease or told full by the admission script in this turn. */
+  readonly #touched = new Set<string>();
+  #settleQueued = false;
+  /** Leases to free at the end of this turn, per account. */
+  readonly #freeing = new Map<string, string[]>();
+  #flushQueued = false;
 
   constructor(options: LeaseQueuesOptions) {
     this.#leases = options.leases;
     this.#clock = options.clock;
-    this.#leaseMs = options.leaseMs;
+    this.leaseMs = options.leaseMs;
     this.#pollMs = options.pollMs ?? 50;
     this.#onFallback = options.onFallback ?? (() => {});
-    this.#renew = setInterval(() => this.#renewAll(), Math.max(1, Math.floor(this.#leaseMs / 3)));
+    this.#renew = setInterval(() => this.#renewAll(), Math.max(1, Math.floor(this.leaseMs / 3)));
     this.#renew.unref();
     this.#leases.link.onChange((up) => {
       if (up) this.#freeUnfreed();
@@ -95,11 +117,19 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     slots.limit = limit;
     // Never overtake a request already waiting here.
     if (slots.waiting.length > 0) return this.#queue(accountId, slots, queueMax);
+    // Taken with the decision: no round trip.
+    const taken = slots.taken.pop();
+    if (taken !== undefined) {
+      slots.inflight++;
+      slots.leases.push(taken);
+      return RUN;
+    }
+    if (slots.full) return this.#queue(accountId, slots, queueMax);
     if (!this.#leases.link.up) return this.#local(accountId, slots, queueMax);
     const member = this.#member();
     let asked: Promise<number>;
     try {
-      asked = this.#leases.take(accountId, this.#clock.now(), this.#leaseMs, limit, [member]);
+      asked = this.#leases.take(accountId, this.#clock.now(), this.leaseMs, limit, [member]);
     } catch (error) {
       this.#leases.link.down(error);
       return this.#local(accountId, slots, queueMax);
@@ -164,20 +194,85 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     return this.#accounts.size;
   }
 
+  offer(accountId: string): string | undefined {
+    // Requests of the account wait here: a new one queues behind them without a lease.
+    if (!this.#leases.link.up || (this.#accounts.get(accountId)?.waiting.length ?? 0) > 0) {
+      return undefined;
+    }
+    return this.#member();
+  }
+
+  granted(accountId: string, member: string): void {
+    this.#slots(accountId).taken.push(member);
+    this.#touch(accountId);
+  }
+
+  full(accountId: string): void {
+    this.#slots(accountId).full = true;
+    this.#touch(accountId);
+  }
+
+  failed(accountId: string, member: string): void {
+    this.#remember(accountId, [member]);
+  }
+
   /** Stops renewing and polling, and frees every lease still held (best effort). */
   close(): void {
     clearInterval(this.#renew);
     for (const [accountId, slots] of this.#accounts) {
       clearTimeout(slots.poll);
-      for (const member of slots.leases) this.#free(accountId, member);
+      for (const member of [...slots.leases, ...slots.taken]) this.#free(accountId, member);
     }
     this.#accounts.clear();
+    this.#flush();
+  }
+
+  /**
+   * Settles the admission script's answers at the end of this turn of the event loop
+   * (setImmediate: after the promise callbacks that hand each request its slot).
+   */
+  #touch(accountId: string): void {
+    this.#touched.add(accountId);
+    if (this.#settleQueued) return;
+    this.#settleQueued = true;
+    setImmediate(() => this.#settle());
+  }
+
+  /** Leases nobody asked for go to this node's waiters of the account, or are freed. */
+  #settle(): void {
+    this.#settleQueued = false;
+    for (const accountId of this.#touched) {
+      const slots = this.#accounts.get(accountId);
+      if (slots === undefined) continue;
+      slots.full = false;
+      for (let member = slots.taken.pop(); member !== undefined; member = slots.taken.pop()) {
+        const ticket = slots.waiting.shift();
+        if (ticket === undefined) {
+          this.#free(accountId, member);
+          continue;
+        }
+        slots.inflight++;
+        slots.leases.push(member);
+        this.#start(ticket);
+      }
+      this.#dropIfIdle(accountId, slots);
+    }
+    this.#touched.clear();
   }
 
   #slots(accountId: string): AccountSlots {
     let slots = this.#accounts.get(accountId);
     if (slots === undefined) {
-      slots = { inflight: 0, leases: [], waiting: [], limit: 0, pending: 0, poll: undefined };
+      slots = {
+        inflight: 0,
+        leases: [],
+        waiting: [],
+        limit: 0,
+        taken: [],
+        full: false,
+        pending: 0,
+        poll: undefined,
+      };
       this.#accounts.set(accountId, slots);
     }
     return slots;
@@ -233,7 +328,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
         granted = await this.#leases.take(
           accountId,
           this.#clock.now(),
-          this.#leaseMs,
+          this.leaseMs,
           slots.limit,
           members,
         );
@@ -268,17 +363,32 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     for (const [accountId, slots] of this.#accounts) {
       if (slots.leases.length === 0) continue;
       this.#leases
-        .renew(accountId, now, this.#leaseMs, slots.leases)
+        .renew(accountId, now, this.leaseMs, slots.leases)
         .catch((error: unknown) => this.#leases.link.down(error));
     }
   }
 
+  /** Frees a lease at the end of this turn, with the others freed in it (not waited for). */
   #free(accountId: string, member: string): void {
     if (!this.#leases.link.up) {
       this.#remember(accountId, [member]);
       return;
     }
-    this.#leases.release(accountId, member).catch(() => this.#remember(accountId, [member]));
+    const members = this.#freeing.get(accountId);
+    if (members === undefined) this.#freeing.set(accountId, [member]);
+    else members.push(member);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => this.#flush());
+  }
+
+  /** One ZREM per account for the leases freed in this turn (ioredis pipelines them). */
+  #flush(): void {
+    this.#flushQueued = false;
+    for (const [accountId, members] of this.#freeing) {
+      this.#leases.release(accountId, ...members).catch(() => this.#remember(accountId, members));
+    }
+    this.#freeing.clear();
   }
 
   /**
@@ -315,6 +425,8 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     if (
       slots.inflight === 0 &&
       slots.waiting.length === 0 &&
+      slots.taken.length === 0 &&
+      !slots.full &&
       slots.pending === 0 &&
       slots.poll === undefined
     ) {

@@ -60,7 +60,7 @@ test('leases: renewal adds back a lease Redis lost (a restart without persistenc
   const made = await link();
   const leases = new RedisLeases(made, `l${prefixes++}:`);
   assert.equal(await leases.take('acme', T0, 10_000, 1, ['a:1']), 1);
-  await made.client.del(`l${prefixes - 1}:c{acme}`);
+  await made.client.del(`l${prefixes - 1}:c{acct:acme}`);
   await leases.renew('acme', T0 + 1_000, 10_000, ['a:1']);
   assert.equal(await leases.take('acme', T0 + 1_000, 10_000, 1, ['b:1']), 0);
 });
@@ -70,7 +70,7 @@ test('the key expires in Redis when nobody renews (idle accounts leave nothing)'
   const prefix = `l${prefixes++}:`;
   const leases = new RedisLeases(made, prefix);
   await leases.take('acme', T0, 5_000, 1, ['a:1']);
-  const ttl = await made.client.pttl(`${prefix}c{acme}`);
+  const ttl = await made.client.pttl(`${prefix}c{acct:acme}`);
   assert.ok(ttl > 0 && ttl <= 5_000, `ttl ${ttl}`);
 });
 
