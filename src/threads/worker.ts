@@ -14,7 +14,7 @@
  * new Worker(new URL('./worker.ts', import.meta.url), { workerData: setup });
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildDataPath, type DataPath, limitStoreHooks } from '../app.ts';
+import { buildDataPath, type DataPath, limitStoreHooks, redisLeaseQueues } from '../app.ts';
 import { systemClock } from '../core/clock.ts';
 import { deepFreeze } from '../core/policy/compile-context.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -101,13 +101,16 @@ async function start(): Promise<void> {
       'the shared table of counts is full: requests are let through without being counted against their cap',
     );
   };
-  const queues = new SharedAccountQueues(counters, setup.lane);
-  // On Redis every thread has its own connection (limits are shared through Redis, as
-  // between nodes); on memory the threads share one table in shared memory.
+  // On Redis every thread has its own connection (limits and accounts' concurrency
+  // leases are shared through Redis, as between nodes); on memory the threads share one
+  // table in shared memory.
   const limits =
     policy.store.kind === 'redis'
       ? await openLimitStore(policy.store, limitStoreHooks(logger, metrics))
       : undefined;
+  const queues =
+    redisLeaseQueues(policy, limits, clock, metrics) ??
+    new SharedAccountQueues(counters, setup.lane);
   const path: DataPath = buildDataPath({
     policy,
     recordStore,
