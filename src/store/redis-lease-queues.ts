@@ -19,7 +19,7 @@
  * the next `acquire` of that turn the same question: it queues at once.
  *
  * Releases are not waited for: the frees of one turn of the event loop leave together,
- * one ZREM per account (auto-pipelined), and a lease lost on the way expires on its own.
+ * one ZREM per account in one write, and a lease lost on the way expires on its own.
  *
  * Leases are renewed every third of `leaseMs` while their requests run; a node that dies
  * mid-request stops renewing, and its leases expire within `leaseMs`. Lease times are the
@@ -382,11 +382,16 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
     setImmediate(() => this.#flush());
   }
 
-  /** One ZREM per account for the leases freed in this turn (ioredis pipelines them). */
+  /** One ZREM per account for the leases freed in this turn, in one write. */
   #flush(): void {
     this.#flushQueued = false;
-    for (const [accountId, members] of this.#freeing) {
-      this.#leases.release(accountId, ...members).catch(() => this.#remember(accountId, members));
+    if (this.#freeing.size === 0) return;
+    if (!this.#leases.link.up) {
+      for (const [accountId, members] of this.#freeing) this.#remember(accountId, members);
+    } else {
+      this.#leases.releaseAll(this.#freeing, (accountId, members) =>
+        this.#remember(accountId, members),
+      );
     }
     this.#freeing.clear();
   }
