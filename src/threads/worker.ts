@@ -2,6 +2,8 @@
  * A worker thread's entry (`server.threads` > 1): builds one data path (app.ts
  * buildDataPath) over the limits and counters main shares, with its own HTTP server on
  * the gateway's port (SO_REUSEPORT: the kernel spreads connections over the threads).
+ * On Redis (`store.redis`) the limits and the accounts' concurrency leases are Redis',
+ * on this thread's own connection, as every node's are.
  *
  * What it keeps itself: its identity cache (its own SQLite connection, polled every
  * second, and told at once by main of changes main makes), its upstream pool, the runs of
