@@ -18,8 +18,9 @@
  * oldest waiter of the account, or is freed. A script that found the account full spares
  * the next `acquire` of that turn the same question: it queues at once.
  *
- * Releases are not waited for: the frees of one turn of the event loop leave together,
- * one ZREM per account in one write, and a lease lost on the way expires on its own.
+ * Releases are not waited for: a freed lease rides with the next decision's script (on
+ * one server), or leaves within FREE_WAIT_MS with the others freed meanwhile, one ZREM
+ * per account in one write; a lease lost on the way expires on its own.
  *
  * Leases are renewed every third of `leaseMs` while their requests run; a node that dies
  * mid-request stops renewing, and its leases expire within `leaseMs`. Lease times are the
@@ -57,6 +58,14 @@ export interface LeaseQueuesOptions {
 
 const RUN: Acquired = Object.freeze({ status: 'run' });
 const FULL: Acquired = Object.freeze({ status: 'full' });
+const NO_FREES: readonly (readonly [string, string])[] = Object.freeze([]);
+/**
+ * How long a freed lease waits for a decision's script to take it along (ms) before it
+ * leaves in a ZREM of its own: under load the next decision comes sooner, and the release
+ * costs no command; idle, a slot is busy this much longer in Redis. A waiter on this
+ * node is not kept waiting by it: it gets the slot directly.
+ */
+const FREE_WAIT_MS = 5;
 
 interface AccountSlots {
   /** Requests of the account running on this node (with a lease or, Redis down, without). */
@@ -95,9 +104,9 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   /** Accounts given a lease or told full by the admission script in this turn. */
   readonly #touched = new Set<string>();
   #settleQueued = false;
-  /** Leases to free at the end of this turn, per account. */
+  /** Leases to free, per account: with the next decision's script, or by FREE_WAIT_MS. */
   readonly #freeing = new Map<string, string[]>();
-  #flushQueued = false;
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: LeaseQueuesOptions) {
     this.#leases = options.leases;
@@ -214,6 +223,17 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
 
   failed(accountId: string, member: string): void {
     this.#remember(accountId, [member]);
+  }
+
+  frees(max: number): readonly (readonly [string, string])[] {
+    if (this.#freeing.size === 0) return NO_FREES;
+    const out: [string, string][] = [];
+    for (const [accountId, members] of this.#freeing) {
+      while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
+      if (members.length === 0) this.#freeing.delete(accountId);
+      if (out.length >= max) break;
+    }
+    return out;
   }
 
   /** Stops renewing and polling, and frees every lease still held (best effort). */
@@ -368,7 +388,10 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
     }
   }
 
-  /** Frees a lease at the end of this turn, with the others freed in it (not waited for). */
+  /**
+   * Frees a lease, not waited for: the next decision's script takes it along (frees), or
+   * within FREE_WAIT_MS it leaves with the others freed meanwhile.
+   */
   #free(accountId: string, member: string): void {
     if (!this.#leases.link.up) {
       this.#remember(accountId, [member]);
@@ -377,14 +400,15 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
     const members = this.#freeing.get(accountId);
     if (members === undefined) this.#freeing.set(accountId, [member]);
     else members.push(member);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    setImmediate(() => this.#flush());
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(this.#flush, FREE_WAIT_MS);
+    this.#flushTimer.unref();
   }
 
-  /** One ZREM per account for the leases freed in this turn, in one write. */
-  #flush(): void {
-    this.#flushQueued = false;
+  /** One ZREM per account for the leases no decision took along, in one write. */
+  readonly #flush = (): void => {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     if (this.#freeing.size === 0) return;
     if (!this.#leases.link.up) {
       for (const [accountId, members] of this.#freeing) this.#remember(accountId, members);
@@ -394,7 +418,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
       );
     }
     this.#freeing.clear();
-  }
+  };
 
   /**
    * Keeps leases to free when Redis answers again; bounded (10,000): past it, a lease is

@@ -49,6 +49,8 @@ export interface LeaseTaker {
   full(accountId: string): void;
   /** The call failed: `member` may have been taken all the same, and is to be freed. */
   failed(accountId: string, member: string): void;
+  /** Up to `max` leases waiting to be freed, [account, member], for the script to free. */
+  frees(max: number): readonly (readonly [string, string])[];
 }
 
 /** An account's lease set. */

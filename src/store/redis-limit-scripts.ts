@@ -192,8 +192,11 @@ return gcraLease(KEYS[1], KEYS[2], num(ARGV[1]), 2)
  * WINDOW_THEN_GCRA_SCRIPT taking the lease as GCRA_LEASE does: KEYS[1] the IP window,
  * KEYS[2] the GCRA key, KEYS[3] the lease set; ARGV those of WINDOW_THEN_GCRA_SCRIPT,
  * then lease ttl, limit and member. 7 answers, then 6 when the window allowed.
+ * Leases this node freed since its last call ride along, first: KEYS[4…] their sets,
+ * ARGV[13…] their members (one each), so a release costs no command of its own.
  */
 export const WINDOW_GCRA_LEASE_SCRIPT = `${LIB}${LEASE_LIB}${GCRA_LEASE}
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[i + 9]) end
 local now = num(ARGV[1])
 local w = window(KEYS[1], now, num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]))
 if w[1] == 0 then return w end

@@ -180,6 +180,7 @@ export class RedisLimitStore implements LimitStore {
     let window: WindowResult;
     let gcra: GcraResult | undefined;
     let leased = -1;
+    let frees: readonly (readonly [string, string])[] = [];
     try {
       if (this.link.isCluster) {
         // The IP's window is on another slot; the budget and the lease share one.
@@ -199,21 +200,27 @@ export class RedisLimitStore implements LimitStore {
         gcra = gcraResult(out, 0);
         leased = Number(out[5]);
       } else {
-        const out = await this.#run(
+        frees = leases.frees(MAX_FREES);
+        const keys = [this.#windowKey(windowKey), this.#gcraKey(gcraKey), lease[0]!];
+        for (const [account] of frees) keys.push(leaseKey(this.prefix, account));
+        const out = await this.#direct.call(
+          this.link.client as Redis,
           WINDOW_GCRA_LEASE,
-          this.#windowKey(windowKey),
-          this.#gcraKey(gcraKey),
-          lease[0]!,
-          arg(now),
-          1,
-          arg(w.periodMs),
-          arg(w.warn),
-          arg(w.block),
-          arg(cost),
-          arg(g.emissionMs),
-          arg(g.burst),
-          arg(g.maxDelayMs),
-          ...lease.slice(1),
+          [
+            ...keys,
+            arg(now),
+            1,
+            arg(w.periodMs),
+            arg(w.warn),
+            arg(w.block),
+            arg(cost),
+            arg(g.emissionMs),
+            arg(g.burst),
+            arg(g.maxDelayMs),
+            ...lease.slice(1),
+            ...frees.map(([, m]) => m),
+          ],
+          keys.length,
         );
         window = windowResult(out);
         if (out.length > 7) {
@@ -222,8 +229,10 @@ export class RedisLimitStore implements LimitStore {
         }
       }
     } catch (error) {
-      // A call that timed out may still run once Redis wakes up: the lease is to be freed.
+      // A call that timed out may still run once Redis wakes up: the lease is to be freed,
+      // and so are those it was to free.
       leases.failed(slot.account, member);
+      for (const [account, freed] of frees) leases.failed(account, freed);
       throw error;
     }
     if (leased === 1) leases.granted(slot.account, member);
@@ -316,6 +325,8 @@ const WINDOW = loaded('sluiceWindow', WINDOW_SCRIPT, 1);
 const WINDOW_THEN_GCRA = loaded('sluiceWindowThenGcra', WINDOW_THEN_GCRA_SCRIPT, 2);
 const GCRA_LEASE = loaded('sluiceGcraLease', GCRA_LEASE_SCRIPT, 2);
 const WINDOW_GCRA_LEASE = loaded('sluiceWindowGcraLease', WINDOW_GCRA_LEASE_SCRIPT, 3);
+/** Leases freed since the last decision that one decision's script frees at most. */
+const MAX_FREES = 32;
 
 /**
  * The hot path on one server, past ioredis' script and auto-pipeline layers (a Pipeline,
@@ -334,20 +345,25 @@ class DirectScripts {
     stream?.uncork();
   };
 
-  call(client: Redis, script: LoadedScript, args: (string | number)[]): Promise<Reply> {
+  call(
+    client: Redis,
+    script: LoadedScript,
+    args: (string | number)[],
+    keys = script.keys,
+  ): Promise<Reply> {
     const stream = client.stream;
     if (this.#corked === undefined && stream !== undefined && client.status === 'ready') {
       stream.cork();
       this.#corked = stream;
       setImmediate(this.#uncork);
     }
-    const command = new Command('evalsha', [script.sha, script.keys, ...args], {
+    const command = new Command('evalsha', [script.sha, keys, ...args], {
       replyEncoding: 'utf8',
     });
     client.sendCommand(command);
     return (command.promise as Promise<Reply>).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.eval(script.lua, script.keys, ...args) as Promise<Reply>;
+      return client.eval(script.lua, keys, ...args) as Promise<Reply>;
     });
   }
 }

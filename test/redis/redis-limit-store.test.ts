@@ -95,6 +95,7 @@ for (const [name, make] of [
       granted: (account, member) => told.push(`granted ${account} ${member}`),
       full: (account) => told.push(`full ${account}`),
       failed: (account, member) => told.push(`failed ${account} ${member}`),
+      frees: () => [],
     });
     const w: WindowParams = { periodMs: 60_000, warn: 100, block: 4 };
     const g: GcraParams = {
