@@ -18,9 +18,10 @@
  * oldest waiter of the account, or is freed. A script that found the account full spares
  * the next `acquire` of that turn the same question: it queues at once.
  *
- * Releases are not waited for: a freed lease rides with the next decision's script (on
- * one server), or leaves within FREE_WAIT_MS with the others freed meanwhile, one ZREM
- * per account in one write; a lease lost on the way expires on its own.
+ * Releases are not waited for: a freed lease rides with a decision's script of this turn
+ * of the event loop or the next (on one server), or leaves after that with the others
+ * freed meanwhile, one ZREM per account in one write; a lease lost on the way expires on
+ * its own.
  *
  * Leases are renewed every third of `leaseMs` while their requests run; a node that dies
  * mid-request stops renewing, and its leases expire within `leaseMs`. Lease times are the
@@ -59,13 +60,6 @@ export interface LeaseQueuesOptions {
 const RUN: Acquired = Object.freeze({ status: 'run' });
 const FULL: Acquired = Object.freeze({ status: 'full' });
 const NO_FREES: readonly (readonly [string, string])[] = Object.freeze([]);
-/**
- * How long a freed lease waits for a decision's script to take it along (ms) before it
- * leaves in a ZREM of its own: under load the next decision comes sooner, and the release
- * costs no command; idle, a slot is busy this much longer in Redis. A waiter on this
- * node is not kept waiting by it: it gets the slot directly.
- */
-const FREE_WAIT_MS = 5;
 
 interface AccountSlots {
   /** Requests of the account running on this node (with a lease or, Redis down, without). */
@@ -104,9 +98,17 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   /** Accounts given a lease or told full by the admission script in this turn. */
   readonly #touched = new Set<string>();
   #settleQueued = false;
-  /** Leases to free, per account: with the next decision's script, or by FREE_WAIT_MS. */
-  readonly #freeing = new Map<string, string[]>();
-  #flushTimer: NodeJS.Timeout | undefined;
+  /**
+   * Leases to free, per account, for the next decisions' scripts to take along: freed
+   * before this turn of the event loop (`#freeing`), and in it (`#fresh`). One that no
+   * decision took by the end of the turn after its own leaves in a ZREM: under load the
+   * next turn's requests take it and the release costs no command of its own; idle, it
+   * waits two turns (microseconds). A waiter on this node does not wait for it: it gets
+   * the slot directly.
+   */
+  #freeing = new Map<string, string[]>();
+  #fresh = new Map<string, string[]>();
+  #turnEndQueued = false;
 
   constructor(options: LeaseQueuesOptions) {
     this.#leases = options.leases;
@@ -226,12 +228,14 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   }
 
   frees(max: number): readonly (readonly [string, string])[] {
-    if (this.#freeing.size === 0) return NO_FREES;
+    if (this.#freeing.size === 0 && this.#fresh.size === 0) return NO_FREES;
     const out: [string, string][] = [];
-    for (const [accountId, members] of this.#freeing) {
-      while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
-      if (members.length === 0) this.#freeing.delete(accountId);
-      if (out.length >= max) break;
+    for (const pending of [this.#freeing, this.#fresh]) {
+      for (const [accountId, members] of pending) {
+        while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
+        if (members.length === 0) pending.delete(accountId);
+        if (out.length >= max) return out;
+      }
     }
     return out;
   }
@@ -244,7 +248,8 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
       for (const member of [...slots.leases, ...slots.taken]) this.#free(accountId, member);
     }
     this.#accounts.clear();
-    this.#flush();
+    this.#flush(this.#freeing);
+    this.#flush(this.#fresh);
   }
 
   /**
@@ -389,36 +394,40 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   }
 
   /**
-   * Frees a lease, not waited for: the next decision's script takes it along (frees), or
-   * within FREE_WAIT_MS it leaves with the others freed meanwhile.
+   * Frees a lease, not waited for: a decision's script of this turn or the next takes it
+   * along (frees), or it leaves with the others freed meanwhile (see #freeing).
    */
   #free(accountId: string, member: string): void {
     if (!this.#leases.link.up) {
       this.#remember(accountId, [member]);
       return;
     }
-    const members = this.#freeing.get(accountId);
-    if (members === undefined) this.#freeing.set(accountId, [member]);
+    const members = this.#fresh.get(accountId);
+    if (members === undefined) this.#fresh.set(accountId, [member]);
     else members.push(member);
-    if (this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(this.#flush, FREE_WAIT_MS);
-    this.#flushTimer.unref();
+    if (this.#turnEndQueued) return;
+    this.#turnEndQueued = true;
+    setImmediate(this.#turnEnd);
   }
 
-  /** One ZREM per account for the leases no decision took along, in one write. */
-  readonly #flush = (): void => {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    if (this.#freeing.size === 0) return;
-    if (!this.#leases.link.up) {
-      for (const [accountId, members] of this.#freeing) this.#remember(accountId, members);
-    } else {
-      this.#leases.releaseAll(this.#freeing, (accountId, members) =>
-        this.#remember(accountId, members),
-      );
-    }
-    this.#freeing.clear();
+  /** The end of a turn: what the turn before freed leaves now; this turn's waits one more. */
+  readonly #turnEnd = (): void => {
+    this.#flush(this.#freeing);
+    [this.#freeing, this.#fresh] = [this.#fresh, this.#freeing];
+    this.#turnEndQueued = this.#freeing.size > 0;
+    if (this.#turnEndQueued) setImmediate(this.#turnEnd);
   };
+
+  /** One ZREM per account for the leases no decision took along, in one write. */
+  #flush(pending: Map<string, string[]>): void {
+    if (pending.size === 0) return;
+    if (!this.#leases.link.up) {
+      for (const [accountId, members] of pending) this.#remember(accountId, members);
+    } else {
+      this.#leases.releaseAll(pending, (accountId, members) => this.#remember(accountId, members));
+    }
+    pending.clear();
+  }
 
   /**
    * Keeps leases to free when Redis answers again; bounded (10,000): past it, a lease is
