@@ -17,6 +17,12 @@
  * Every key expires when its state would be none (see the scripts), so idle state
  * leaves Redis on its own; the TTL is in Redis' time, the state in the caller's.
  *
+ * With a lease taker (takeLeasesWith: the node's RedisLeaseQueues), a decision asked
+ * with the account's slot also takes one of its concurrency leases when it allows the
+ * request at once, in the same script (`<prefix>c{acct:<id>}` shares the budget key's
+ * tag, so on a Cluster the budget's script takes it), and on one server frees the leases
+ * the node released since: a request that runs at once costs one round trip in all.
+ *
  * @example
  * const store = new RedisLimitStore(new RedisLink({ url }, { timeoutMs: 50 }), 'sluice:');
  * await store.gcra('acct:acme', Date.now(), 1, params);
