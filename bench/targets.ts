@@ -192,7 +192,7 @@ const sluice: Target = {
 /** Starts a redis-server, then the gateway on it; the gateway's stop stops both. */
 async function withRedis<R extends { stop(): Promise<void> }>(
   start: (redis: BenchRedis) => Promise<R>,
-): Promise<R & { helperPids: number[] }> {
+): Promise<R & { helperPids: number[]; redisUrl: string }> {
   const redis = await startBenchRedis();
   try {
     const running = await start(redis);
@@ -200,7 +200,7 @@ async function withRedis<R extends { stop(): Promise<void> }>(
       await running.stop();
       await redis.stop();
     };
-    return { ...running, stop, helperPids: [redis.pid] };
+    return { ...running, stop, helperPids: [redis.pid], redisUrl: redis.url };
   } catch (error) {
     await redis.stop();
     throw error;

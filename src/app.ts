@@ -387,21 +387,42 @@ function concurrencyQueues(
   clock: Clock,
   metrics: GatewayMetrics,
 ): ConcurrencyQueues {
+  return redisLeaseQueues(policy, limits, clock, metrics) ?? new AccountQueues();
+}
+
+/**
+ * The leases in Redis of an account's concurrency slots, when the limit store is Redis
+ * (one per thread: each has its own connection), wired to be taken with decisions.
+ *
+ * @example
+ * const queues = redisLeaseQueues(policy, limits, clock, metrics) ?? new AccountQueues();
+ */
+export function redisLeaseQueues(
+  policy: Policy,
+  limits: OpenLimitStore | undefined,
+  clock: Clock,
+  metrics: GatewayMetrics,
+): RedisLeaseQueues | undefined {
   const store = policy.store;
-  if (limits?.link === undefined || store.kind !== 'redis') return new AccountQueues();
-  return new RedisLeaseQueues({
+  if (limits?.link === undefined || store.kind !== 'redis') return undefined;
+  const queues = new RedisLeaseQueues({
     leases: new RedisLeases(limits.link, store.prefix),
     clock,
     leaseMs: store.leaseMs,
     onFallback: () => metrics.limitStoreFallbacks.inc(),
   });
+  limits.redis?.takeLeasesWith(queues);
+  return queues;
 }
 
 /**
  * The safeguards' counts: in Redis, shared by every node (a flood spread over nodes is
  * seen whole and acted on once), when the limit store is Redis; in this process otherwise.
+ *
+ * @example
+ * buildSharedServices({ ...options, tally: safeguardTally(policy, limits, metrics) });
  */
-function safeguardTally(
+export function safeguardTally(
   policy: Policy,
   limits: OpenLimitStore | undefined,
   metrics: GatewayMetrics,
@@ -414,6 +435,26 @@ function safeguardTally(
     new MemoryTally({ maxSubjects: 10_000, maxOffenders: 10_000 }),
     { onFallback: () => metrics.limitStoreFallbacks.inc() },
   );
+}
+
+/**
+ * The safeguards' counts of a gateway with worker threads (kept by its main thread): in
+ * Redis on a connection of main's own when the policy's store is Redis, so a node with
+ * threads counts with every other node; undefined (main's memory) otherwise.
+ *
+ * @example
+ * const tally = await openSafeguardTally(policy, metrics);
+ * await buildSharedServices({ ...options, tally: tally?.tally });
+ * await tally?.close();
+ */
+export async function openSafeguardTally(
+  policy: Policy,
+  metrics: GatewayMetrics,
+): Promise<{ tally: SafeguardTally | undefined; close(): Promise<void> } | undefined> {
+  if (policy.store.kind !== 'redis') return undefined;
+  // The link's faults are logged by the threads' own links; main only counts fallbacks.
+  const limits = await openLimitStore(policy.store, {});
+  return { tally: safeguardTally(policy, limits, metrics), close: () => limits.close() };
 }
 
 /** Whether safeguard actions on `subject` only record: the policy's mode, or its account's plan's. */

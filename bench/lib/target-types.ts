@@ -83,6 +83,8 @@ export interface RunningTarget {
    * CPU is counted in the gateway's CPU per request.
    */
   readonly helperPids?: readonly number[];
+  /** The Redis a Redis row's gateway uses (bench/redis-commands.ts counts its commands). */
+  readonly redisUrl?: string;
   /**
    * After a measured run: what went wrong that the figures do not show (sluice on Redis:
    * decisions that fell back to the local insurance limiter), or undefined.

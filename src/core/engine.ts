@@ -3,7 +3,8 @@
  * then an optional per-route rate. It returns a `Decision` value — a refusal is never
  * thrown — and answers synchronously while the store does (the memory store does), so
  * the gateway's hot path creates no promise; with a Redis store it returns a promise,
- * and a store with `windowThenGcra` decides a. and b. together in one round trip.
+ * and a store with `windowThenGcra` decides a. and b. together in one round trip (and
+ * may take the account's concurrency slot in it: the Redis store's leases).
  *
  * Order and keys:
  *   a. `ip:<ip>` sliding window (policy.ip). Counts requests, not cost: the product's IP
@@ -158,6 +159,12 @@ export function createEngine(options: EngineOptions): Engine {
     const account = input.account;
     if (pair && account !== undefined) {
       const step = accountStep(c, account, input.cost);
+      // The account's concurrency slot is taken in the same trip, unless a route rate
+      // still has a say (a refusal there would leave the slot taken for nothing).
+      const slot =
+        input.route?.rate === undefined
+          ? { account: account.id, limit: step.plan.concurrency }
+          : undefined;
       const both = store.windowThenGcra!(
         'ip:' + scope,
         c.ip,
@@ -165,6 +172,7 @@ export function createEngine(options: EngineOptions): Engine {
         step.cost,
         step.params,
         now,
+        slot,
       );
       return whenReady(both, (res) => afterIp(c, input, now, res.window, step, res.gcra));
     }

@@ -22,6 +22,7 @@ import type {
   GcraParams,
   GcraResult,
   LimitStore,
+  SlotAsk,
   WindowParams,
   WindowResult,
   WindowThenGcraResult,
@@ -72,9 +73,11 @@ export class FailoverLimitStore implements LimitStore {
     cost: number,
     g: GcraParams,
     now: number,
+    slot?: SlotAsk,
   ): MaybePromise<WindowThenGcraResult> {
+    // Decided without Redis, no lease is taken: the request asks for its slot as usual.
     return this.#step(
-      () => this.#redis.windowThenGcra(windowKey, w, gcraKey, cost, g, now),
+      () => this.#redis.windowThenGcra(windowKey, w, gcraKey, cost, g, now, slot),
       () => {
         const window = this.#insurance.window(windowKey, now, 1, w);
         const gcra = window.allowed ? this.#insurance.gcra(gcraKey, now, cost, g) : undefined;

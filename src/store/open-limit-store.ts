@@ -19,6 +19,8 @@ export interface OpenLimitStore {
   readonly store: LimitStore;
   /** The Redis connection, when the store is Redis. */
   readonly link: RedisLink | undefined;
+  /** The Redis store behind the insurance (to take concurrency leases with decisions). */
+  readonly redis?: RedisLimitStore | undefined;
   /** While Redis is not answering: what decides instead (`open`) or that it refuses (`closed`). */
   degraded(): 'open' | 'closed' | undefined;
   close(): Promise<void>;
@@ -52,8 +54,9 @@ export async function openLimitStore(
   const { RedisLink } = await import('./redis-link.ts');
   const link = new RedisLink(settings.redis, { timeoutMs: settings.timeoutMs });
   if (hooks.onChange !== undefined) link.onChange(hooks.onChange);
+  const redis = new RedisLimitStore(link, settings.prefix);
   const store = new FailoverLimitStore({
-    redis: new RedisLimitStore(link, settings.prefix),
+    redis,
     insurance: new MemoryLimitStore(),
     onFailure: settings.onFailure,
     onFallback: hooks.onFallback,
@@ -63,6 +66,7 @@ export async function openLimitStore(
   return {
     store,
     link,
+    redis,
     degraded: () => (link.up ? undefined : settings.onFailure),
     async close() {
       store.close();

@@ -9,6 +9,20 @@
  * straight to this node's oldest waiter, lease and all, so order is FIFO within a node;
  * between nodes it is whoever asks Redis first after a slot frees.
  *
+ * Most leases are taken before `acquire` is called: the limit store's admission script
+ * takes one with a decision that allows a request at once (RedisLimitStore
+ * takeLeasesWith: this class is its LeaseTaker), so a request that runs at once costs one
+ * round trip for its decision and its slot together. The lease waits here until the
+ * request asks for its slot in the same turn of the event loop; one nobody asked for by
+ * then (the request was refused by a later stage, or is delayed) goes to this node's
+ * oldest waiter of the account, or is freed. A script that found the account full spares
+ * the next `acquire` of that turn the same question: it queues at once.
+ *
+ * Releases are not waited for: a freed lease rides with a decision's script of this turn
+ * of the event loop or the next (on one server), or leaves after that with the others
+ * freed meanwhile, one ZREM per account in one write; a lease lost on the way expires on
+ * its own.
+ *
  * Leases are renewed every third of `leaseMs` while their requests run; a node that dies
  * mid-request stops renewing, and its leases expire within `leaseMs`. Lease times are the
  * nodes' clocks (`clock.now()`), so nodes' clocks must agree to well within `leaseMs`.
@@ -30,7 +44,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Acquired, ConcurrencyQueues } from '../core/limiter/account-queue.ts';
 import type { MaybePromise } from '../core/maybe-async.ts';
-import type { RedisLeases } from './redis-leases.ts';
+import type { LeaseTaker, RedisLeases } from './redis-leases.ts';
 
 export interface LeaseQueuesOptions {
   readonly leases: RedisLeases;
@@ -45,6 +59,7 @@ export interface LeaseQueuesOptions {
 
 const RUN: Acquired = Object.freeze({ status: 'run' });
 const FULL: Acquired = Object.freeze({ status: 'full' });
+const NO_FREES: readonly (readonly [string, string])[] = Object.freeze([]);
 
 interface AccountSlots {
   /** Requests of the account running on this node (with a lease or, Redis down, without). */
@@ -55,15 +70,19 @@ interface AccountSlots {
   waiting: number[];
   /** The plan's concurrency at the latest acquire (the poll asks for this many). */
   limit: number;
+  /** Leases the admission script took for requests that have not asked for them yet. */
+  taken: string[];
+  /** The admission script found the account full in this turn of the event loop. */
+  full: boolean;
   /** Acquisitions waiting for Redis' first answer (the entry must outlive them). */
   pending: number;
   poll: NodeJS.Timeout | undefined;
 }
 
-export class RedisLeaseQueues implements ConcurrencyQueues {
+export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   readonly #leases: RedisLeases;
   readonly #clock: Clock;
-  readonly #leaseMs: number;
+  readonly leaseMs: number;
   readonly #pollMs: number;
   readonly #onFallback: () => void;
   /** This process's lease names start with it: unique per node and start. */
@@ -76,14 +95,28 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
   readonly #unfreed = new Map<string, Set<string>>();
   #unfreedCount = 0;
   readonly #renew: NodeJS.Timeout;
+  /** Accounts given a lease or told full by the admission script in this turn. */
+  readonly #touched = new Set<string>();
+  #settleQueued = false;
+  /**
+   * Leases to free, per account, for the next decisions' scripts to take along: freed
+   * before this turn of the event loop (`#freeing`), and in it (`#fresh`). One that no
+   * decision took by the end of the turn after its own leaves in a ZREM: under load the
+   * next turn's requests take it and the release costs no command of its own; idle, it
+   * waits two turns (microseconds). A waiter on this node does not wait for it: it gets
+   * the slot directly.
+   */
+  #freeing = new Map<string, string[]>();
+  #fresh = new Map<string, string[]>();
+  #turnEndQueued = false;
 
   constructor(options: LeaseQueuesOptions) {
     this.#leases = options.leases;
     this.#clock = options.clock;
-    this.#leaseMs = options.leaseMs;
+    this.leaseMs = options.leaseMs;
     this.#pollMs = options.pollMs ?? 50;
     this.#onFallback = options.onFallback ?? (() => {});
-    this.#renew = setInterval(() => this.#renewAll(), Math.max(1, Math.floor(this.#leaseMs / 3)));
+    this.#renew = setInterval(() => this.#renewAll(), Math.max(1, Math.floor(this.leaseMs / 3)));
     this.#renew.unref();
     this.#leases.link.onChange((up) => {
       if (up) this.#freeUnfreed();
@@ -95,11 +128,19 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     slots.limit = limit;
     // Never overtake a request already waiting here.
     if (slots.waiting.length > 0) return this.#queue(accountId, slots, queueMax);
+    // Taken with the decision: no round trip.
+    const taken = slots.taken.pop();
+    if (taken !== undefined) {
+      slots.inflight++;
+      slots.leases.push(taken);
+      return RUN;
+    }
+    if (slots.full) return this.#queue(accountId, slots, queueMax);
     if (!this.#leases.link.up) return this.#local(accountId, slots, queueMax);
     const member = this.#member();
     let asked: Promise<number>;
     try {
-      asked = this.#leases.take(accountId, this.#clock.now(), this.#leaseMs, limit, [member]);
+      asked = this.#leases.take(accountId, this.#clock.now(), this.leaseMs, limit, [member]);
     } catch (error) {
       this.#leases.link.down(error);
       return this.#local(accountId, slots, queueMax);
@@ -164,20 +205,99 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     return this.#accounts.size;
   }
 
+  offer(accountId: string): string | undefined {
+    // Requests of the account wait here: a new one queues behind them without a lease.
+    if (!this.#leases.link.up || (this.#accounts.get(accountId)?.waiting.length ?? 0) > 0) {
+      return undefined;
+    }
+    return this.#member();
+  }
+
+  granted(accountId: string, member: string): void {
+    this.#slots(accountId).taken.push(member);
+    this.#touch(accountId);
+  }
+
+  full(accountId: string): void {
+    this.#slots(accountId).full = true;
+    this.#touch(accountId);
+  }
+
+  failed(accountId: string, member: string): void {
+    this.#remember(accountId, [member]);
+  }
+
+  frees(max: number): readonly (readonly [string, string])[] {
+    if (this.#freeing.size === 0 && this.#fresh.size === 0) return NO_FREES;
+    const out: [string, string][] = [];
+    for (const pending of [this.#freeing, this.#fresh]) {
+      for (const [accountId, members] of pending) {
+        while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
+        if (members.length === 0) pending.delete(accountId);
+        if (out.length >= max) return out;
+      }
+    }
+    return out;
+  }
+
   /** Stops renewing and polling, and frees every lease still held (best effort). */
   close(): void {
     clearInterval(this.#renew);
     for (const [accountId, slots] of this.#accounts) {
       clearTimeout(slots.poll);
-      for (const member of slots.leases) this.#free(accountId, member);
+      for (const member of [...slots.leases, ...slots.taken]) this.#free(accountId, member);
     }
     this.#accounts.clear();
+    this.#flush(this.#freeing);
+    this.#flush(this.#fresh);
+  }
+
+  /**
+   * Settles the admission script's answers at the end of this turn of the event loop
+   * (setImmediate: after the promise callbacks that hand each request its slot).
+   */
+  #touch(accountId: string): void {
+    this.#touched.add(accountId);
+    if (this.#settleQueued) return;
+    this.#settleQueued = true;
+    setImmediate(() => this.#settle());
+  }
+
+  /** Leases nobody asked for go to this node's waiters of the account, or are freed. */
+  #settle(): void {
+    this.#settleQueued = false;
+    for (const accountId of this.#touched) {
+      const slots = this.#accounts.get(accountId);
+      if (slots === undefined) continue;
+      slots.full = false;
+      for (let member = slots.taken.pop(); member !== undefined; member = slots.taken.pop()) {
+        const ticket = slots.waiting.shift();
+        if (ticket === undefined) {
+          this.#free(accountId, member);
+          continue;
+        }
+        slots.inflight++;
+        slots.leases.push(member);
+        this.#start(ticket);
+      }
+      this.#dropIfIdle(accountId, slots);
+    }
+    this.#touched.clear();
   }
 
   #slots(accountId: string): AccountSlots {
     let slots = this.#accounts.get(accountId);
     if (slots === undefined) {
-      slots = { inflight: 0, leases: [], waiting: [], limit: 0, pending: 0, poll: undefined };
+      slots = {
+        inflight: 0,
+        leases: [],
+        waiting: [],
+        limit: 0,
+        taken: [],
+        full: false,
+        pending: 0,
+        poll: undefined,
+      };
       this.#accounts.set(accountId, slots);
     }
     return slots;
@@ -233,7 +353,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
         granted = await this.#leases.take(
           accountId,
           this.#clock.now(),
-          this.#leaseMs,
+          this.leaseMs,
           slots.limit,
           members,
         );
@@ -268,17 +388,45 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     for (const [accountId, slots] of this.#accounts) {
       if (slots.leases.length === 0) continue;
       this.#leases
-        .renew(accountId, now, this.#leaseMs, slots.leases)
+        .renew(accountId, now, this.leaseMs, slots.leases)
         .catch((error: unknown) => this.#leases.link.down(error));
     }
   }
 
+  /**
+   * Frees a lease, not waited for: a decision's script of this turn or the next takes it
+   * along (frees), or it leaves with the others freed meanwhile (see #freeing).
+   */
   #free(accountId: string, member: string): void {
     if (!this.#leases.link.up) {
       this.#remember(accountId, [member]);
       return;
     }
-    this.#leases.release(accountId, member).catch(() => this.#remember(accountId, [member]));
+    const members = this.#fresh.get(accountId);
+    if (members === undefined) this.#fresh.set(accountId, [member]);
+    else members.push(member);
+    if (this.#turnEndQueued) return;
+    this.#turnEndQueued = true;
+    setImmediate(this.#turnEnd);
+  }
+
+  /** The end of a turn: what the turn before freed leaves now; this turn's waits one more. */
+  readonly #turnEnd = (): void => {
+    this.#flush(this.#freeing);
+    [this.#freeing, this.#fresh] = [this.#fresh, this.#freeing];
+    this.#turnEndQueued = this.#freeing.size > 0;
+    if (this.#turnEndQueued) setImmediate(this.#turnEnd);
+  };
+
+  /** One ZREM per account for the leases no decision took along, in one write. */
+  #flush(pending: Map<string, string[]>): void {
+    if (pending.size === 0) return;
+    if (!this.#leases.link.up) {
+      for (const [accountId, members] of pending) this.#remember(accountId, members);
+    } else {
+      this.#leases.releaseAll(pending, (accountId, members) => this.#remember(accountId, members));
+    }
+    pending.clear();
   }
 
   /**
@@ -315,6 +463,8 @@ export class RedisLeaseQueues implements ConcurrencyQueues {
     if (
       slots.inflight === 0 &&
       slots.waiting.length === 0 &&
+      slots.taken.length === 0 &&
+      !slots.full &&
       slots.pending === 0 &&
       slots.poll === undefined
     ) {

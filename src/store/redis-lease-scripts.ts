@@ -6,30 +6,37 @@
  * expires, so a node that dies mid-request frees its slots within the lease time.
  *
  * @example
- * await client.sluiceLeaseTake('sluice:c{acme}', now, 10_000, 4, 'node1:7'); // 1: granted
+ * await client.sluiceLeaseTake('sluice:c{acct:acme}', now, 10_000, 4, 'node1:7'); // 1: granted
  */
 
 /**
- * Takes up to `#ARGV - 3` leases while fewer than `limit` unexpired ones are held:
- * KEYS[1] the account's set; ARGV now, ttl (ms), limit, then one member per lease
- * wanted. Drops expired leases first. Returns how many were granted (the first ones).
- * The key itself expires `ttl` after the last grant or renewal (Redis' time), so an
- * account nobody uses leaves nothing behind.
+ * The take, as a Lua function the admission script calls too (redis-limit-scripts.ts):
+ * grants `members[from…]` while fewer than `limit` unexpired leases are held, after
+ * dropping the expired ones; returns how many it granted (the first ones). The key itself
+ * expires `ttl` after the last grant or renewal (Redis' time), so an account nobody uses
+ * leaves nothing behind.
  */
-export const LEASE_TAKE_SCRIPT = `
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local free = limit - redis.call('ZCARD', KEYS[1])
-local granted = 0
-for i = 4, #ARGV do
-  if granted >= free then break end
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
-  granted = granted + 1
+export const LEASE_LIB = `
+local function takeLeases(key, now, ttl, limit, members, from)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local free = limit - redis.call('ZCARD', key)
+  local granted = 0
+  for i = from, #members do
+    if granted >= free then break end
+    redis.call('ZADD', key, now + ttl, members[i])
+    granted = granted + 1
+  end
+  if granted > 0 then redis.call('PEXPIRE', key, ttl) end
+  return granted
 end
-if granted > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return granted
+`;
+
+/**
+ * Takes up to `#ARGV - 3` leases: KEYS[1] the account's set; ARGV now, ttl (ms), limit,
+ * then one member per lease wanted. Returns how many were granted (the first ones).
+ */
+export const LEASE_TAKE_SCRIPT = `${LEASE_LIB}
+return takeLeases(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV, 4)
 `;
 
 /**

@@ -21,6 +21,7 @@
  * @example
  * client.defineCommand('sluiceGcra', { numberOfKeys: 1, lua: GCRA_SCRIPT });
  */
+import { LEASE_LIB } from './redis-lease-scripts.ts';
 
 /** Helpers and both steps; each script below ends with its own call. */
 const LIB = `
@@ -158,6 +159,48 @@ local now = num(ARGV[1])
 local w = window(KEYS[1], now, num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]))
 if w[1] == 0 then return w end
 local g = gcra(KEYS[2], now, num(ARGV[6]), num(ARGV[7]), num(ARGV[8]), num(ARGV[9]))
+for i = 1, #g do w[#w + 1] = g[i] end
+return w
+`;
+
+/**
+ * The GCRA step, then the account's concurrency lease when the step allowed without a
+ * delay (a refused or delayed request takes none: a delayed one asks when its delay
+ * ends), so a request that runs at once costs one round trip. KEYS[1] the GCRA key,
+ * KEYS[2] the account's lease set (same hash tag: one slot on a Cluster); ARGV now,
+ * cost, emissionMs, burst, maxDelayMs, lease ttl, lease limit, lease member. Its 5
+ * answers, then 1 (the lease is the member's), 0 (the account is full) or -1 (none asked).
+ */
+const GCRA_LEASE = `
+local function gcraLease(gKey, lKey, now, a)
+  local g = gcra(gKey, now, num(ARGV[a]), num(ARGV[a + 1]), num(ARGV[a + 2]), num(ARGV[a + 3]))
+  if g[1] == 1 and g[2] == 0 then
+    g[6] = takeLeases(lKey, now, tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), {ARGV[a + 6]}, 1)
+  else
+    g[6] = -1
+  end
+  return g
+end
+`;
+
+/** KEYS[1] the GCRA key, KEYS[2] the lease set; ARGV as GCRA_LEASE says. */
+export const GCRA_LEASE_SCRIPT = `${LIB}${LEASE_LIB}${GCRA_LEASE}
+return gcraLease(KEYS[1], KEYS[2], num(ARGV[1]), 2)
+`;
+
+/**
+ * WINDOW_THEN_GCRA_SCRIPT taking the lease as GCRA_LEASE does: KEYS[1] the IP window,
+ * KEYS[2] the GCRA key, KEYS[3] the lease set; ARGV those of WINDOW_THEN_GCRA_SCRIPT,
+ * then lease ttl, limit and member. 7 answers, then 6 when the window allowed.
+ * Leases this node freed since its last call ride along, first: KEYS[4…] their sets,
+ * ARGV[13…] their members (one each), so a release costs no command of its own.
+ */
+export const WINDOW_GCRA_LEASE_SCRIPT = `${LIB}${LEASE_LIB}${GCRA_LEASE}
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[i + 9]) end
+local now = num(ARGV[1])
+local w = window(KEYS[1], now, num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]))
+if w[1] == 0 then return w end
+local g = gcraLease(KEYS[2], KEYS[3], now, 6)
 for i = 1, #g do w[#w + 1] = g[i] end
 return w
 `;

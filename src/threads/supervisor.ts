@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminServer } from '../admin/admin-server.ts';
-import { type App, type AppOptions, buildSharedServices } from '../app.ts';
+import { type App, type AppOptions, buildSharedServices, openSafeguardTally } from '../app.ts';
 import { systemClock } from '../core/clock.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -86,7 +86,16 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       broadcast({ type: 'refresh' });
     },
   });
-  const shared = await buildSharedServices({ ...options, clock, logger, metrics, wrapIdentities });
+  // On Redis the safeguards count there, with every other node's.
+  const redisTally = await openSafeguardTally(options.policy, metrics);
+  const shared = await buildSharedServices({
+    ...options,
+    clock,
+    logger,
+    metrics,
+    wrapIdentities,
+    tally: redisTally?.tally,
+  });
   const limits = new SharedLimitStore();
   const counters = new SharedCounters({ lanes: options.threads });
   let policy = options.policy;
@@ -332,6 +341,7 @@ export async function buildThreadedApp(options: ThreadedAppOptions): Promise<App
       await stopThreads();
       await admin?.close();
       await shared.close();
+      await redisTally?.close();
       limits.close();
       await recordStore.close();
       metrics.stop();

@@ -2,6 +2,8 @@
  * A worker thread's entry (`server.threads` > 1): builds one data path (app.ts
  * buildDataPath) over the limits and counters main shares, with its own HTTP server on
  * the gateway's port (SO_REUSEPORT: the kernel spreads connections over the threads).
+ * On Redis (`store.redis`) the limits and the accounts' concurrency leases are Redis',
+ * on this thread's own connection, as every node's are.
  *
  * What it keeps itself: its identity cache (its own SQLite connection, polled every
  * second, and told at once by main of changes main makes), its upstream pool, the runs of
@@ -14,7 +16,7 @@
  * new Worker(new URL('./worker.ts', import.meta.url), { workerData: setup });
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildDataPath, type DataPath, limitStoreHooks } from '../app.ts';
+import { buildDataPath, type DataPath, limitStoreHooks, redisLeaseQueues } from '../app.ts';
 import { systemClock } from '../core/clock.ts';
 import { deepFreeze } from '../core/policy/compile-context.ts';
 import type { Policy } from '../core/policy/types.ts';
@@ -101,13 +103,16 @@ async function start(): Promise<void> {
       'the shared table of counts is full: requests are let through without being counted against their cap',
     );
   };
-  const queues = new SharedAccountQueues(counters, setup.lane);
-  // On Redis every thread has its own connection (limits are shared through Redis, as
-  // between nodes); on memory the threads share one table in shared memory.
+  // On Redis every thread has its own connection (limits and accounts' concurrency
+  // leases are shared through Redis, as between nodes); on memory the threads share one
+  // table in shared memory.
   const limits =
     policy.store.kind === 'redis'
       ? await openLimitStore(policy.store, limitStoreHooks(logger, metrics))
       : undefined;
+  const queues =
+    redisLeaseQueues(policy, limits, clock, metrics) ??
+    new SharedAccountQueues(counters, setup.lane);
   const path: DataPath = buildDataPath({
     policy,
     recordStore,

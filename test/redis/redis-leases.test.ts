@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import type { Acquired } from '../../src/core/limiter/account-queue.ts';
+import type { GcraParams, WindowParams } from '../../src/core/limiter/types.ts';
 import { RedisLeaseQueues } from '../../src/store/redis-lease-queues.ts';
 import { RedisLeases } from '../../src/store/redis-leases.ts';
+import { RedisLimitStore } from '../../src/store/redis-limit-store.ts';
 import { RedisLink } from '../../src/store/redis-link.ts';
 import { type RedisProcess, startRedis } from '../helpers/redis-server.ts';
 
@@ -60,7 +62,7 @@ test('leases: renewal adds back a lease Redis lost (a restart without persistenc
   const made = await link();
   const leases = new RedisLeases(made, `l${prefixes++}:`);
   assert.equal(await leases.take('acme', T0, 10_000, 1, ['a:1']), 1);
-  await made.client.del(`l${prefixes - 1}:c{acme}`);
+  await made.client.del(`l${prefixes - 1}:c{acct:acme}`);
   await leases.renew('acme', T0 + 1_000, 10_000, ['a:1']);
   assert.equal(await leases.take('acme', T0 + 1_000, 10_000, 1, ['b:1']), 0);
 });
@@ -70,7 +72,7 @@ test('the key expires in Redis when nobody renews (idle accounts leave nothing)'
   const prefix = `l${prefixes++}:`;
   const leases = new RedisLeases(made, prefix);
   await leases.take('acme', T0, 5_000, 1, ['a:1']);
-  const ttl = await made.client.pttl(`${prefix}c{acme}`);
+  const ttl = await made.client.pttl(`${prefix}c{acct:acme}`);
   assert.ok(ttl > 0 && ttl <= 5_000, `ttl ${ttl}`);
 });
 
@@ -150,5 +152,47 @@ test('lease queues: a lease freed while Redis did not answer is freed when it an
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.ok(made.up, 'the link is up again');
+  assert.equal(await leases.count('acme', T0), 0);
+});
+
+test('lease queues: a lease taken with a decision runs its request without a round trip; one nobody asks for is freed', async (t) => {
+  const made = await link();
+  const prefix = `q${prefixes++}:`;
+  const leases = new RedisLeases(made, prefix);
+  const clock = manualClock(T0);
+  const queues = new RedisLeaseQueues({ leases, clock, leaseMs: 10_000, pollMs: 5_000 });
+  const store = new RedisLimitStore(made, prefix);
+  store.takeLeasesWith(queues);
+  t.after(() => queues.close());
+  const w: WindowParams = { periodMs: 60_000, warn: 1000, block: 1000 };
+  const g: GcraParams = { emissionMs: 1, burst: 1000, maxDelayMs: 0, limit: 1, periodMs: 1 };
+  const slot = { account: 'acme', limit: 1 };
+  const decide = () => store.windowThenGcra('ip:a', w, 'acct:acme', 1, g, T0, slot);
+  const settled = () => new Promise((r) => setTimeout(r, 50)); // the end of the turn, the frees sent
+
+  // Decided, then nobody asks (a later stage refused it): the lease is freed.
+  await decide();
+  assert.equal(await leases.count('acme', T0), 1, 'taken with the decision');
+  await settled();
+  assert.equal(await leases.count('acme', T0), 0, 'freed at the end of the turn');
+  assert.equal(queues.size, 0);
+
+  // Decided, then asked in the same turn: answered at once (no promise), with that lease.
+  await decide();
+  const run = queues.acquire('acme', 1, 5);
+  assert.deepEqual(run, { status: 'run' });
+  // The account is full now: the script says so, and the request queues without asking again.
+  await decide();
+  const queued = queues.acquire('acme', 1, 5) as Acquired & { ticket: number };
+  assert.equal(queued.status, 'queued');
+  assert.equal(await leases.count('acme', T0), 1);
+
+  // While a request waits here, a decision takes no lease (the waiter is first in line).
+  await decide();
+  assert.equal(await leases.count('acme', T0), 1);
+  // The running request ends: its slot, and lease, go to the waiter here.
+  assert.equal(queues.release('acme'), queued.ticket);
+  assert.equal(queues.release('acme'), undefined);
+  await settled();
   assert.equal(await leases.count('acme', T0), 0);
 });

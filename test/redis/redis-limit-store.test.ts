@@ -82,6 +82,52 @@ for (const [name, make] of [
       assert.deepEqual(got, { window: wantWindow, gcra: wantGcra }, `step ${i} at ${now - T0}`);
     }
   });
+
+  test(`${name}: a decision with a slot takes the account's lease only when allowed at once, up to the limit`, async (t) => {
+    const store = await make();
+    t.after(() => store.close());
+    // What the lease queues are told, in order (RedisLeaseQueues is the real taker).
+    const told: string[] = [];
+    let n = 0;
+    store.takeLeasesWith({
+      leaseMs: 10_000,
+      offer: () => `m${++n}`,
+      granted: (account, member) => told.push(`granted ${account} ${member}`),
+      full: (account) => told.push(`full ${account}`),
+      failed: (account, member) => told.push(`failed ${account} ${member}`),
+      frees: () => [],
+    });
+    const w: WindowParams = { periodMs: 60_000, warn: 100, block: 4 };
+    const g: GcraParams = {
+      emissionMs: 1000,
+      burst: 2,
+      maxDelayMs: 5_000,
+      limit: 60,
+      periodMs: 60_000,
+    };
+    const slot = { account: 'acme', limit: 2 };
+    const decide = (ip: string, cost = 1) =>
+      store.windowThenGcra(`ip:${ip}`, w, 'acct:acme', cost, g, T0, slot);
+    const memory = new MemoryLimitStore();
+    const expect = (ip: string, cost = 1) => {
+      const window = memory.window(`ip:${ip}`, T0, 1, w);
+      return { window, gcra: window.allowed ? memory.gcra('acct:acme', T0, cost, g) : undefined };
+    };
+    // Two allowed at once (burst 2): both take a lease.
+    assert.deepEqual(await decide('a'), expect('a'));
+    assert.deepEqual(await decide('a'), expect('a'));
+    // A third is delayed (1 s): no lease.
+    assert.deepEqual(await decide('a'), expect('a'));
+    // Refused by the account's budget (cost 9 waits past maxDelay): no lease.
+    assert.deepEqual(await decide('b', 9), expect('b', 9));
+    // Refused by the IP window (block 4: the fifth from `a`): no lease, and no budget spent.
+    assert.deepEqual(await decide('a'), expect('a'));
+    assert.equal(await store.link.client.zcard(`${store.prefix}c{acct:acme}`), 2);
+    // Allowed at once again later, but both slots are taken: the account is full.
+    const later = await store.windowThenGcra('ip:c', w, 'acct:acme', 1, g, T0 + 5_000, slot);
+    assert.equal(later.gcra?.allowed, true);
+    assert.deepEqual(told, ['granted acme m1', 'granted acme m2', 'full acme']);
+  });
 }
 
 test('redis: written keys expire with their state (GCRA at its tat, a window after two periods)', async (t) => {

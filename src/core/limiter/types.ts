@@ -58,6 +58,20 @@ export interface WindowThenGcraResult {
 }
 
 /**
+ * The account's concurrency slot a decision may take with it (`windowThenGcra`): a
+ * store whose slots are elsewhere (Redis leases) takes one in the same round trip when
+ * the request is allowed at once; other stores ignore it.
+ *
+ * @example
+ * store.windowThenGcra('ip:192.0.2.1', w, 'acct:acme', 1, g, now, { account: 'acme', limit: 4 });
+ */
+export interface SlotAsk {
+  readonly account: string;
+  /** The plan's `concurrency`. */
+  readonly limit: number;
+}
+
+/**
  * Where limiter state lives (the engine's port): a store applies the pure maths atomically
  * per key. The memory store answers at once, a store across the network with a promise.
  */
@@ -92,7 +106,8 @@ export interface LimitStore {
   /**
    * Optional: one admission decision's two steps at once, the same as
    * `window(windowKey, now, 1, w)` then, only when that allowed, `gcra(gcraKey, now, cost, g)`,
-   * done atomically. The Redis store runs both in one script, one round trip.
+   * done atomically. The Redis store runs both in one script, one round trip, and
+   * takes the account's concurrency slot (`slot`) in it too.
    */
   windowThenGcra?(
     windowKey: string,
@@ -101,6 +116,7 @@ export interface LimitStore {
     cost: number,
     g: GcraParams,
     now: number,
+    slot?: SlotAsk,
   ): MaybePromise<WindowThenGcraResult>;
   /** Number of keys held (for metrics and eviction tests). */
   size(): MaybePromise<number>;
