@@ -24,7 +24,12 @@ import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { RawHeaders, UpstreamExchange } from './upstream-exchange.ts';
 
-/** The request as the proxy builds it (a subset of undici's dispatch options). */
+/**
+ * The request as the proxy builds it (a subset of undici's dispatch options).
+ *
+ * @example
+ * const request: ExchangeRequest = { path: '/api/items/1', method: 'GET', headers: {}, body: null };
+ */
 export interface ExchangeRequest {
   /** Origin-form, base path included. */
   path: string;
@@ -33,7 +38,12 @@ export interface ExchangeRequest {
   body: Buffer | Readable | null;
 }
 
-/** One exchange: the contract of `streamToResponse` without the dispatcher. */
+/**
+ * One exchange: the contract of `streamToResponse` without the dispatcher.
+ *
+ * @example
+ * const send: SendExchange = fetchExchange(origin, 30_000);
+ */
 export type SendExchange = (
   request: ExchangeRequest,
   res: ServerResponse,

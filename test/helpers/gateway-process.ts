@@ -201,14 +201,22 @@ export async function startDemoGateway(
   const upstream = await startDemoUpstream({});
   const dataDir = tempDir();
   const keys: Record<string, string> = {};
-  for (const account of options.accounts ?? [])
-    keys[account] = (await createKey(dataDir, account)).key;
-  const config =
-    options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
-  const gateway = await startGateway(
-    ['--upstream', upstream.url, '--data', dataDir, ...config, ...(options.args ?? [])],
-    { env: options.env, runtime: options.runtime },
-  );
+  let gateway: GatewayProcess;
+  try {
+    for (const account of options.accounts ?? [])
+      keys[account] = (await createKey(dataDir, account)).key;
+    const config =
+      options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
+    gateway = await startGateway(
+      ['--upstream', upstream.url, '--data', dataDir, ...config, ...(options.args ?? [])],
+      { env: options.env, runtime: options.runtime },
+    );
+  } catch (error) {
+    // The caller gets no handle to stop it with: a listening upstream left behind keeps
+    // the test file's process alive after its tests, and the whole suite waits for it.
+    await upstream.close();
+    throw error;
+  }
   return {
     gateway,
     upstream,
