@@ -185,7 +185,8 @@ async function scenarios(
     // One unlimited control is enough: the data-path floor would repeat direct's rows.
     if (!t.limits && t.name !== 'direct') continue;
     if (t.scenarios === false) {
-      out.skipped[t.name] = 'overhead rows only (the cost of the shared store)';
+      out.skipped[t.name] =
+        `overhead rows only (${t.name === 'sluice-bun' ? 'the cost of the runtime' : 'the cost of the shared store'})`;
       continue;
     }
     log(`  scenarios: ${t.name}`);

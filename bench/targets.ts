@@ -189,6 +189,22 @@ const sluice: Target = {
   start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts),
 };
 
+/**
+ * sluice on Bun: the same `sluice serve`, policy and keys as the `sluice` row, run by the
+ * Bun binary (node:http's server as Bun provides it, the upstream exchange on Bun's
+ * fetch: src/gateway/upstream-fetch-exchange.ts). Overhead rows only: the question is
+ * the runtime's speed on the same work.
+ */
+const sluiceBun: Target = {
+  name: 'sluice-bun',
+  label: 'sluice on Bun (full pipeline, memory)',
+  keyHeader: 'x-api-key',
+  limits: true,
+  scenarios: false,
+  unavailable: async () => bunUnavailable(),
+  start: (upstreamUrl, opts) => startSluice(upstreamUrl, opts, BUN),
+};
+
 /** Starts a redis-server, then the gateway on it; the gateway's stop stops both. */
 async function withRedis<R extends { stop(): Promise<void> }>(
   start: (redis: BenchRedis) => Promise<R>,
@@ -245,6 +261,7 @@ export const TARGETS: readonly Target[] = [
   bunMinimal,
   dataPath,
   sluice,
+  sluiceBun,
   sluiceRedis,
   fastifyRlfRedis,
 ];

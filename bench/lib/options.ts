@@ -41,7 +41,8 @@ export const USAGE = `usage: npm run bench -- [options]   (node bench/run.ts [op
   --connections N    wrk connections (default 50)
   --keys N           API keys the load rotates over (default 1000)
   --targets a,b      only these targets (direct, nginx, haproxy, fastify, node-minimal,
-                     bun-minimal, data-path, sluice, sluice-redis, fastify-rlf-redis)
+                     bun-minimal, data-path, sluice, sluice-bun, sluice-redis,
+                     fastify-rlf-redis)
   --no-scenarios     skip the scenarios (isolation per refusal kind, isolation)
   --no-engine        skip the decision-engine comparison (10k and 1M keys)
   --no-threads       skip the threads rows (sluice --threads 1/2 and nginx worker_processes

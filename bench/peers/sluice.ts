@@ -133,8 +133,16 @@ async function makeKeys(count: number): Promise<{ dir: string; keys: string[] }>
   return { dir, keys: lines.slice(0, count) };
 }
 
-/** Starts `sluice serve` pinned to core 0; TargetUnavailable when it cannot. */
-export async function startSluice(upstreamUrl: string, opts: StartOptions) {
+/**
+ * Starts `sluice serve` pinned to core 0; TargetUnavailable when it cannot. `runtime` is
+ * the binary that runs it: the pinned Node running the harness, or Bun (the `sluice-bun`
+ * row); keys are made and IPs blocked by the CLI on Node either way.
+ */
+export async function startSluice(
+  upstreamUrl: string,
+  opts: StartOptions,
+  runtime = process.execPath,
+) {
   const { dir: keysDir, keys } = await template(opts.keys);
   const runDir = await mkdtemp(join(tmpdir(), 'sluice-bench-run-'));
   madeDirs.add(runDir);
@@ -165,7 +173,7 @@ export async function startSluice(upstreamUrl: string, opts: StartOptions) {
   const adminPort = opts.redisUrl === undefined ? undefined : await freePort();
   const child = spawnPinned(
     0,
-    process.execPath,
+    runtime,
     [
       ...(opts.nodeArgs ?? []),
       CLI,

@@ -21,10 +21,11 @@ export interface UpstreamExchange {
 }
 
 /**
- * Response headers as undici's parser hands them: name, value, name, value… as bytes.
- * Left to the head callback to read, so the headers it passes on are built once.
+ * Response headers as undici's parser hands them: name, value, name, value… as bytes
+ * (or as strings, from `fetch`: upstream-fetch-exchange.ts). Left to the head callback to
+ * read, so the headers it passes on are built once.
  */
-export type RawHeaders = Buffer[];
+export type RawHeaders = (Buffer | string)[];
 
 class ResponseHandler {
   readonly res: ServerResponse;
@@ -56,7 +57,7 @@ class ResponseHandler {
     else this.cancel = abort;
   }
 
-  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, raw: RawHeaders, resume: () => void): boolean {
     if (this.ended || statusCode < 200) return true; // 1xx: informational, not forwarded
     this.resume = resume;
     this.onHead(statusCode, raw);

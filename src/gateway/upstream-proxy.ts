@@ -16,6 +16,11 @@ import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
 import { plainProblem, sendProblem } from './problem.ts';
 import { type RawHeaders, streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
+import {
+  type ExchangeRequest,
+  fetchExchange,
+  type SendExchange,
+} from './upstream-fetch-exchange.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus `expect` (undici does not forward it). */
 const HOP_BY_HOP = new Set([
@@ -84,6 +89,9 @@ function copyRequestHeaders(
   return out;
 }
 
+/** A raw header's text: bytes as latin1 (as Node writes them back), strings as they are. */
+const text = (raw: Buffer | string) => (typeof raw === 'string' ? raw : raw.toString('latin1'));
+
 /**
  * The response headers passed on, read from undici's raw pairs in one pass (names
  * lower-cased, repeated ones gathered): hop-by-hop ones dropped, URLs moved to the
@@ -99,17 +107,16 @@ function responseHeaders(
   let connection: string | undefined;
   let hasUrl = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase();
+    const name = text(raw[i]).toLowerCase();
     if (HOP_BY_HOP.has(name)) {
       // Only its first value names more hop-by-hop headers (as before: a repeated
       // Connection arrived as a list, which named none).
-      if (name === 'connection')
-        connection = connection === undefined ? raw[i + 1].toString('latin1') : '';
+      if (name === 'connection') connection = connection === undefined ? text(raw[i + 1]) : '';
       continue;
     }
     // Not an own property of a plain object: never a header passed on.
     if (name === '__proto__') continue;
-    const value = raw[i + 1].toString('latin1');
+    const value = text(raw[i + 1]);
     if (URL_HEADERS.has(name)) hasUrl = true;
     const had = out[name];
     if (had === undefined) out[name] = value;
@@ -186,6 +193,15 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
   // for the client's host (a certificate that does not match, and a new connection each
   // time the Host changes). The upstream's own name, always.
   const servername = url.protocol === 'https:' ? url.hostname.replace(/^\[|\]$/g, '') : undefined;
+  // Bun's built-in `undici` has no Pool.dispatch: there, the runtime's fetch.
+  const fetched =
+    typeof (Pool.prototype as Partial<Dispatcher>).dispatch === 'function'
+      ? undefined
+      : fetchExchange(url.origin, options.headersTimeoutMs);
+  const exchangeWith: SendExchange =
+    fetched ??
+    ((request, res, onHead, onEnd) =>
+      streamToResponse(pool, request as Dispatcher.DispatchOptions, res, onHead, onEnd));
   const pool = new Pool(url.origin, {
     // Nobody can own these: bodies are buffered first, and callers without a key hold at
     // most server.unauthenticatedConcurrency requests, which the policy keeps below this;
@@ -237,15 +253,14 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
       if (abort.signal.aborted) return;
       // `servername` is a dispatch option undici reads but its types do not list: without
       // it undici would take the TLS name from the Host header preserveHost sends.
-      const dispatch: Dispatcher.DispatchOptions & { servername?: string } = {
+      const dispatch: ExchangeRequest & { servername?: string } = {
         path: basePath + fo.target,
         method: req.method as 'GET',
         headers,
         body,
         servername,
       };
-      exchange = streamToResponse(
-        pool,
+      exchange = exchangeWith(
         dispatch,
         res,
         (statusCode, raw) => {
@@ -276,5 +291,5 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     }
   }
 
-  return { forward, close: () => pool.close() };
+  return { forward, close: () => (fetched === undefined ? pool.close() : Promise.resolve()) };
 }

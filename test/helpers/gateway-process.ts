@@ -14,6 +14,24 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 /** The installed command's launcher (it re-runs itself on the pinned Node when needed). */
 const BIN = join(ROOT, 'bin', 'sluice.js');
+/** The Bun binary of the `bun` devDependency. */
+export const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
+
+/** A JavaScript runtime sluice can be run on. */
+export type Runtime = 'node' | 'bun';
+
+/**
+ * The runtime `sluice serve` and the CLI run on in tests: Node (the one running the
+ * tests), or Bun when SLUICE_TEST_RUNTIME=bun, to run the same integration tests
+ * against sluice on Bun.
+ *
+ * @example
+ * // SLUICE_TEST_RUNTIME=bun node --test test/integration/gateway-proxy.test.ts
+ */
+export const TEST_RUNTIME: Runtime = process.env.SLUICE_TEST_RUNTIME === 'bun' ? 'bun' : 'node';
+
+/** The binary that runs `runtime`. */
+export const runtimeBinary = (runtime: Runtime) => (runtime === 'bun' ? BUN : process.execPath);
 
 /** Every directory tempDir made in this test process, removed when it exits. */
 const made = new Set<string>();
@@ -47,7 +65,9 @@ export function sluice(
   options: { env?: Record<string, string>; timeoutMs?: number; bin?: boolean } = {},
 ): Promise<CliResult> {
   // `bin` goes through bin/sluice.js, the installed command's launcher.
-  return runToEnd(process.execPath, [options.bin ? BIN : MAIN, ...args], {
+  // The launcher is a Node script: it stays on Node.
+  const binary = options.bin ? process.execPath : runtimeBinary(TEST_RUNTIME);
+  return runToEnd(binary, [options.bin ? BIN : MAIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
     timeoutMs: options.timeoutMs ?? 20_000,
@@ -73,9 +93,10 @@ export interface GatewayProcess {
  */
 export async function startGateway(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; runtime?: Runtime } = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
+  const binary = runtimeBinary(options.runtime ?? TEST_RUNTIME);
+  const child = spawn(binary, [MAIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,19 +195,28 @@ export async function startDemoGateway(
     accounts?: string[];
     args?: string[];
     env?: Record<string, string>;
+    runtime?: Runtime;
   } = {},
 ): Promise<DemoGateway> {
   const upstream = await startDemoUpstream({});
   const dataDir = tempDir();
   const keys: Record<string, string> = {};
-  for (const account of options.accounts ?? [])
-    keys[account] = (await createKey(dataDir, account)).key;
-  const config =
-    options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
-  const gateway = await startGateway(
-    ['--upstream', upstream.url, '--data', dataDir, ...config, ...(options.args ?? [])],
-    { env: options.env },
-  );
+  let gateway: GatewayProcess;
+  try {
+    for (const account of options.accounts ?? [])
+      keys[account] = (await createKey(dataDir, account)).key;
+    const config =
+      options.policy === undefined ? [] : ['--config', writePolicy(tempDir(), options.policy)];
+    gateway = await startGateway(
+      ['--upstream', upstream.url, '--data', dataDir, ...config, ...(options.args ?? [])],
+      { env: options.env, runtime: options.runtime },
+    );
+  } catch (error) {
+    // The caller gets no handle to stop it with: a listening upstream left behind keeps
+    // the test file's process alive after its tests, and the whole suite waits for it.
+    await upstream.close();
+    throw error;
+  }
   return {
     gateway,
     upstream,
