@@ -100,13 +100,13 @@ async function waitForPing(port: number, child: ChildProcess, output: () => stri
   throw new Error(`redis-server on port ${port} did not answer within 10 s: ${output()}`);
 }
 
-/** Runs `redis-cli -p PORT ARGS…` (5 s at most) and resolves to its output. */
-export function redisCli(port: number, args: readonly string[]): Promise<string> {
+/** Runs `redis-cli -p PORT ARGS…` (5 s at most, or `timeoutMs`) and resolves to its output. */
+export function redisCli(port: number, args: readonly string[], timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'redis-cli',
       ['-h', '127.0.0.1', '-p', String(port), ...args],
-      { timeout: 5000 },
+      { timeout: timeoutMs },
       (error, stdout) => (error ? reject(error) : resolve(stdout)),
     );
   });
@@ -161,14 +161,13 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
       );
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
-    await redisCli(servers[0].port, [
-      '--cluster',
-      'create',
-      ...addresses,
-      '--cluster-replicas',
-      '0',
-      '--cluster-yes',
-    ]);
+    // `--cluster create` waits for the nodes to agree, polling once a second: on a loaded
+    // machine that has taken more than the 5 s of an ordinary command.
+    await redisCli(
+      servers[0].port,
+      ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
+      30_000,
+    );
     const until = Date.now() + 20_000;
     for (;;) {
       const infos = await Promise.all(servers.map((s) => redisCli(s.port, ['cluster', 'info'])));
