@@ -63,6 +63,19 @@ interface ScriptedClient {
 /** A number as the scripts read it (`inf` for an infinite interval); ioredis writes the rest. */
 const arg = (n: number): string | number => (n === Number.POSITIVE_INFINITY ? 'inf' : n);
 
+/** The arguments of a window-then-GCRA decision, in the order its scripts read them. */
+const decisionArgs = (now: number, w: WindowParams, cost: number, g: GcraParams) => [
+  arg(now),
+  1,
+  arg(w.periodMs),
+  arg(w.warn),
+  arg(w.block),
+  arg(cost),
+  arg(g.emissionMs),
+  arg(g.burst),
+  arg(g.maxDelayMs),
+];
+
 export class RedisLimitStore implements LimitStore {
   readonly link: RedisLink;
   readonly prefix: string;
@@ -157,15 +170,7 @@ export class RedisLimitStore implements LimitStore {
       WINDOW_THEN_GCRA,
       this.#windowKey(windowKey),
       this.#gcraKey(gcraKey),
-      arg(now),
-      1,
-      arg(w.periodMs),
-      arg(w.warn),
-      arg(w.block),
-      arg(cost),
-      arg(g.emissionMs),
-      arg(g.burst),
-      arg(g.maxDelayMs),
+      ...decisionArgs(now, w, cost, g),
     );
     return { window: windowResult(out), gcra: out.length > 7 ? gcraResult(out, 7) : undefined };
   }
@@ -214,15 +219,7 @@ export class RedisLimitStore implements LimitStore {
           WINDOW_GCRA_LEASE,
           [
             ...keys,
-            arg(now),
-            1,
-            arg(w.periodMs),
-            arg(w.warn),
-            arg(w.block),
-            arg(cost),
-            arg(g.emissionMs),
-            arg(g.burst),
-            arg(g.maxDelayMs),
+            ...decisionArgs(now, w, cost, g),
             ...lease.slice(1),
             ...frees.map(([, m]) => m),
           ],
