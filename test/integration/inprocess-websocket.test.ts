@@ -158,6 +158,18 @@ test('a closed tunnel gives back its concurrency slot: tunnels one after another
   }
 });
 
+test('an upgrade to the usage page is tunnelled like any other path, not answered by sluice', async (t) => {
+  const g = await gateway(t);
+  const { key } = g.addKey('acme');
+  seen.length = 0;
+  const opened = await open(g, '/.well-known/sluice/usage', [`authorization: Bearer ${key}`]);
+  assert.equal(opened.status, 101, opened.head);
+  assert.deepEqual(
+    seen.map((s) => s.url),
+    ['/.well-known/sluice/usage'],
+  );
+});
+
 test('a refused upgrade gets the problem+json answer on its socket, and never reaches the upstream', async (t) => {
   const g = await gateway(t);
   const { key, id } = g.addKey('acme');
