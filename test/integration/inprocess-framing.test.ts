@@ -173,3 +173,12 @@ test('chunked in any case and spacing is chunked; OPTIONS * is answered 204 by s
   assert.equal(options.body, '');
   assert.equal(await hits(), before + 1);
 });
+
+test('a request answered before its body arrived gets no second answer when its time runs out', async () => {
+  const { key } = g.addKey('revoked-account', { status: 'revoked' });
+  const answer = await exchange(
+    `POST /_test/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Length: 10\r\n\r\nhalf`,
+  );
+  assert.equal(answer.match(/HTTP\/1\.1 \d{3}/g)?.join(), 'HTTP/1.1 403', answer);
+  assert.equal(JSON.parse(parsed(answer).body).rule, 'key-revoked');
+});
