@@ -162,3 +162,50 @@ test('stopping the gateway answers 503 to every slowed and queued request, and f
   assert.equal(await hits('/_test/status/201'), 0);
   assert.equal(await hits('/_test/status/202'), 0);
 });
+
+test('shadow mode: a request that would queue goes on at once, and gives its place back', async (t) => {
+  const g = await start(t, 'mode: shadow\nplans:\n  standard: { concurrency: 1, queue: 1 }\n');
+  const { key } = g.addKey('acme');
+  const holder = abortable(g, '/_test/slow?ms=60000', key);
+  await until(async () => (await hits('/_test/slow')) === 1, 'the slot is taken');
+  // Each would have waited for the slot (the one place in the queue given back each
+  // time): forwarded at once, no queue timeout armed.
+  for (const status of [201, 202]) {
+    const answer = await g.call(`/_test/status/${status}`, { key });
+    assert.equal(answer.status, status);
+    assert.equal(answer.headers['sluice-shadow'], 'queue');
+  }
+  assert.equal(g.clock.pending(), 0);
+  assert.equal(await metric(g, 'sluice_waiting_requests'), 0);
+  await holder.gone();
+});
+
+test('shadow mode: past a full queue the refusal is recorded with its counts, and the request goes on', async (t) => {
+  const g = await start(t, 'mode: shadow\nplans:\n  standard: { concurrency: 1, queue: 0 }\n');
+  const { key } = g.addKey('acme');
+  const holder = abortable(g, '/_test/slow?ms=60000', key);
+  await until(async () => (await hits('/_test/slow')) === 1, 'the slot is taken');
+  const answer = await g.call('/_test/status/201', { key });
+  assert.equal(answer.status, 201);
+  const said = /^refuse; rule=account-queue; reference=(RL-[0-9A-Z-]+)$/.exec(
+    answer.headers['sluice-shadow'] ?? '',
+  );
+  assert.ok(said, `Sluice-Shadow: ${answer.headers['sluice-shadow']}`);
+  await until(() => g.records.getIncident(said[1]) !== undefined, 'the incident is saved');
+  const { rule, counters } = g.records.getIncident(said[1])!;
+  assert.equal(rule, 'account-queue');
+  assert.deepEqual(
+    [counters.inflight, counters.queued, counters.concurrency, counters.queue, counters.dryRun],
+    [1, 0, 1, 0, 'yes'],
+  );
+  assert.equal(
+    await metric(g, 'sluice_shadow_decisions_total{rule="account-queue",would="refuse"}'),
+    1,
+  );
+  // It held no slot: once the holder is gone, the next one runs, with nothing to say.
+  await holder.gone();
+  await until(
+    async () => (await g.call(OK, { key })).headers['sluice-shadow'] === undefined,
+    'the slot is free',
+  );
+});
