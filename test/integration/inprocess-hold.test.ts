@@ -101,6 +101,7 @@ test('a slowed request leaves the slowed once: its client going away after it wa
   // Another is slowed now: the one place among the slowed is its.
   const second = g.call('/_test/status/202', { key });
   await until(() => g.clock.pending() === 1, 'the third request is slowed');
+  assert.equal(await metric(g, 'sluice_waiting_requests'), 1, 'the first one waits no more');
   await first.gone();
   const refused = await g.call(OK, { key });
   assert.equal(refused.status, 429);
@@ -128,6 +129,7 @@ test('a queued request whose client goes away gives back its place and its timer
   const answer = await next;
   assert.equal(answer.status, 202);
   assert.equal(g.clock.pending(), 0, 'its timeout cleared when it started');
+  assert.equal(await metric(g, 'sluice_waiting_requests'), 0, 'it waits no more');
   assert.equal(await hits('/_test/status/201'), 0);
   // Started before its timeout: the timeout's moment passes without a second answer.
   g.clock.advance(5_000);
@@ -208,4 +210,30 @@ test('shadow mode: past a full queue the refusal is recorded with its counts, an
     async () => (await g.call(OK, { key })).headers['sluice-shadow'] === undefined,
     'the slot is free',
   );
+});
+
+test('the queue full and the queue timeout: 429s whose incidents record the counts they were refused on', async (t) => {
+  const g = await start(t, 'plans:\n  standard: { concurrency: 1, queue: 1, queueTimeout: 5s }\n');
+  const { key } = g.addKey('acme');
+  const holder = abortable(g, '/_test/slow?ms=60000', key);
+  await until(async () => (await hits('/_test/slow')) === 1, 'the slot is taken');
+  const queued = g.call('/_test/status/201', { key });
+  await until(() => g.clock.pending() === 1, 'one queued');
+  const full = await g.call('/_test/status/202', { key });
+  assert.equal(full.status, 429);
+  assert.equal(full.json().rule, 'account-queue');
+  g.clock.advance(5_000);
+  const timedOut = await queued;
+  assert.equal(timedOut.status, 429);
+  assert.equal(timedOut.json().rule, 'account-queue-timeout');
+  assert.equal(await metric(g, 'sluice_waiting_requests'), 0, 'the timed-out one waits no more');
+  const counts = async (reference: string) => {
+    await until(() => g.records.getIncident(reference) !== undefined, `${reference} is saved`);
+    const { counters } = g.records.getIncident(reference)!;
+    return [counters.inflight, counters.queued, counters.concurrency, counters.queue];
+  };
+  assert.deepEqual(await counts(String(full.json().reference)), [1, 1, 1, 1]);
+  // Counted when it was queued (itself the one waiting).
+  assert.deepEqual(await counts(String(timedOut.json().reference)), [1, 1, 1, 1]);
+  await holder.gone();
 });

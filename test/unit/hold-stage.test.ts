@@ -66,7 +66,7 @@ class AnsweringLater implements ConcurrencyQueues {
 
 /**
  * A server whose every request (of account `acme`) goes through the hold stage as
- * allowed. What reaches the next stage is answered 200 at once, its slot kept until the
+ * allowed, or delayed `x-delay-ms`. What reaches the next stage is answered 200 at once, its slot kept until the
  * test calls its release (by the request's `x-name`).
  */
 async function harness(t: { after(fn: () => unknown): void }, queues: ConcurrencyQueues) {
@@ -122,7 +122,13 @@ async function harness(t: { after(fn: () => unknown): void }, queues: Concurrenc
       upgrade: undefined,
       headers: {},
     };
-    hold.run(ex, { outcome: 'allow', limits: [], warning: undefined });
+    const delayMs = Number(req.headers['x-delay-ms'] ?? 0);
+    hold.run(
+      ex,
+      delayMs > 0
+        ? { outcome: 'delay', delayMs, rule: 'account-rate', limits: [], warning: undefined }
+        : { outcome: 'allow', limits: [], warning: undefined },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => {
@@ -131,10 +137,10 @@ async function harness(t: { after(fn: () => unknown): void }, queues: Concurrenc
   });
   const { port } = server.address() as AddressInfo;
   /** Sends a request named `name`; `gone()` makes its client go away. */
-  const send = (name: string) => {
+  const send = (name: string, delayMs = 0) => {
     const client = new AbortController();
     const answered = fetch(`http://127.0.0.1:${port}/`, {
-      headers: { 'x-name': name },
+      headers: { 'x-name': name, 'x-delay-ms': String(delayMs) },
       // Bounded: a request the stage never answers fails the test, never hangs it.
       signal: AbortSignal.any([client.signal, AbortSignal.timeout(5_000)]),
     }).then(
@@ -215,10 +221,26 @@ test('stopping: every queued request leaves the queue at once as it is answered 
   await until(() => h.hold.waiting() === 2, 'both queued');
   assert.equal(queues.queued('acme'), 2);
   h.hold.drainWaiting();
+  assert.equal(h.hold.waiting(), 0, 'at once');
   // The slot given back right then goes to nobody who was drained: it is free.
   h.releases.get('holder')?.();
   assert.equal(queues.inflight('acme'), 0);
   assert.equal(queues.queued('acme'), 0);
   for (const w of waiting) assert.equal((await w.answered).status, 503);
+  assert.equal(h.hold.waiting(), 0);
+});
+
+test('stopping: a slowed request is answered 503 and never forwarded when its delay would have ended', async (t) => {
+  const h = await harness(t, new AccountQueues());
+  const slowed = h.send('slowed', 2_000);
+  await until(() => h.clock.pending() === 1, 'held on the clock');
+  assert.equal(h.hold.waiting(), 1);
+  h.hold.drainWaiting();
+  // At once, not when its answer has gone out.
+  assert.equal(h.clock.pending(), 0, 'its hold is taken off the clock');
+  assert.equal(h.hold.waiting(), 0);
+  assert.equal((await slowed.answered).status, 503);
+  h.clock.advance(2_000);
+  assert.equal(h.releases.has('slowed'), false, 'never forwarded');
   assert.equal(h.hold.waiting(), 0);
 });
