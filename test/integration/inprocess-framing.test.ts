@@ -182,3 +182,14 @@ test('a request answered before its body arrived gets no second answer when its 
   assert.equal(answer.match(/HTTP\/1\.1 \d{3}/g)?.join(), 'HTTP/1.1 403', answer);
   assert.equal(JSON.parse(parsed(answer).body).rule, 'key-revoked');
 });
+
+test('only Host counts as Host: other four-letter headers beside it pass', async () => {
+  const before = await hits();
+  const answer = parsed(
+    await exchange(
+      'GET /_test/status/200 HTTP/1.1\r\nHost: x\r\nFrom: ops@example.com\r\nLink: </a>; rel=next\r\nConnection: close\r\n\r\n',
+    ),
+  );
+  assert.equal(answer.statusLine, 'HTTP/1.1 200 OK');
+  assert.equal(await hits(), before + 1);
+});
