@@ -244,3 +244,18 @@ test('stopping: a slowed request is answered 503 and never forwarded when its de
   assert.equal(h.releases.has('slowed'), false, 'never forwarded');
   assert.equal(h.hold.waiting(), 0);
 });
+
+test('slots that answer later: a client gone before it was told the queue is full changes no count', async (t) => {
+  const queues = new AnsweringLater();
+  const h = await harness(t, queues);
+  assert.deepEqual(queues.inner.acquire('acme', 1, 5), { status: 'run' });
+  for (let i = 0; i < 5; i++) assert.equal(queues.inner.acquire('acme', 1, 5).status, 'queued');
+  const early = h.send('early');
+  await until(() => queues.pending.length === 1, 'the slot is asked for');
+  await early.gone();
+  queues.answer();
+  // Let the answer's callbacks run, then: the one running and the five waiting are as they were.
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual([queues.inflight('acme'), queues.queued('acme')], [1, 5]);
+  assert.equal(h.hold.waiting(), 0);
+});
