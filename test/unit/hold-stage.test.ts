@@ -259,3 +259,22 @@ test('slots that answer later: a client gone before it was told the queue is ful
   assert.deepEqual([queues.inflight('acme'), queues.queued('acme')], [1, 5]);
   assert.equal(h.hold.waiting(), 0);
 });
+
+test('a ticket handed its slot but not yet started (Redis leases tell later) is not timed out meanwhile', async (t) => {
+  let ready: (ticket: number) => void = () => {};
+  const queues = Object.assign(new AccountQueues(), {
+    onReady(listener: (ticket: number) => void) {
+      ready = listener;
+    },
+  });
+  const h = await harness(t, queues);
+  assert.deepEqual(queues.acquire('acme', 1, 5), { status: 'run' });
+  const waiter = h.send('w');
+  await until(() => h.clock.pending() === 1, 'queued, its timeout armed');
+  // The slot is handed to its ticket where the leases are; this thread hears of it later.
+  const ticket = queues.release('acme');
+  assert.equal(typeof ticket, 'number');
+  h.clock.advance(10_000);
+  ready(ticket!);
+  assert.deepEqual(await waiter.answered, { status: 200, body: 'forwarded' });
+});
