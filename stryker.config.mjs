@@ -17,7 +17,8 @@ export default {
   timeoutMS: 5_000,
   tap: {
     // The fast files that run the code in their own process, where Stryker sees what
-    // they cover: unit, contract, in-process integration and the hostile path variants.
+    // they cover: unit, contract, in-process integration and the hostile path variants
+    // and framing.
     // Tests that spawn the CLI would reach mutants only in a child process Stryker
     // cannot see, so they are left to `npm test`.
     testFiles: [
@@ -27,6 +28,15 @@ export default {
       'test/integration/long-delays.test.ts',
       'test/integration/webhook-notifier.test.ts',
       'test/hostile/path-variants.test.ts',
+      // The other files that build the gateway in-process (shadow-mode's last test runs
+      // the CLI, which Stryker does not see; the rest of the file it does).
+      'test/integration/forwarding.test.ts',
+      'test/integration/gateway-credentials.test.ts',
+      'test/integration/gateway-delegated-identity.test.ts',
+      'test/integration/response-headers.test.ts',
+      'test/integration/shadow-mode.test.ts',
+      'test/integration/usage-endpoint.test.ts',
+      'test/hostile/smuggling-oversize.test.ts',
     ],
     // Node 24 strips the types itself; the instrumented files stay erasable TypeScript.
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
