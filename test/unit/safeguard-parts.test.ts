@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SafeguardRule } from '../../src/core/policy/types.ts';
 import { BoundedMap } from '../../src/core/safeguard/bounded-map.ts';
-import { escalate, FALLBACK_DURATION_MS } from '../../src/core/safeguard/escalation.ts';
+import {
+  escalate,
+  FALLBACK_DURATION_MS,
+  isForgotten,
+  type OffenceRecord,
+} from '../../src/core/safeguard/escalation.ts';
 import { addOne, newCount } from '../../src/core/safeguard/sliding-count.ts';
 import { humanDuration, ordinal } from '../../src/words/safeguard.ts';
 
@@ -45,6 +50,47 @@ test('sliding count: short windows get fewer buckets, never wider than the windo
   assert.equal(c.bucketMs, 1);
   const d = newCount(59_999, 30); // 1999.9 ms rounded down: 30 × 1999 ≤ 59 999
   assert.ok(d.bucketMs * d.n <= 59_999);
+});
+
+test('sliding count: a fresh start after a pause forgets the old buckets', () => {
+  const c = newCount(60_000, 30); // buckets of 2 s
+  addOne(c, 0);
+  addOne(c, 2_000); // a second bucket: the per-bucket counts now exist
+  assert.equal(addOne(c, 600_000), 1); // everything is out of the window: start afresh
+  // Sliding into the next bucket empties the slot the old 2 000 sat in: had the fresh
+  // start kept it, this would subtract it from the new total.
+  assert.equal(addOne(c, 602_000), 2);
+  assert.equal(addOne(c, 604_000), 3);
+});
+
+test('sliding count: the last observation is the latest time seen, even when the clock steps back', () => {
+  const c = newCount(60_000, 30);
+  addOne(c, 5_000);
+  assert.equal(c.lastAt, 5_000);
+  addOne(c, 3_000);
+  assert.equal(c.lastAt, 5_000);
+  addOne(c, 7_000);
+  assert.equal(c.lastAt, 7_000);
+});
+
+test('sliding count: a window shorter than a millisecond still has one bucket of 1 ms', () => {
+  const c = newCount(0.5, 30);
+  assert.equal(c.n, 1);
+  assert.equal(c.bucketMs, 1);
+  assert.equal(addOne(c, 0), 1);
+  assert.equal(addOne(c, 0.9), 2);
+  assert.equal(addOne(c, 1), 1);
+});
+
+test('escalation history: forgotten once historyMs has passed since the last offence and nothing is served', () => {
+  const r: OffenceRecord = { count: 2, lastAt: 1_000, quietUntil: 5_000, ipBlockUntil: 0 };
+  assert.equal(isForgotten(r, 1_000 + DAY - 1, DAY), false);
+  assert.equal(isForgotten(r, 1_000 + DAY, DAY), true);
+  // Still serving a block longer than the history: remembered until it ends.
+  const serving = { ...r, quietUntil: 1_000 + 2 * DAY };
+  assert.equal(isForgotten(serving, 1_000 + DAY, DAY), false);
+  assert.equal(isForgotten(serving, 1_000 + 2 * DAY - 1, DAY), false);
+  assert.equal(isForgotten(serving, 1_000 + 2 * DAY, DAY), true);
 });
 
 test('bounded map: writes move to the end; the cap drops the oldest; sweep stops at the first live', () => {
