@@ -82,6 +82,35 @@ test('sliding count: a window shorter than a millisecond still has one bucket of
   assert.equal(addOne(c, 1), 1);
 });
 
+test('sliding count: a steady stream of one per bucket counts n, however long it runs', () => {
+  const c = newCount(60_000, 30); // buckets of 2 s
+  for (let i = 0; i < 29; i++) addOne(c, i * 2_000);
+  // From then on the window always holds the last 30 buckets: 30 observations.
+  for (let i = 29; i < 200; i++) assert.equal(addOne(c, i * 2_000), 30, `bucket ${i}`);
+});
+
+test('sliding count: no per-bucket array while every observation sits in one bucket', () => {
+  const c = newCount(60_000, 30);
+  addOne(c, 5_000); // a first observation early in the epoch
+  assert.equal(c.buckets, undefined);
+  const d = newCount(60_000, 30);
+  const t = 1_767_225_600_000;
+  addOne(d, t);
+  addOne(d, t + 1_999); // the same bucket
+  assert.equal(d.buckets, undefined);
+  // A window later (30 buckets on), the first is out: a fresh start, still no array.
+  assert.equal(addOne(d, t + 60_000), 1);
+  assert.equal(d.buckets, undefined);
+  assert.equal(addOne(d, t + 62_000), 2); // a second bucket: now it needs one
+  assert.notEqual(d.buckets, undefined);
+});
+
+test('sliding count: a fractional window shorter than the buckets asked for gets whole buckets', () => {
+  const c = newCount(10.5, 30);
+  assert.equal(c.n, 10);
+  assert.equal(c.bucketMs, 1);
+});
+
 test('escalation history: forgotten once historyMs has passed since the last offence and nothing is served', () => {
   const r: OffenceRecord = { count: 2, lastAt: 1_000, quietUntil: 5_000, ipBlockUntil: 0 };
   assert.equal(isForgotten(r, 1_000 + DAY - 1, DAY), false);
