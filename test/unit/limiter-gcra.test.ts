@@ -124,6 +124,15 @@ test('a wait within EPSILON_MS of zero is no delay: the request is not slowed by
   const out = gcraStep(undefined, 0, 1, { ...P, emissionMs: EPSILON_MS, burst: 0 });
   assert.equal(out.result.allowed, true);
   assert.equal(out.result.delayMs, 0);
+  // With no delay allowed at all, a wait of ε is still "no wait": allowed, not refused.
+  const strict = gcraStep(undefined, 0, 1, {
+    ...P,
+    emissionMs: EPSILON_MS,
+    burst: 0,
+    maxDelayMs: 0,
+  });
+  assert.equal(strict.result.allowed, true);
+  assert.equal(strict.result.delayMs, 0);
   // Twice ε is a real (tiny) delay.
   assert.equal(
     gcraStep(undefined, 0, 2, { ...P, emissionMs: EPSILON_MS, burst: 0 }).result.delayMs,
@@ -145,4 +154,15 @@ test('remaining is a finite count even for an emission interval of 0', () => {
   const out = gcraStep(undefined, 0, 1, { ...P, emissionMs: 0 });
   assert.equal(out.result.allowed, true);
   assert.equal(out.result.remaining, 0);
+});
+
+test('a refusal on a limiter idle since before now says the burst is back already (resetMs 0)', () => {
+  // No delay allowed and a request dearer than the burst: refused even on an idle limiter.
+  const params = { ...P, maxDelayMs: 0 };
+  const out = gcraStep(10_000 - 5_000, 10_000, P.burst + 1, params);
+  assert.equal(out.result.allowed, false);
+  assert.equal(out.result.resetMs, 0);
+  assert.equal(out.result.remaining, P.burst);
+  // A state in the future: resetMs runs to it.
+  assert.equal(gcraStep(12_000, 10_000, P.burst + 1, params).result.resetMs, 2_000);
 });

@@ -164,3 +164,21 @@ test('a clock behind the state (skew between nodes) counts as the start of its w
   assert.equal(skewed.state?.start, T0 + MIN);
   assert.equal(skewed.state?.curr, 11);
 });
+
+test('a state that never warned warns on its first request over, whatever the window start', () => {
+  // 1 ms windows start at every ms, 1 included: NEVER_WARNED must be no window start.
+  const params = { periodMs: 1, warn: 0, block: 5 };
+  const out = windowStep(undefined, 1, 1, params);
+  assert.equal(out.result.warn, true);
+  assert.equal(out.result.warnFirst, true);
+  assert.equal(out.state?.warnedStart, 1);
+});
+
+test('remaining is 0, never negative, when the estimate is already over the block', () => {
+  // 250 counted under an earlier, larger block; the policy now blocks at 200.
+  const state: WindowState = { start: T0, prev: 0, curr: 250, warnedStart: T0 };
+  const out = windowStep(state, T0 + 1_000, 1, DEFAULT);
+  assert.equal(out.result.allowed, false);
+  assert.equal(out.result.count, 250);
+  assert.equal(out.result.remaining, 0);
+});
