@@ -9,6 +9,7 @@ import {
   type OffenceRecord,
 } from '../../src/core/safeguard/escalation.ts';
 import { addOne, newCount } from '../../src/core/safeguard/sliding-count.ts';
+import { MemoryTally, type TallyStep } from '../../src/core/safeguard/tally.ts';
 import { humanDuration, ordinal } from '../../src/words/safeguard.ts';
 
 const HOUR = 3_600_000;
@@ -172,4 +173,59 @@ test('words: durations in the largest exact unit, ordinals', () => {
     '101st',
     '111th',
   ]);
+});
+
+/** A rule of threshold 2 in a minute, offences remembered a day, quiet for `quietMs`. */
+function step(now: number, quietMs: number[] = [HOUR], blockIp = false): TallyStep {
+  return { now, windowMs: 60_000, buckets: 30, threshold: 2, historyMs: DAY, quietMs, blockIp };
+}
+
+/** Two observations: one crossing of threshold 2. */
+function offend(t: MemoryTally, subject: string, now: number, quietMs?: number[], blockIp = false) {
+  t.add('afterAuthFailure', subject, step(now, quietMs, blockIp));
+  return t.add('afterAuthFailure', subject, step(now, quietMs, blockIp));
+}
+
+test('tally: a rule with no quiet time (revoke) still forgets offences after the history', () => {
+  const t = new MemoryTally({ maxSubjects: 100, maxOffenders: 100 });
+  assert.deepEqual(offend(t, 'k:a', 0, []), { total: 2, offence: 1 });
+  assert.deepEqual(offend(t, 'k:a', 1_000, []), { total: 2, offence: 2 });
+  assert.deepEqual(offend(t, 'k:a', 1_000 + DAY, []), { total: 2, offence: 1 });
+});
+
+test('tally: forgotten offenders are dropped, and one hidden behind a longer block is still forgotten', () => {
+  const t = new MemoryTally({ maxSubjects: 100, maxOffenders: 100 });
+  offend(t, 'k:long', 0, [10 * DAY]); // quiet for 10 days: remembered that long
+  offend(t, 'k:short', 1_000, [0]);
+  assert.equal(t.size().offenders, 2);
+  // A day later the short one's history is over, but it sits behind the long one.
+  assert.deepEqual(offend(t, 'k:short', 1_000 + DAY, [0]), { total: 2, offence: 1 });
+  // Eleven days on both are forgotten; the next observation of anyone drops them.
+  t.add('afterAuthFailure', 'k:other', step(11 * DAY + 2_000));
+  assert.equal(t.size().offenders, 0);
+});
+
+test('tally: forgiving a subject restarts its count', () => {
+  const t = new MemoryTally({ maxSubjects: 100, maxOffenders: 100 });
+  t.add('afterAuthFailure', 'i:192.0.2.1', step(0));
+  t.forgive(['i:192.0.2.1'], false);
+  assert.deepEqual(t.add('afterAuthFailure', 'i:192.0.2.1', step(1_000)), { total: 1, offence: 0 });
+});
+
+test('tally: an IP blocked by two rules is blocked until the later end', () => {
+  const t = new MemoryTally({ maxSubjects: 100, maxOffenders: 100 });
+  const ip = 'i:192.0.2.1';
+  t.add('afterAuthFailure', ip, step(0, [DAY], true));
+  t.add('afterAuthFailure', ip, step(0, [DAY], true));
+  t.add('ignoring429', ip, step(0, [HOUR], true));
+  t.add('ignoring429', ip, step(0, [HOUR], true));
+  assert.equal(t.ipBlockedUntil(ip, 1), DAY);
+});
+
+test('bounded map: a cap of 1 keeps the newest entry; a cap must be a whole number', () => {
+  const m = new BoundedMap<number>(1);
+  m.set('a', 1);
+  m.set('b', 2);
+  assert.deepEqual([...m.values()], [2]);
+  assert.throws(() => new BoundedMap(1.5), RangeError);
 });
