@@ -97,3 +97,107 @@ test("a route's own mode is kept; a route without one has none", () => {
   assert.equal(policy?.routes[0].mode, 'shadow');
   assert.equal('mode' in (policy?.routes[1] ?? {}), false);
 });
+
+test('a Redis store gets its defaults, and keeps what is written', () => {
+  const plain = compile({ store: { redis: 'redis://127.0.0.1:6379' } });
+  assert.deepEqual(plain.problems, []);
+  assert.deepEqual(plain.policy?.store, {
+    kind: 'redis',
+    redis: { url: 'redis://127.0.0.1:6379' },
+    prefix: 'sluice:',
+    timeoutMs: 50,
+    onFailure: 'open',
+    leaseMs: 10_000,
+  });
+  const written = compile({
+    store: {
+      redis: 'redis://127.0.0.1:6379',
+      prefix: 'api1:',
+      timeout: '200ms',
+      onFailure: 'closed',
+      lease: '1s',
+    },
+  });
+  assert.deepEqual(written.problems, []);
+  assert.deepEqual(
+    { ...written.policy?.store, redis: undefined },
+    {
+      kind: 'redis',
+      redis: undefined,
+      prefix: 'api1:',
+      timeoutMs: 200,
+      onFailure: 'closed',
+      leaseMs: 1_000,
+    },
+  );
+  const short = compile({ store: { redis: 'redis://127.0.0.1:6379', lease: '999ms' } });
+  assert.equal(short.problems.length, 1);
+  assert.equal(short.problems[0][0], 'store.lease');
+  assert.match(short.problems[0][1], /^lease \(999ms\) must be at least 1s/);
+});
+
+test('a limit that must be lower than another is refused when equal, blamed on the value written', () => {
+  const keyless = compile({ server: { upstreamConnections: 64 } });
+  assert.deepEqual(
+    keyless.problems.map((p) => p[0]),
+    ['server.upstreamConnections'],
+  );
+  assert.match(
+    keyless.problems[0][1],
+    /^unauthenticatedConcurrency \(64\) must be lower than upstreamConnections \(64\)/,
+  );
+  const written = compile({ server: { unauthenticatedConcurrency: 256 } });
+  assert.deepEqual(
+    written.problems.map((p) => p[0]),
+    ['server.unauthenticatedConcurrency'],
+  );
+
+  const ip = compile({ ip: { block: '100/min' } });
+  assert.deepEqual(ip.problems, [
+    [
+      'ip.block',
+      'warn (100/min) must be lower than block (100/min): the warning comes before the block',
+    ],
+  ]);
+});
+
+test("a plan's min equal to its max is allowed; more is blamed on the one written", () => {
+  const equal = compile({ plans: { p: { base: '60/min', min: '100/min', max: '100/min' } } });
+  assert.deepEqual(equal.problems, []);
+  const over = compile({ plans: { standard: { max: '10/min' } } });
+  assert.deepEqual(
+    over.problems.map((p) => p[0]),
+    ['plans.standard.max'],
+  );
+});
+
+test("a plan's own mode is kept; a plan without one has none", () => {
+  const { policy, problems } = compile({ plans: { trial: { base: '10/min', mode: 'shadow' } } });
+  assert.deepEqual(problems, []);
+  assert.equal(policy?.plans.trial.mode, 'shadow');
+  assert.equal('mode' in (policy?.plans.standard ?? {}), false);
+});
+
+test('safeguard durations: not a list is said once; an empty list is blamed where written', () => {
+  const notList = compile({ safeguards: { ignoring429: { durations: '1h' } } });
+  assert.equal(notList.problems.length, 1);
+  assert.equal(notList.problems[0][0], 'safeguards.ignoring429.durations');
+  assert.doesNotMatch(notList.problems[0][1], /needs durations/);
+  const empty = compile({ safeguards: { ignoring429: { durations: [] } } });
+  assert.deepEqual(empty.problems, [
+    [
+      'safeguards.ignoring429.durations',
+      'action suspend needs durations, for example durations: [15m, 1h, 1d]',
+    ],
+  ]);
+});
+
+test("a webhook's events are listed once each", () => {
+  const { policy, problems } = compile({
+    webhooks: [
+      { url: 'https://hooks.example.com/x', secret: 's', events: ['block', 'block', 'warning'] },
+    ],
+  });
+  assert.deepEqual(problems, []);
+  assert.deepEqual(policy?.webhooks[0].events, ['block', 'warning']);
+});
