@@ -137,7 +137,7 @@ test('a confined batch route with no windows at all is refused, and told no wind
   );
   assert.ok('refusal' in described);
   assert.equal(
-    described.refusal.counters.windows,
+    (described.refusal.counters as { windows?: string }).windows,
     'Sat 00:00 – Sun 20:00; Wed 22:00 – Wed 23:00 (America/New_York)',
   );
   const policy = { ...base, offHours: { ...base.offHours, windows: [] } };
@@ -200,7 +200,8 @@ test('a bulk export past its allowance says when the next one is allowed', () =>
     now,
     { allowed: false, used: 1, nextAllowedAt: now + 3 * DAY },
   );
-  assert.equal(withFilter?.counters.incremental, 'since');
+  assert.ok(withFilter !== undefined);
+  assert.equal((withFilter.counters as { incremental?: string }).incremental, 'since');
   const away = ledgerUnavailable('companies');
   assert.equal(away.retryAfterMs, 60_000);
   assert.deepEqual(away.counters, { dataset: 'companies', ledger: 'unavailable' });
