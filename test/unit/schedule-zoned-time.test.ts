@@ -106,6 +106,11 @@ test('isValidTimeZone accepts IANA names and UTC, refuses the rest', () => {
     assert.equal(isValidTimeZone(tz as unknown as string), false, String(tz));
   }
   assert.throws(() => localParts(0, 'Mars/Olympus'), /unknown time zone "Mars\/Olympus"/);
+  // The runtime's own error is kept as the cause, for whoever debugs an odd ICU.
+  assert.throws(
+    () => localParts(0, 'Mars/Olympus'),
+    (e: Error) => e instanceof RangeError && e.cause instanceof RangeError,
+  );
 });
 
 test('wallTimeAt before 1970: the milliseconds are carried forward, not back', () => {
