@@ -159,3 +159,33 @@ test('a dataset parameter the match did not capture counts under its own written
   assert.equal(datasetOf({ route: r, params: { dataset: 'devices' } }), 'devices');
   assert.equal(datasetOf({ route: { ...r, dataset: 'all' }, params: { dataset: 'x' } }), 'all');
 });
+
+test('a malformed escape is compared as written, in a pattern and in a query name', () => {
+  const match = compileRoutes([
+    route({ name: 'raw', path: '/a%zz' }),
+    route({ name: 'q', path: '/q', query: [{ param: '%zz', present: true }] }),
+  ]);
+  assert.equal(match('GET', '/a%zz', '')?.route.name, 'raw');
+  assert.equal(match('GET', '/q', '%zz=1')?.route.name, 'q');
+});
+
+test('every query condition of a route must hold, and an indexed name counts as the name', () => {
+  const match = compileRoutes([
+    route({
+      name: 'both',
+      path: '/b',
+      query: [
+        { param: 'expand', present: true },
+        { param: 'since', present: false },
+      ],
+    }),
+  ]);
+  assert.equal(match('GET', '/b', 'expand[0]=a')?.route.name, 'both');
+  assert.equal(match('GET', '/b', 'expand=a&since=2026-01-01'), undefined);
+  assert.equal(match('GET', '/b', 'since=2026-01-01'), undefined);
+});
+
+test('a dataset written as a name is never read from the path parameters', () => {
+  const r = route({ name: 'x', path: '/x/:ll', class: 'bulk', dataset: 'all' });
+  assert.equal(datasetOf({ route: r, params: { ll: 'devices' } }), 'all');
+});
