@@ -300,3 +300,9 @@ test('describeWindows: whole days and empty windows, and windows of the same hou
     'Sat 01:00 – Sun 03:00',
   ]);
 });
+
+test('outside a window the state has no current window at all, not an undefined one', () => {
+  const at = offHoursAt(policy(), Date.UTC(2026, 5, 16, 16)); // Tuesday noon in New York
+  assert.equal(at.inWindow, false);
+  assert.equal('current' in at, false);
+});
