@@ -105,3 +105,20 @@ test('SlowedCounter counts per id and forgets ids at zero', () => {
   assert.equal(s.count('a'), 0);
   assert.equal(s.size, 0);
 });
+
+test('an account with a request running is kept when its last waiter leaves, or a newcomer finds it full', () => {
+  const q = new AccountQueues();
+  assert.deepEqual(q.acquire('a', 1, 1), { status: 'run' });
+  const waiter = q.acquire('a', 1, 1);
+  assert.equal(waiter.status, 'queued');
+  assert.equal(q.cancel('a', (waiter as { ticket: number }).ticket), true);
+  // One still runs: the next one waits, it does not run beside it.
+  assert.equal(q.acquire('a', 1, 1).status, 'queued');
+  assert.equal(q.inflight('a'), 1);
+
+  const full = new AccountQueues();
+  full.acquire('b', 1, 0);
+  assert.deepEqual(full.acquire('b', 1, 0), { status: 'full' });
+  assert.deepEqual(full.acquire('b', 1, 0), { status: 'full' });
+  assert.equal(full.inflight('b'), 1);
+});

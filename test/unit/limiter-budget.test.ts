@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { accountRate, gcraParamsFor } from '../../src/core/limiter/budget.ts';
 import type { Plan } from '../../src/core/policy/types.ts';
-import { perMinute, STANDARD } from './helpers/policy-fixture.ts';
+import { perMinute, STANDARD, TINY } from './helpers/policy-fixture.ts';
 
 // STANDARD: 60/min + 2/min per unit, within 60…600/min.
 
@@ -49,4 +49,22 @@ test('GCRA parameters follow the rate and the plan', () => {
     limit: 80,
     periodMs: 60_000,
   });
+});
+
+test('a plan that does not grow with size gives its base rate even to an unbounded size', () => {
+  // TINY: 60/min, +0 per unit. 0 × Infinity would be NaN.
+  assert.deepEqual(accountRate(TINY, Number.POSITIVE_INFINITY), perMinute(60));
+});
+
+test('a rate already in the base period is taken exactly as written, not converted', () => {
+  // 13/7 per hour: (13/7 × 3 600 000) / 3 600 000 is 1.8571428571428574, one ulp off.
+  const hour = (limit: number) => ({ limit, periodMs: 3_600_000 });
+  const plan: Plan = {
+    ...STANDARD,
+    base: hour(13 / 7),
+    perUnit: hour(0),
+    min: hour(1),
+    max: hour(100),
+  };
+  assert.equal(accountRate(plan, 0).limit, 13 / 7);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gcraStep } from '../../src/core/limiter/gcra.ts';
+import { EPSILON_MS, gcraStep } from '../../src/core/limiter/gcra.ts';
 import type { GcraParams } from '../../src/core/limiter/types.ts';
 import { assertFields, GCRA_VECTORS } from '../contract/limit-store.contract.ts';
 
@@ -117,4 +117,52 @@ test('a rate of zero refuses, and says waiting will not help', () => {
   assert.equal(out.result.allowed, false);
   assert.equal(out.result.retryAfterMs, 0);
   assert.equal(out.tat, undefined);
+});
+
+test('a wait within EPSILON_MS of zero is no delay: the request is not slowed by a rounding', () => {
+  // burst 0 and T = ε: the first request's wait is exactly ε.
+  const out = gcraStep(undefined, 0, 1, { ...P, emissionMs: EPSILON_MS, burst: 0 });
+  assert.equal(out.result.allowed, true);
+  assert.equal(out.result.delayMs, 0);
+  // With no delay allowed at all, a wait of ε is still "no wait": allowed, not refused.
+  const strict = gcraStep(undefined, 0, 1, {
+    ...P,
+    emissionMs: EPSILON_MS,
+    burst: 0,
+    maxDelayMs: 0,
+  });
+  assert.equal(strict.result.allowed, true);
+  assert.equal(strict.result.delayMs, 0);
+  // Twice ε is a real (tiny) delay.
+  assert.equal(
+    gcraStep(undefined, 0, 2, { ...P, emissionMs: EPSILON_MS, burst: 0 }).result.delayMs,
+    2 * EPSILON_MS,
+  );
+});
+
+test('retryAfterMs is never negative, even when rounding puts the wait a hair below the unavoidable delay', () => {
+  // 7/min (T = 60000/7, not exact in binary), no delay allowed, a request dearer than the
+  // burst: wait − unavoidable is −0.0001 ms in floating point at this instant.
+  const params = { emissionMs: 60_000 / 7, burst: 2, maxDelayMs: 0, limit: 7, periodMs: 60_000 };
+  const out = gcraStep(undefined, 1_767_225_647_514, 3, params);
+  assert.equal(out.result.allowed, false);
+  assert.equal(out.result.retryAfterMs, 0);
+  assert.ok(Object.is(out.result.retryAfterMs, 0));
+});
+
+test('remaining is a finite count even for an emission interval of 0', () => {
+  const out = gcraStep(undefined, 0, 1, { ...P, emissionMs: 0 });
+  assert.equal(out.result.allowed, true);
+  assert.equal(out.result.remaining, 0);
+});
+
+test('a refusal on a limiter idle since before now says the burst is back already (resetMs 0)', () => {
+  // No delay allowed and a request dearer than the burst: refused even on an idle limiter.
+  const params = { ...P, maxDelayMs: 0 };
+  const out = gcraStep(10_000 - 5_000, 10_000, P.burst + 1, params);
+  assert.equal(out.result.allowed, false);
+  assert.equal(out.result.resetMs, 0);
+  assert.equal(out.result.remaining, P.burst);
+  // A state in the future: resetMs runs to it.
+  assert.equal(gcraStep(12_000, 10_000, P.burst + 1, params).result.resetMs, 2_000);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { bulkVerdict } from '../../src/core/limiter/bulk-log.ts';
 import { HeldSlots } from '../../src/core/limiter/held-slots.ts';
 
 test('a key holds at most its limit of slots; a released slot can be taken again', () => {
@@ -45,4 +46,18 @@ test('a lower limit after a reload refuses until enough slots come back', () => 
   assert.equal(slots.take('k', 2), undefined, '2 still held, the new limit');
   held[1]?.();
   assert.ok(slots.take('k', 2));
+});
+
+test('bulk allowance: a fractional allowance counts in whole exports and still says when', () => {
+  // 1.5 exports a period: the second is refused until the first leaves the window.
+  assert.deepEqual(bulkVerdict([1_000], 1.5, 10_000), {
+    allowed: true,
+    used: 1,
+    nextAllowedAt: undefined,
+  });
+  assert.deepEqual(bulkVerdict([1_000, 2_000], 1.5, 10_000), {
+    allowed: false,
+    used: 2,
+    nextAllowedAt: 11_000,
+  });
 });

@@ -134,3 +134,51 @@ test('resetMs runs to the end of the next window while this window has counts', 
   assert.equal(next.result.allowed, false);
   assert.equal(next.result.resetMs, MIN - 5_000);
 });
+
+test('a request costing exactly the block waits until the previous window has decayed away', () => {
+  const params = { periodMs: MIN, warn: 2, block: 3 };
+  const first = windowStep(undefined, T0, 1, params);
+  // Next window: prev 1 still weighs (1 − 100/60000), so cost 3 is over block 3.
+  const out = windowStep(first.state, T0 + MIN + 100, 3, params);
+  assert.equal(out.result.allowed, false);
+  // Not "waiting will not help" (0): the request fits once prev has gone, at the rollover.
+  assert.equal(out.result.retryAfterMs, MIN - 100);
+  assert.equal(windowStep(first.state, T0 + 2 * MIN, 3, params).result.allowed, true);
+  // Dearer than the block: waiting will not help.
+  assert.equal(windowStep(first.state, T0 + MIN + 100, 4, params).result.retryAfterMs, 0);
+});
+
+test('retryAfterMs is rounded up to a whole ms, never telling a client to come back early', () => {
+  const { state } = run(200, (i) => T0 + i * 100);
+  const over = windowStep(state, T0 + 20_000.5, 1, DEFAULT);
+  assert.equal(over.result.retryAfterMs, MIN + 300 - 20_000); // 40 299.5 ms, rounded up
+});
+
+test('a clock behind the state (skew between nodes) counts as the start of its window', () => {
+  const { state } = run(150, () => T0); // 150 in the window at T0
+  const next = windowStep(state, T0 + MIN, 10, DEFAULT); // prev 150, curr 10
+  // A node whose clock is a second behind: still weighed as at T0 + MIN, not before it.
+  const skewed = windowStep(next.state, T0 + MIN - 1_000, 1, DEFAULT);
+  assert.equal(skewed.result.allowed, true);
+  assert.equal(skewed.result.count, 161);
+  assert.equal(skewed.state?.start, T0 + MIN);
+  assert.equal(skewed.state?.curr, 11);
+});
+
+test('a state that never warned warns on its first request over, whatever the window start', () => {
+  // 1 ms windows start at every ms, 1 included: NEVER_WARNED must be no window start.
+  const params = { periodMs: 1, warn: 0, block: 5 };
+  const out = windowStep(undefined, 1, 1, params);
+  assert.equal(out.result.warn, true);
+  assert.equal(out.result.warnFirst, true);
+  assert.equal(out.state?.warnedStart, 1);
+});
+
+test('remaining is 0, never negative, when the estimate is already over the block', () => {
+  // 250 counted under an earlier, larger block; the policy now blocks at 200.
+  const state: WindowState = { start: T0, prev: 0, curr: 250, warnedStart: T0 };
+  const out = windowStep(state, T0 + 1_000, 1, DEFAULT);
+  assert.equal(out.result.allowed, false);
+  assert.equal(out.result.count, 250);
+  assert.equal(out.result.remaining, 0);
+});

@@ -103,7 +103,11 @@ test('a confined batch route is refused until the next window opens, then runs a
   assert.equal(outside.refusal.rule, 'batch-window');
   assert.equal(outside.refusal.status, 429);
   assert.equal(outside.refusal.retryAfterMs, SAT_00AM_NEW_YORK - WED_10AM_NEW_YORK);
-  assert.equal(outside.refusal.counters.nextWindow, new Date(SAT_00AM_NEW_YORK).toISOString());
+  assert.deepEqual(outside.refusal.counters, {
+    route: 'reindex',
+    windows: 'Sat 00:00 – Sun 20:00 (America/New_York)',
+    nextWindow: new Date(SAT_00AM_NEW_YORK).toISOString(),
+  });
 
   clock.set(SAT_00AM_NEW_YORK);
   const inside = routeAdmission(m, KEY, policy, clock.now(), '/reindex');
@@ -115,6 +119,35 @@ test('a confined batch route is refused until the next window opens, then runs a
       batch: true,
       incremental: undefined,
     },
+  });
+});
+
+test('a confined batch route with no windows at all is refused, and told no window will open', () => {
+  const { policy: base, match, clock } = setup(true);
+  const twoWindows = [
+    ...base.offHours.windows,
+    { fromDay: 3, fromMinute: 22 * 60, toDay: 3, toMinute: 23 * 60 },
+  ];
+  const described = routeAdmission(
+    match('POST', '/reindex', ''),
+    KEY,
+    { ...base, offHours: { ...base.offHours, windows: twoWindows } },
+    clock.now(),
+    '/reindex',
+  );
+  assert.ok('refusal' in described);
+  assert.equal(
+    (described.refusal.counters as { windows?: string }).windows,
+    'Sat 00:00 – Sun 20:00; Wed 22:00 – Wed 23:00 (America/New_York)',
+  );
+  const policy = { ...base, offHours: { ...base.offHours, windows: [] } };
+  const a = routeAdmission(match('POST', '/reindex', ''), KEY, policy, clock.now(), '/reindex');
+  assert.ok('refusal' in a);
+  assert.equal(a.refusal.retryAfterMs, 0);
+  assert.deepEqual(a.refusal.counters, {
+    route: 'reindex',
+    windows: ' (America/New_York)',
+    nextWindow: 'none',
   });
 });
 
@@ -155,6 +188,20 @@ test('a bulk export past its allowance says when the next one is allowed', () =>
     exports: 1,
     nextAllowedAt: new Date(now + 3 * DAY).toISOString(),
   });
+  // A policy with an incremental-sync filter names it in the refusal's facts.
+  const listing = route({
+    name: 'list',
+    path: '/list',
+    query: [{ param: 'since', present: false }],
+  });
+  const withFilter = bulkExportRefusal(
+    { ...policy, routes: [...policy.routes, listing] },
+    'companies',
+    now,
+    { allowed: false, used: 1, nextAllowedAt: now + 3 * DAY },
+  );
+  assert.ok(withFilter !== undefined);
+  assert.equal((withFilter.counters as { incremental?: string }).incremental, 'since');
   const away = ledgerUnavailable('companies');
   assert.equal(away.retryAfterMs, 60_000);
   assert.deepEqual(away.counters, { dataset: 'companies', ledger: 'unavailable' });

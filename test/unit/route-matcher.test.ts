@@ -123,3 +123,69 @@ test("the built-in full-listing route covers the demo's list endpoints, not any 
   assert.equal(match('GET', '/api/whoami', ''), undefined);
   assert.equal(match('GET', '/api/companies', 'modifiedAfter=2026-01-01T00:00:00Z'), undefined);
 });
+
+test('listed values are decoded and folded like the path: written in any case, with escapes', () => {
+  const match = compileRoutes([route({ name: 'v', path: '/api/:kind(Daily|week%20ly)' })]);
+  assert.deepEqual(match('GET', '/api/daily', '')?.params, { kind: 'daily' });
+  assert.deepEqual(match('GET', '/api/DAILY', '')?.params, { kind: 'daily' });
+  assert.deepEqual(match('GET', '/api/week ly', '')?.params, { kind: 'week ly' });
+});
+
+test('an unnamed one-segment wildcard captures nothing, and needs its segment even before **', () => {
+  const match = compileRoutes([route({ name: 'w', path: '/a/*/**' })]);
+  assert.deepEqual(match('GET', '/a/b', '')?.params, {});
+  assert.deepEqual(match('GET', '/a/b/c/d', '')?.params, {});
+  assert.equal(match('GET', '/a', ''), undefined);
+  assert.equal(match('GET', '/a/', ''), undefined);
+});
+
+test('a query condition on a camel-case name, or one with a space written as +', () => {
+  const match = compileRoutes([
+    route({ name: 'camel', path: '/c', query: [{ param: 'pageSize', present: true }] }),
+    route({ name: 'spaced', path: '/s', query: [{ param: 'page size', present: true }] }),
+    route({ name: 'absent', path: '/n', query: [{ param: 'page size', present: false }] }),
+  ]);
+  assert.equal(match('GET', '/c', 'pageSize=10')?.route.name, 'camel');
+  assert.equal(match('GET', '/c', 'pagesize=10')?.route.name, 'camel');
+  assert.equal(match('GET', '/s', 'page+size=10')?.route.name, 'spaced');
+  assert.equal(match('GET', '/s', 'page%20size=10')?.route.name, 'spaced');
+  assert.equal(match('GET', '/n', 'page+size=10'), undefined, 'the exact name has a value');
+  assert.equal(match('GET', '/n', 'page=10')?.route.name, 'absent');
+});
+
+test('a dataset parameter the match did not capture counts under its own written name', () => {
+  const r = route({ name: 'x', path: '/x/**', class: 'bulk', dataset: ':dataset' });
+  assert.equal(datasetOf({ route: r, params: {} }), ':dataset');
+  assert.equal(datasetOf({ route: r, params: { dataset: 'devices' } }), 'devices');
+  assert.equal(datasetOf({ route: { ...r, dataset: 'all' }, params: { dataset: 'x' } }), 'all');
+});
+
+test('a malformed escape is compared as written, in a pattern and in a query name', () => {
+  const match = compileRoutes([
+    route({ name: 'raw', path: '/a%zz' }),
+    route({ name: 'q', path: '/q', query: [{ param: '%zz', present: true }] }),
+  ]);
+  assert.equal(match('GET', '/a%zz', '')?.route.name, 'raw');
+  assert.equal(match('GET', '/q', '%zz=1')?.route.name, 'q');
+});
+
+test('every query condition of a route must hold, and an indexed name counts as the name', () => {
+  const match = compileRoutes([
+    route({
+      name: 'both',
+      path: '/b',
+      query: [
+        { param: 'expand', present: true },
+        { param: 'since', present: false },
+      ],
+    }),
+  ]);
+  assert.equal(match('GET', '/b', 'expand[0]=a')?.route.name, 'both');
+  assert.equal(match('GET', '/b', 'expand=a&since=2026-01-01'), undefined);
+  assert.equal(match('GET', '/b', 'since=2026-01-01'), undefined);
+});
+
+test('a dataset written as a name is never read from the path parameters', () => {
+  const r = route({ name: 'x', path: '/x/:ll', class: 'bulk', dataset: 'all' });
+  assert.equal(datasetOf({ route: r, params: { ll: 'devices' } }), 'all');
+});

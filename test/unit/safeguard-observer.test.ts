@@ -382,3 +382,86 @@ test('a reload with new durations: the next offence serves the new quiet time', 
   clock.set(second.until!);
   assert.equal(many(5, 'rejected-429', KEY)[0]?.offence, 3);
 });
+
+test('a key without an account is the subject as it is, with no account field', () => {
+  const { many } = setup();
+  const [a] = many(5, 'rejected-429', { keyId: 'k9', ip: '203.0.113.9' });
+  assert.deepStrictEqual({ ...a.subject }, { keyId: 'k9' });
+});
+
+test('ignoring429: a client that keeps ignoring 429s stays in one run, counted past the first window', () => {
+  const { clock, sg } = setup({ ignoring429: rule({ threshold: 6 }) }, { toldNoGraceMs: 1_000 });
+  const fired = [];
+  // One 429 every 10 s; the first starts the run (not counted), the rest were sent after
+  // it: the sixth counted, a minute after the run began, reaches the threshold.
+  for (let i = 0; i <= 8; i++) {
+    fired.push(...sg.observe('rejected-429', KEY));
+    if (fired.length === 0) clock.advance(10_000);
+  }
+  assert.equal(fired.length, 1);
+  assert.equal(clock.now(), T0 + 60_000);
+});
+
+test('disabling a rule restarts its counts and its runs of 429s, even with the same window', () => {
+  const { clock, sg, many } = setup({ ignoring429: rule({ threshold: 3 }) });
+  assert.deepEqual(many(2, 'rejected-429', KEY), []);
+  sg.setPolicy(policy({ ignoring429: rule({ threshold: 3, enabled: false }) }));
+  sg.setPolicy(policy({ ignoring429: rule({ threshold: 3 }) }));
+  assert.deepEqual(many(2, 'rejected-429', KEY), [], 'the 2 before do not count');
+  assert.equal(many(1, 'rejected-429', KEY).length, 1);
+
+  const graced = createSafeguards({
+    policy: policy({ ignoring429: rule({ threshold: 1 }) }),
+    clock,
+    toldNoGraceMs: 1_000,
+  });
+  graced.observe('rejected-429', KEY); // starts a run
+  clock.advance(5_000);
+  graced.setPolicy(policy({ ignoring429: rule({ threshold: 1, enabled: false }) }));
+  graced.setPolicy(policy({ ignoring429: rule({ threshold: 1 }) }));
+  // The run was forgotten: this 429 starts a new one, within its own grace.
+  assert.deepEqual(graced.observe('rejected-429', KEY), []);
+});
+
+test('forgiving a key lifts its suspension and its run of 429s; size counts the runs', () => {
+  const { clock, sg, many } = setup();
+  const [a] = many(5, 'rejected-429', KEY);
+  assert.equal(a.kind, 'suspend');
+  assert.deepEqual(many(5, 'rejected-429', KEY), [], 'serving the suspension: ignored');
+  sg.forgive({ keyId: KEY.keyId });
+  assert.equal(many(5, 'rejected-429', KEY)[0]?.offence, 2);
+
+  const graced = createSafeguards({
+    policy: policy({ ignoring429: rule({ threshold: 1 }) }),
+    clock,
+    toldNoGraceMs: 1_000,
+  });
+  graced.observe('rejected-429', KEY); // starts a run, not counted
+  assert.deepEqual(graced.size(), { subjects: 1, offenders: 0 });
+  clock.advance(5_000);
+  graced.forgive({ keyId: KEY.keyId });
+  assert.deepEqual(graced.size(), { subjects: 0, offenders: 0 });
+  assert.deepEqual(graced.observe('rejected-429', KEY), [], 'a new run, within its grace');
+});
+
+test('after a revocation the key is not ignored: the next crossing revokes again at once', () => {
+  const { clock, many } = setup({
+    ignoring429: rule({ threshold: 2, durationsMs: [HOUR], revokeAfter: 2 }),
+  });
+  assert.equal(many(2, 'rejected-429', KEY)[0].kind, 'suspend');
+  clock.advance(HOUR);
+  assert.equal(many(2, 'rejected-429', KEY)[0].kind, 'revoke');
+  const again = many(2, 'rejected-429', KEY);
+  assert.equal(again[0]?.kind, 'revoke');
+  assert.equal(again[0]?.offence, 3);
+});
+
+test('a revoke rule meeting a request without a key blocks the IP for the fallback hour', () => {
+  const { clock, sg, many } = setup();
+  const [a] = many(3, 'non-public-attempt', IP_ONLY);
+  assert.equal(a.kind, 'block-ip');
+  assert.equal(a.durationMs, HOUR);
+  assert.equal(sg.ipBlockedUntil(IP_ONLY.ip), a.until);
+  clock.set(a.until! - 1);
+  assert.equal(sg.ipBlockedUntil(IP_ONLY.ip), a.until);
+});

@@ -226,3 +226,83 @@ test('describeWindows: one line per window, daily when written for every day', (
     ['Fri 18:00 – Fri 24:00'],
   );
 });
+
+test('a window entirely inside the spring gap does not exist that night: next is the night after', () => {
+  // Daily 02:10–02:40 in New York: on 2026-03-08 both edges fall in the 02:00 → 03:00 gap.
+  const daily = [0, 1, 2, 3, 4, 5, 6].map((d) => ({
+    fromDay: d,
+    fromMinute: 130,
+    toDay: d,
+    toMinute: 160,
+  }));
+  const at = offHoursAt(policy(daily), Date.UTC(2026, 2, 8, 6, 0)); // 01:00 EST
+  assert.equal(at.inWindow, false);
+  assert.equal(iso(at.next?.start), '2026-03-09T06:10:00.000Z'); // 02:10 EDT on Monday
+});
+
+test('two windows that touch only once the spring gap has swallowed the time between them merge', () => {
+  // Sunday 01:00–02:10 and 02:50–04:00 in New York: on 2026-03-08 02:10 and 02:50 both
+  // become 03:00 EDT, the change, so the two are one window 01:00 EST – 04:00 EDT.
+  const windows = [
+    { fromDay: 0, fromMinute: 60, toDay: 0, toMinute: 130 },
+    { fromDay: 0, fromMinute: 170, toDay: 0, toMinute: 240 },
+  ];
+  const saturday = offHoursAt(policy(windows), Date.UTC(2026, 2, 7, 17, 0));
+  assert.equal(iso(saturday.next?.start), '2026-03-08T06:00:00.000Z');
+  assert.equal(iso(saturday.next?.end), '2026-03-08T08:00:00.000Z');
+  // Seen from the first instant of a window just before them: still one window next.
+  const before = [
+    ...windows,
+    { fromDay: 6, fromMinute: 23 * 60, toDay: 6, toMinute: 23 * 60 + 30 },
+  ];
+  const at = offHoursAt(policy(before), Date.UTC(2026, 2, 8, 4, 0)); // Sat 23:00 EST
+  assert.equal(iso(at.current?.start), '2026-03-08T04:00:00.000Z');
+  assert.equal(iso(at.next?.start), '2026-03-08T06:00:00.000Z');
+  assert.equal(iso(at.next?.end), '2026-03-08T08:00:00.000Z');
+});
+
+test('the next window includes what touches it in the week after', () => {
+  // Saturday 00:00 – Sunday 00:00, then Sunday 00:00 – 06:00: one window Sat 00:00 – Sun 06:00.
+  const windows = [
+    { fromDay: 6, fromMinute: 0, toDay: 0, toMinute: 0 },
+    { fromDay: 0, fromMinute: 0, toDay: 0, toMinute: 360 },
+  ];
+  const at = offHoursAt(policy(windows, 'UTC'), Date.UTC(2026, 5, 13, 1, 0)); // Sat 01:00
+  assert.deepEqual(span(at), ['2026-06-13T00:00:00.000Z', '2026-06-14T06:00:00.000Z']);
+  assert.equal(iso(at.next?.start), '2026-06-20T00:00:00.000Z');
+  assert.equal(iso(at.next?.end), '2026-06-21T06:00:00.000Z');
+});
+
+test('describeWindows: whole days and empty windows, and windows of the same hours but not the same days', () => {
+  const wholeDays = [0, 1, 2, 3, 4, 5, 6].map((d) => ({
+    fromDay: d,
+    fromMinute: 0,
+    toDay: (d + 1) % 7,
+    toMinute: 0,
+  }));
+  assert.equal(describeWindows(policy(wholeDays)).length, 7, 'a 24-hour window is not "daily"');
+  assert.deepEqual(
+    describeWindows(policy([{ fromDay: 1, fromMinute: 600, toDay: 1, toMinute: 600 }, WEEKEND])),
+    ['Sat 00:00 – Sun 20:00'],
+  );
+  // 01:00–03:00 on six days, and Saturday 01:00 – Sunday 03:00: not "daily 01:00 – 03:00".
+  const mixed = [
+    ...DAILY_1_TO_3.filter((w) => w.fromDay !== 6),
+    { fromDay: 6, fromMinute: 60, toDay: 0, toMinute: 180 },
+  ];
+  assert.deepEqual(describeWindows(policy(mixed)), [
+    'Sun 01:00 – Sun 03:00',
+    'Mon 01:00 – Mon 03:00',
+    'Tue 01:00 – Tue 03:00',
+    'Wed 01:00 – Wed 03:00',
+    'Thu 01:00 – Thu 03:00',
+    'Fri 01:00 – Fri 03:00',
+    'Sat 01:00 – Sun 03:00',
+  ]);
+});
+
+test('outside a window the state has no current window at all, not an undefined one', () => {
+  const at = offHoursAt(policy(), Date.UTC(2026, 5, 16, 16)); // Tuesday noon in New York
+  assert.equal(at.inWindow, false);
+  assert.equal('current' in at, false);
+});

@@ -4,6 +4,7 @@ import {
   isValidTimeZone,
   localParts,
   wallTimeAt,
+  wallToUtc,
   zonedToUtc,
 } from '../../src/core/schedule/zoned-time.ts';
 
@@ -99,5 +100,42 @@ test('isValidTimeZone accepts IANA names and UTC, refuses the rest', () => {
   for (const tz of ['Mars/Olympus', '', 'America/New York', 'EST5EDT6']) {
     assert.equal(isValidTimeZone(tz), false, tz);
   }
+  // Not a string (a policy value of the wrong type): Intl would take undefined for the
+  // machine's own zone.
+  for (const tz of [undefined, null, 42]) {
+    assert.equal(isValidTimeZone(tz as unknown as string), false, String(tz));
+  }
   assert.throws(() => localParts(0, 'Mars/Olympus'), /unknown time zone "Mars\/Olympus"/);
+  // The runtime's own error is kept as the cause, for whoever debugs an odd ICU.
+  assert.throws(
+    () => localParts(0, 'Mars/Olympus'),
+    (e: Error) => e instanceof RangeError && e.cause instanceof RangeError,
+  );
+});
+
+test('wallTimeAt before 1970: the milliseconds are carried forward, not back', () => {
+  assert.equal(wallTimeAt(-1, 'UTC'), -1);
+  assert.equal(wallTimeAt(-1_500, 'UTC'), -1_500);
+  assert.equal(
+    wallTimeAt(Date.UTC(1969, 6, 20, 20, 17, 40, 250), NY),
+    Date.UTC(1969, 6, 20, 16, 17, 40, 250),
+  );
+});
+
+test('every wall time in a spring gap, to the millisecond, resolves to the exact instant of the change', () => {
+  const gaps: [string, number, number][] = [
+    // zone, the change (UTC), the gap's length
+    [NY, Date.UTC(2026, 2, 8, 7, 0), 3_600_000],
+    [SYDNEY, Date.UTC(2026, 9, 3, 16, 0), 3_600_000],
+    ['Europe/Paris', Date.UTC(2027, 2, 28, 1, 0), 3_600_000],
+    ['Australia/Lord_Howe', Date.UTC(2026, 9, 3, 15, 30), 1_800_000],
+  ];
+  for (const [zone, change, length] of gaps) {
+    const wallStart = wallTimeAt(change - 1, zone) + 1; // the first wall reading skipped
+    for (let k = 0; k < 200; k++) {
+      const wall = wallStart + Math.floor((k * (length - 1)) / 199) + (k % 7);
+      if (wall >= wallStart + length) continue;
+      assert.equal(wallToUtc(wall, zone), change, `${zone}: wall ${iso(wall)}`);
+    }
+  }
 });
