@@ -45,6 +45,10 @@ const CANONICAL: [string, string, string][] = [
   // The query is kept exactly as sent.
   ['/x?a=%2F..%00&b=%zz', '/x', '/x?a=%2F..%00&b=%zz'],
   ['/API/Reports', '/API/Reports', '/API/Reports'],
+  // A raw tilde is unreserved (the last printable ASCII character a path may hold raw).
+  ['/a~b', '/a~b', '/a~b'],
+  // An escaped percent sign before one hex digit is no escape after decoding: data.
+  ['/a%254', '/a%4', '/a%254'],
 ];
 
 /** [request target, refusal reason] */
@@ -61,6 +65,9 @@ const REFUSED: [string, string][] = [
   ['/api/reports%7F', 'control-character'],
   ['/api/reports%C2%85', 'control-character'],
   ['/api/reports\u0000', 'control-character'],
+  ['/api/reports\u007f', 'control-character'],
+  ['/api/reports\u001f', 'control-character'],
+  ['/api/reports%C2%9F', 'control-character'],
   ['/api/re ports', 'control-character'],
   ['/api/r\u00e9ports', 'non-ascii'],
   ['/api/reports%zz', 'bad-percent-encoding'],
