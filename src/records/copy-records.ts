@@ -59,10 +59,17 @@ export async function planCopy(
     bulkExports: 0,
   };
 
+  // Each side is listed once (a few calls, not one or two per record: the target is
+  // often Redis, across the network).
+  const accountsThere = new Map((await target.listAccounts()).map((a) => [a.id, a]));
+  const keysThere = await target.listKeys();
+  const keysById = new Map(keysThere.map((k) => [k.id, k]));
+  const keysByHash = new Map(keysThere.map((k) => [k.hash, k]));
+
   const accounts: Account[] = [];
   const sourceAccounts = await source.listAccounts();
   for (const a of sourceAccounts) {
-    const there = await target.getAccount(a.id);
+    const there = accountsThere.get(a.id);
     if (there === undefined) accounts.push(a);
     else if (there.plan === a.plan && there.size === a.size) unchanged.accounts++;
     else {
@@ -76,8 +83,8 @@ export async function planCopy(
   const newKeys: ApiKeyRecord[] = [];
   const newerStatus: ApiKeyRecord[] = [];
   for (const k of await source.listKeys()) {
-    const byId = await target.getKey(k.id);
-    const byHash = await target.findKeyByHash(k.hash);
+    const byId = keysById.get(k.id);
+    const byHash = keysByHash.get(k.hash);
     if (byId !== undefined && byId.hash !== k.hash) {
       conflict(`key ${k.id}`, 'the target has another key under this id');
     } else if (byId === undefined && byHash !== undefined) {
@@ -104,9 +111,10 @@ export async function planCopy(
     else unchanged.ipBlocks++;
   }
 
+  const incidentsThere = new Set((await target.listIncidents()).map((i) => i.reference));
   const incidents: Incident[] = [];
   for (const i of await source.listIncidents()) {
-    if ((await target.getIncident(i.reference)) === undefined) incidents.push(i);
+    if (!incidentsThere.has(i.reference)) incidents.push(i);
     else unchanged.incidents++;
   }
 

@@ -99,14 +99,11 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   readonly #touched = new Set<string>();
   #settleQueued = false;
   /**
-   * Leases to free, per account, for the next decisions' scripts to take along: freed
-   * before this turn of the event loop (`#freeing`), and in it (`#fresh`). One that no
-   * decision took by the end of the turn after its own leaves in a ZREM: under load the
-   * next turn's requests take it and the release costs no command of its own; idle, it
-   * waits two turns (microseconds). A waiter on this node does not wait for it: it gets
-   * the slot directly.
+   * Leases freed in this turn of the event loop, per account, for this turn's decision
+   * scripts to take along; what none took leaves in one ZREM per account at the end of
+   * the turn (#turnEnd). A waiter on this node does not wait for it: it gets the slot
+   * directly.
    */
-  #freeing = new Map<string, string[]>();
   #fresh = new Map<string, string[]>();
   #turnEndQueued = false;
 
@@ -228,14 +225,12 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
   }
 
   frees(max: number): readonly (readonly [string, string])[] {
-    if (this.#freeing.size === 0 && this.#fresh.size === 0) return NO_FREES;
+    if (this.#fresh.size === 0) return NO_FREES;
     const out: [string, string][] = [];
-    for (const pending of [this.#freeing, this.#fresh]) {
-      for (const [accountId, members] of pending) {
-        while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
-        if (members.length === 0) pending.delete(accountId);
-        if (out.length >= max) return out;
-      }
+    for (const [accountId, members] of this.#fresh) {
+      while (members.length > 0 && out.length < max) out.push([accountId, members.pop()!]);
+      if (members.length === 0) this.#fresh.delete(accountId);
+      if (out.length >= max) return out;
     }
     return out;
   }
@@ -248,7 +243,6 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
       for (const member of [...slots.leases, ...slots.taken]) this.#free(accountId, member);
     }
     this.#accounts.clear();
-    this.#flush(this.#freeing);
     this.#flush(this.#fresh);
   }
 
@@ -395,7 +389,7 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
 
   /**
    * Frees a lease, not waited for: a decision's script of this turn or the next takes it
-   * along (frees), or it leaves with the others freed meanwhile (see #freeing).
+   * along (frees), or it leaves with the others freed meanwhile (see #fresh).
    */
   #free(accountId: string, member: string): void {
     if (!this.#leases.link.up) {
@@ -410,12 +404,15 @@ export class RedisLeaseQueues implements ConcurrencyQueues, LeaseTaker {
     setImmediate(this.#turnEnd);
   }
 
-  /** The end of a turn: what the turn before freed leaves now; this turn's waits one more. */
+  /**
+   * The end of the turn a lease was freed in: what no decision took along leaves now.
+   * Not a turn later: the client whose request freed it has its answer already, and its
+   * next request, on any node, must find the lease gone (under load, one turn more was
+   * long enough for a sequential client to be refused by another node).
+   */
   readonly #turnEnd = (): void => {
-    this.#flush(this.#freeing);
-    [this.#freeing, this.#fresh] = [this.#fresh, this.#freeing];
-    this.#turnEndQueued = this.#freeing.size > 0;
-    if (this.#turnEndQueued) setImmediate(this.#turnEnd);
+    this.#turnEndQueued = false;
+    this.#flush(this.#fresh);
   };
 
   /** One ZREM per account for the leases no decision took along, in one write. */
