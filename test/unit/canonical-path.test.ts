@@ -131,3 +131,52 @@ test('messages name the offending part', () => {
   });
   assert.match((canonicalTarget('/a%zz') as { message: string }).message, /"%zz"/);
 });
+
+// Cases found by mutation testing (TESTING.md): each fails on a mutant Stryker left alive.
+
+test('the fast path never takes what the full decoding would change or refuse', () => {
+  // A segment whose dot is followed by an escape or a lone "%" is not already canonical.
+  assert.equal((canonicalTarget('/a.%') as { reason: string }).reason, 'bad-percent-encoding');
+  assert.deepEqual(canonicalTarget('/a.%41'), { path: '/a.A', query: '', target: '/a.A' });
+  assert.deepEqual(canonicalTarget('/a%2e%2e'), { path: '/a', query: '', target: '/a..' });
+  // A raw tilde is kept as it is on the full decoding path too.
+  assert.deepEqual(canonicalTarget('/%41~'), { path: '/A~', query: '', target: '/A~' });
+});
+
+test('an absolute-form target must start with its scheme', () => {
+  assert.equal((canonicalTarget('1http://h/api') as { reason: string }).reason, 'not-origin-form');
+  assert.equal((canonicalTarget(' http://h/api') as { reason: string }).reason, 'not-origin-form');
+});
+
+test('a trailing slash is kept on the full decoding path, and only a last dot-segment adds one', () => {
+  assert.deepEqual(canonicalTarget('/A%41/'), { path: '/AA/', query: '', target: '/AA/' });
+  assert.deepEqual(canonicalTarget('/a/.b%41'), { path: '/a/.bA', query: '', target: '/a/.bA' });
+  assert.deepEqual(canonicalTarget('/a/..b%41'), {
+    path: '/a/..bA',
+    query: '',
+    target: '/a/..bA',
+  });
+  // A segment that routes as nothing (";x") leaves the root, with no doubled slash.
+  assert.deepEqual(canonicalTarget('/;x/'), { path: '/', query: '', target: '/;x/' });
+});
+
+test('only the trailing dots of a segment are dropped for matching', () => {
+  assert.deepEqual(canonicalTarget('/v1.2;x'), { path: '/v1.2', query: '', target: '/v1.2;x' });
+  assert.deepEqual(canonicalTarget('/a.b%41..'), { path: '/a.bA', query: '', target: '/a.bA..' });
+});
+
+test('invalid UTF-8 is named by its bytes, and long client text is clipped at 24 characters', () => {
+  assert.deepEqual(canonicalTarget('/%C0%AE'), {
+    reason: 'invalid-utf8',
+    message: "the path's encoded bytes C0AE are not valid UTF-8",
+  });
+  const scheme24 = 'abcdefghijklmnopqrstuvwx';
+  assert.equal(
+    (canonicalTarget(`${scheme24}://h/`) as { message: string }).message,
+    `the request target uses the scheme "${scheme24}"`,
+  );
+  assert.equal(
+    (canonicalTarget(`${scheme24}y://h/`) as { message: string }).message,
+    `the request target uses the scheme "${scheme24}…"`,
+  );
+});

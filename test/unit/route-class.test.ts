@@ -211,3 +211,45 @@ test("the policy's incremental filter is the parameter whose absence makes a ful
   assert.equal(incrementalFilter(defaultPolicy()), 'modifiedAfter');
   assert.equal(incrementalFilter(testPolicy()), undefined);
 });
+
+// Cases found by mutation testing (TESTING.md): each fails on a mutant Stryker left alive.
+
+test('a route that is not batch ignores the batch confinement and says it is not batch', () => {
+  const base = testPolicy();
+  const routes = [route({ name: 'search', path: '/search', class: 'public', rate: perMinute(6) })];
+  const policy: Policy = {
+    ...base,
+    routes,
+    offHours: { ...base.offHours, confineBatch: true, batchMultiplier: 4 },
+  };
+  const match = compileRoutes(policy.routes, { caseSensitive: false });
+  for (const now of [WED_10AM_NEW_YORK, SAT_00AM_NEW_YORK + 60_000]) {
+    assert.deepEqual(routeAdmission(match('GET', '/search', ''), KEY, policy, now, '/search'), {
+      cost: 1,
+      route: { name: 'search', rate: perMinute(6), batch: false, incremental: undefined },
+    });
+  }
+});
+
+test('a matched route without a rate of its own has no route limit', () => {
+  const { policy, match, clock } = setup(false);
+  const m = match('GET', '/exports/companies', '');
+  assert.ok(m !== undefined);
+  assert.deepEqual(routeAdmission(m, KEY, policy, clock.now(), '/exports/companies'), {
+    cost: 1,
+    route: undefined,
+  });
+});
+
+test('a bulk export refused with no date of its own says retry at once, with no limit headers', () => {
+  const { policy, clock } = setup(false);
+  const r = bulkExportRefusal(policy, 'companies', clock.now(), {
+    allowed: false,
+    used: 1,
+    nextAllowedAt: undefined,
+  });
+  assert.ok(r !== undefined);
+  assert.equal(r.retryAfterMs, 0);
+  assert.deepEqual(r.limits, []);
+  assert.equal(r.warning, undefined);
+});
