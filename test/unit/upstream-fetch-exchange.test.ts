@@ -13,7 +13,6 @@ import {
   createServer,
   request as httpRequest,
   type IncomingMessage,
-  type Server,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +42,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
 
 interface Listening {
   origin: string;
-  server: Server;
   close(): Promise<void>;
 }
 
@@ -58,7 +56,6 @@ async function listen(
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
-    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -102,7 +99,8 @@ async function startUpstream(answer: (seen: Seen) => void) {
     first.resolve(one);
     answer(one);
   });
-  return { ...listening, seen, first: first.promise };
+  // Bounded like every other wait: a request that never comes fails the test.
+  return { ...listening, seen, first: () => within(first.promise, 'the upstream request') };
 }
 
 /** One exchange as the front server saw it. */
@@ -196,7 +194,7 @@ async function startFront(
     taken.push(one);
     first.resolve(one);
   });
-  return { ...listening, taken, first: first.promise };
+  return { ...listening, taken, first: () => within(first.promise, 'the front request') };
 }
 
 /** What the client got: `complete` false when the answer was cut. */
@@ -214,18 +212,13 @@ interface Answer {
 function ask(
   origin: string,
   path: string,
-  options: {
-    method?: string;
-    headers?: Record<string, string>;
-    body?: Buffer;
-    hold?: Promise<void>;
-  } = {},
+  options: { method?: string; body?: Buffer; hold?: Promise<void> } = {},
 ): { request: ClientRequest; answer: Promise<Answer> } {
   let request!: ClientRequest;
   const answer = new Promise<Answer>((resolve) => {
     request = httpRequest(
       origin + path,
-      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      { method: options.method ?? 'GET', agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         const settle = (complete: boolean) =>
@@ -283,9 +276,9 @@ test('a GET: its headers reach the upstream (a repeated one as repeated pairs); 
 
   const { answer } = ask(front.origin, '/api/items?id=1');
   const got = await within(answer, 'the answer');
-  const taken = await front.first;
+  const taken = await front.first();
 
-  const seen = await upstream.first;
+  const seen = await upstream.first();
   assert.equal(seen.req.method, 'GET');
   assert.equal(seen.req.url, '/api/items?id=1');
   // Node's fetch sends the repeated pairs as one comma-joined line (so does Bun's).
@@ -322,7 +315,8 @@ test('a GET: its headers reach the upstream (a repeated one as repeated pairs); 
     got.raw.filter((_, i) => got.raw[i - 1] === 'set-cookie' || got.raw[i] === 'set-cookie'),
     ['set-cookie', 'a=1; Path=/', 'set-cookie', 'b=2'],
   );
-  assert.deepEqual(taken.writes, [true, true]);
+  // One write or two (the parts may come in one read), none pushed back.
+  assert.ok(taken.writes.length > 0 && taken.writes.every((more) => more));
   assert.deepEqual(taken.ends, [null]);
   // No listener of the exchange's is left on the response.
   assert.deepEqual(taken.listeners.atEnd, taken.listeners.before);
@@ -346,8 +340,8 @@ test('an answer without a body (204): the head, res.end() and onEnd(null)', asyn
     ask(front.origin, '/api/items/1', { method: 'DELETE' }).answer,
     'the answer',
   );
-  const taken = await front.first;
-  assert.equal((await upstream.first).req.method, 'DELETE');
+  const taken = await front.first();
+  assert.equal((await upstream.first()).req.method, 'DELETE');
   assert.equal(got.status, 204);
   assert.equal(got.complete, true);
   assert.deepEqual(taken.heads, [
@@ -383,13 +377,13 @@ test('a Buffer body reaches the upstream intact', async (t) => {
     ask(front.origin, '/api/upload', { method: 'POST' }).answer,
     'the answer',
   );
-  const seen = await upstream.first;
+  const seen = await upstream.first();
   assert.equal(seen.req.method, 'POST');
   assert.equal(seen.req.headers['content-length'], String(payload.length));
   assert.equal(seen.req.headers['content-type'], 'application/octet-stream');
   assert.equal(got.status, 200);
   assert.equal(got.body.toString(), digestOf(payload));
-  assert.deepEqual((await front.first).ends, [null]);
+  assert.deepEqual((await front.first()).ends, [null]);
 });
 
 test("a streamed body (the client's request itself) reaches the upstream intact", async (t) => {
@@ -407,12 +401,12 @@ test("a streamed body (the client's request itself) reaches the upstream intact"
     ask(front.origin, '/api/upload', { method: 'PUT', body: payload }).answer,
     'the answer',
   );
-  const seen = await upstream.first;
+  const seen = await upstream.first();
   assert.equal(seen.req.method, 'PUT');
   assert.equal(seen.req.headers['transfer-encoding'], 'chunked');
   assert.equal(got.status, 200);
   assert.equal(got.body.toString(), digestOf(payload));
-  assert.deepEqual((await front.first).ends, [null]);
+  assert.deepEqual((await front.first()).ends, [null]);
 });
 
 test('a streamed body that fails ends the exchange with its error, once, and aborts the upstream request', async (t) => {
@@ -430,11 +424,11 @@ test('a streamed body that fails ends the exchange with its error, once, and abo
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const { answer } = ask(front.origin, '/api/upload', { method: 'POST' });
-  const seen = await within(upstream.first, 'the upstream request');
+  const seen = await upstream.first();
   await within(seen.data, 'the first part at the upstream');
   body.destroy(broken);
 
-  const taken = await front.first;
+  const taken = await front.first();
   assert.equal(await within(taken.ended, 'onEnd'), broken);
   assert.deepEqual(await within(seen.closed, 'the upstream request closed'), { finished: false });
   const got = await within(answer, 'the answer');
@@ -442,6 +436,66 @@ test('a streamed body that fails ends the exchange with its error, once, and abo
   assert.equal(got.body.toString(), 'request body broke');
   assert.deepEqual(taken.heads, []);
   assert.deepEqual(taken.ends, [broken]);
+});
+
+test('a streamed body that fails once the head is in: onEnd with its error, once, and the upstream request aborted', async (t) => {
+  // The upstream answers at once and keeps its answer open, reading the body meanwhile.
+  const upstream = await startUpstream(({ res }) => {
+    res.writeHead(200);
+    res.write('part one');
+  });
+  const broken = new Error('request body broke');
+  const body = new Readable({ read() {} });
+  body.push('first part');
+  const front = await startFront(upstream.origin, 2_000, (req) => ({
+    path: req.url ?? '/',
+    method: 'POST',
+    headers: {},
+    body,
+  }));
+  t.after(() => Promise.all([front.close(), upstream.close()]));
+
+  const { answer } = ask(front.origin, '/api/upload', { method: 'POST' });
+  const taken = await front.first();
+  await within(taken.wrote, 'the first write');
+  body.destroy(broken);
+
+  assert.equal(await within(taken.ended, 'onEnd'), broken);
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
+    finished: false,
+  });
+  const got = await within(answer, 'the answer');
+  assert.equal(got.complete, false);
+  assert.equal(got.body.toString(), 'part one');
+  assert.deepEqual(taken.ends, [broken]);
+});
+
+test('a streamed body that fails after the answer is complete: onEnd(null) only', async (t) => {
+  // The upstream answers without reading the body (as one refusing an upload would).
+  const upstream = await startUpstream(({ res }) => {
+    res.writeHead(413, { 'content-length': '9' }).end('too large');
+  });
+  const body = new Readable({ read() {} });
+  body.push('first part');
+  const front = await startFront(upstream.origin, 2_000, (req) => ({
+    path: req.url ?? '/',
+    method: 'POST',
+    headers: {},
+    body,
+  }));
+  t.after(() => Promise.all([front.close(), upstream.close()]));
+
+  const { answer } = ask(front.origin, '/api/upload', { method: 'POST' });
+  const taken = await front.first();
+  assert.equal(await within(taken.ended, 'onEnd'), null);
+  // Before the response's 'close' (whose abort() would hide a second onEnd).
+  body.destroy(new Error('request body broke late'));
+  await settle();
+  const got = await within(answer, 'the answer');
+  assert.equal(got.status, 413);
+  assert.equal(got.body.toString(), 'too large');
+  await settle();
+  assert.deepEqual(taken.ends, [null]);
 });
 
 test("redirect 'manual': a 302 is passed on with its Location, not followed", async (t) => {
@@ -453,7 +507,7 @@ test("redirect 'manual': a 302 is passed on with its Location, not followed", as
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const got = await within(ask(front.origin, '/old').answer, 'the answer');
-  const taken = await front.first;
+  const taken = await front.first();
   assert.equal(got.status, 302);
   assert.equal(got.body.length, 0);
   assert.deepEqual(taken.heads, [
@@ -485,12 +539,12 @@ test('no head within timeoutMs: onEnd(UND_ERR_HEADERS_TIMEOUT) once, the upstrea
 
   const started = performance.now();
   const { answer } = ask(front.origin, '/api/slow');
-  const taken = await within(front.first, 'the front request');
+  const taken = await front.first();
   const error = (await within(taken.ended, 'onEnd')) as Error & { code?: string };
   assert.ok(performance.now() - started >= 150);
   assert.equal(error.code, 'UND_ERR_HEADERS_TIMEOUT');
   assert.equal(error.message, 'upstream headers timeout');
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   const got = await within(answer, 'the answer');
@@ -510,11 +564,11 @@ test('a body gap longer than timeoutMs after the head: onEnd(UND_ERR_BODY_TIMEOU
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const { answer } = ask(front.origin, '/api/stalls');
-  const taken = await within(front.first, 'the front request');
+  const taken = await front.first();
   const error = (await within(taken.ended, 'onEnd')) as Error & { code?: string };
   assert.equal(error.code, 'UND_ERR_BODY_TIMEOUT');
   assert.equal(error.message, 'upstream body timeout');
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   const got = await within(answer, 'the answer');
@@ -548,7 +602,7 @@ test('a slow but steady body (each gap shorter than timeoutMs, the whole longer)
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const got = await within(ask(front.origin, '/api/trickle').answer, 'the answer');
-  const taken = await front.first;
+  const taken = await front.first();
   assert.ok(upstreamMs > timeoutMs, `the body took ${upstreamMs} ms, more than the timeout`);
   assert.deepEqual(taken.ends, [null]);
   assert.equal(got.complete, true);
@@ -561,8 +615,8 @@ test('abort() before the head: the upstream request is closed, no onHead, no onE
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const { request } = ask(front.origin, '/api/slow');
-  const seen = await within(upstream.first, 'the upstream request');
-  const taken = await front.first;
+  const seen = await upstream.first();
+  const taken = await front.first();
   taken.exchange.abort();
   assert.deepEqual(await within(seen.closed, 'the upstream request closed'), { finished: false });
   taken.exchange.abort();
@@ -583,11 +637,11 @@ test('abort() mid-body: nothing more is written, no onEnd, the upstream request 
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const { request } = ask(front.origin, '/api/items');
-  const taken = await within(front.first, 'the front request');
+  const taken = await front.first();
   await within(taken.wrote, 'the first write');
   taken.exchange.abort();
   more.resolve();
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   await settle();
@@ -605,7 +659,7 @@ test('the upstream refuses the connection: onEnd with fetch’s error, once', as
   t.after(() => front.close());
 
   const got = await within(ask(front.origin, '/api/items').answer, 'the answer');
-  const taken = await front.first;
+  const taken = await front.first();
   assert.equal(got.status, 502);
   assert.equal(got.body.toString(), 'fetch failed');
   assert.equal(taken.ends.length, 1);
@@ -643,8 +697,8 @@ test('the client going away as the head arrives: no onHead, no onEnd, the upstre
   });
 
   const { request } = ask(front.origin, '/api/items');
-  const taken = await within(front.first, 'the front request');
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  const taken = await front.first();
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   await settle();
@@ -676,8 +730,8 @@ test('the client going away as a body chunk arrives: the chunk is not written, n
   });
 
   const { request } = ask(front.origin, '/api/items');
-  const taken = await within(front.first, 'the front request');
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  const taken = await front.first();
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   await settle();
@@ -739,7 +793,7 @@ test('a slow client: the exchange waits for drain, reads no further ahead of it,
 
   const hold = deferred();
   const { answer } = ask(front.origin, '/api/export', { hold: hold.promise });
-  const taken = await within(front.first, 'the front request');
+  const taken = await front.first();
   await within(taken.blocked, 'a write answered false');
   await within(stalled(progress), 'the upstream stalled');
   // What the response holds in memory for the held client: one chunk past its mark at
@@ -765,13 +819,13 @@ test('the client going away during a drain wait: the upstream request is closed,
   t.after(() => Promise.all([front.close(), upstream.close()]));
 
   const { request } = ask(front.origin, '/api/export', { hold: new Promise(() => {}) });
-  const taken = await within(front.first, 'the front request');
+  const taken = await front.first();
   await within(taken.blocked, 'a write answered false');
   await within(stalled(progress), 'the upstream stalled');
   const writes = taken.writes.length;
   request.destroy();
 
-  assert.deepEqual(await within((await upstream.first).closed, 'the upstream request closed'), {
+  assert.deepEqual(await within((await upstream.first()).closed, 'the upstream request closed'), {
     finished: false,
   });
   await settle();
