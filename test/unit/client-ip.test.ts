@@ -106,3 +106,14 @@ test('Forwarded: only for= pairs count, spaces around = are trimmed, inner quote
   assert.deepEqual(forwardedFor(''), []);
   assert.equal(clientIp('127.0.0.1', { forwarded: 'for=192.0.2."43' }, trusted), '127.0.0.1');
 });
+
+test('Forwarded: a comma or semicolon inside a quoted value splits nothing', () => {
+  // A proxy quotes what is no token, such as a client's Host: what the client wrote
+  // there must not become a hop, or the client would choose the address it is counted by.
+  const forwarded = 'for=203.0.113.9;host="x,for=198.51.100.1;by=y", for=10.1.1.1';
+  assert.deepEqual(forwardedFor(forwarded), ['203.0.113.9', '10.1.1.1']);
+  assert.equal(clientIp('10.0.0.2', { forwarded }, trusted), '203.0.113.9');
+  const escaped = 'for=203.0.113.9;host="a\\",for=198.51.100.1"';
+  assert.deepEqual(forwardedFor(escaped), ['203.0.113.9']);
+  assert.equal(clientIp('10.0.0.2', { forwarded: escaped }, trusted), '203.0.113.9');
+});
