@@ -111,8 +111,10 @@ function splitList(value: string | string[] | undefined): string[] {
 /** The `for=` values of a `Forwarded` header, in order, without ports or brackets. */
 export function forwardedFor(value: string): string[] {
   const hops: string[] = [];
-  for (const element of value.split(',')) {
-    for (const pair of element.split(';')) {
+  // Quoted values (a host, an obfuscated node) may hold `,` and `;`: split only outside
+  // them, or text a client put in its Host would become a hop of its choosing.
+  for (const element of splitOutsideQuotes(value, ',')) {
+    for (const pair of splitOutsideQuotes(element, ';')) {
       const eq = pair.indexOf('=');
       if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
       let node = pair
@@ -125,4 +127,27 @@ export function forwardedFor(value: string): string[] {
     }
   }
   return hops;
+}
+
+/**
+ * Splits on `sep`, except inside a quoted string (RFC 9110, with its backslash escapes).
+ *
+ * @example
+ * splitOutsideQuotes('for=a;host="x,y", for=b', ','); // ['for=a;host="x,y"', ' for=b']
+ */
+export function splitOutsideQuotes(value: string, sep: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted && c === '\\') i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && c === sep) {
+      parts.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(value.slice(start));
+  return parts;
 }

@@ -26,6 +26,7 @@ import {
   forwardedFor,
   isListed,
   normalizeIp,
+  splitOutsideQuotes,
   type TrustedProxies,
 } from './client-ip.ts';
 
@@ -128,24 +129,6 @@ function elementParams(element: string): Record<string, string> {
       .replace(/^"(.*)"$/, '$1');
   }
   return out;
-}
-
-/** Splits on `sep`, except inside a quoted string. */
-function splitOutsideQuotes(value: string, sep: string): string[] {
-  const parts: string[] = [];
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quoted && c === '\\') i++;
-    else if (c === '"') quoted = !quoted;
-    else if (!quoted && c === sep) {
-      parts.push(value.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(value.slice(start));
-  return parts;
 }
 
 function list(value: string | string[] | undefined): string[] {

@@ -76,6 +76,62 @@ test('only the listed sources are read', () => {
   });
 });
 
+/** A request as Node gives it: `rawHeaders` holds every name and value, as sent. */
+const raw = (pairs: string[], headers: Record<string, string | string[]> = {}) =>
+  ({ headers, url: '/x', rawHeaders: pairs }) as unknown as IncomingMessage;
+
+test('raw headers: names in any case, only the name asked, every value, values not names', () => {
+  assert.equal(credentialOf(raw([]), ALL), undefined);
+  assert.equal(credentialOf(raw(['Host', 'h', 'Accept', '*/*']), ALL), undefined);
+  assert.deepEqual(credentialOf(raw(['Host', 'h', 'X-API-KEY', 'k1']), ALL), {
+    credential: 'k1',
+    sources: [HEADER],
+  });
+  assert.deepEqual(credentialOf(raw(['x-api-key', 'k1', 'Host', 'h']), [HEADER]), {
+    credential: 'k1',
+    sources: [HEADER],
+  });
+  // A name as long as the one asked, or starting with it, is another header.
+  assert.equal(credentialOf(raw(['X-Api-Kez', 'k1', 'X-Api-Keys', 'k2']), ALL), undefined);
+  // Node keeps only the first Authorization in `headers`: the raw pairs show the second.
+  assert.deepEqual(
+    credentialOf(
+      raw(['Authorization', 'Bearer k1', 'Host', 'h', 'authorization', 'Bearer k2'], {
+        authorization: 'Bearer k1',
+      }),
+      ALL,
+    ),
+    { conflict: [BEARER] },
+  );
+  assert.deepEqual(credentialOf(raw(['X-Api-Key', 'k1', 'x-api-key', 'k1']), ALL), {
+    credential: 'k1',
+    sources: [HEADER],
+  });
+  // A last name without its value (never from Node's parser) is no value.
+  assert.deepEqual(credentialOf(raw(['X-Api-Key', 'k1', 'X-Api-Key']), ALL), {
+    credential: 'k1',
+    sources: [HEADER],
+  });
+});
+
+test('a header given as several values without headersDistinct: each is read', () => {
+  assert.deepEqual(credentialOf(req({ 'x-api-key': ['k1', 'k2'] }), ALL), { conflict: [HEADER] });
+});
+
+test('Authorization: the scheme, one space, then the key; another scheme of the same length is none', () => {
+  assert.equal(credentialOf(req({ authorization: 'BearerXk1' }), ALL), undefined);
+  assert.equal(credentialOf(req({ authorization: 'Digest k1' }), ALL), undefined);
+  assert.deepEqual(credentialOf(req({ authorization: 'BEARER k1' }), ALL), {
+    credential: 'k1',
+    sources: [BEARER],
+  });
+});
+
+test('a query credential is read from the query only, not from a path holding & or =', () => {
+  assert.equal(credentialOf(req({}, '/x&api_key=k1'), ALL), undefined);
+  assert.equal(credentialOf(req({}, '/api_key=k1'), ALL), undefined);
+});
+
 test('withoutQueryParams removes only the named parameters, encoded or not', () => {
   assert.equal(withoutQueryParams('/a?api_key=k&page=2', ['api_key']), '/a?page=2');
   assert.equal(
@@ -85,6 +141,10 @@ test('withoutQueryParams removes only the named parameters, encoded or not', () 
   assert.equal(withoutQueryParams('/a?api_key=k', ['api_key']), '/a');
   assert.equal(withoutQueryParams('/a', ['api_key']), '/a');
   assert.equal(withoutQueryParams('/a?api_keys=k', ['api_key']), '/a?api_keys=k');
+  // `+` is a space in a query, as URLSearchParams reads the name.
+  assert.equal(withoutQueryParams('/a?api+key=k&page=2', ['api key']), '/a?page=2');
+  // A malformed escape is kept as written, as URLSearchParams keeps it.
+  assert.equal(withoutQueryParams('/a?key%zz=k&page=2', ['key%zz']), '/a?page=2');
 });
 
 test('identity mistakes are named with their path', () => {

@@ -107,3 +107,104 @@ test('a malformed host or protocol is never passed on, nor made an origin', () =
     publicOrigin: undefined,
   });
 });
+
+test('well-formed hosts: one character, bracketed IPv6 with a port, at most 5 port digits and 261 characters', () => {
+  const host = (h: string) => forwardingHeaders('198.51.100.7', { host: h }, trusted).host;
+  assert.equal(host('x'), 'x');
+  assert.equal(host('x:8080'), 'x:8080');
+  assert.equal(host('[2001:db8::1]:8443'), '[2001:db8::1]:8443');
+  assert.equal(host('[]'), undefined);
+  assert.equal(host('api.example.com:65535'), 'api.example.com:65535');
+  assert.equal(host('api.example.com:123456'), undefined);
+  const longest = `${'a'.repeat(255)}:65535`;
+  assert.equal(host(longest), longest);
+  assert.equal(host(`a${longest}`), undefined);
+});
+
+test('a request without a Host: no X-Forwarded-Host, no origin', () => {
+  assert.deepEqual(forwardingHeaders('198.51.100.7', {}, trusted), {
+    headers: {
+      'x-forwarded-for': '198.51.100.7',
+      'x-forwarded-proto': 'http',
+      forwarded: 'for=198.51.100.7;proto=http',
+    },
+    host: undefined,
+    publicOrigin: undefined,
+  });
+  // A socket already closed has no address: the chain says so rather than invent one.
+  assert.equal(forwardingHeaders(undefined, {}, trusted).headers['x-forwarded-for'], '');
+});
+
+test('Forwarded elements without for= are skipped, as clientIp skips them', () => {
+  const headers = { forwarded: 'for=203.0.113.9;proto=https, by=10.1.1.1, for=10.1.1.2' };
+  const fwd = forwardingHeaders('10.0.0.2', headers, trusted);
+  assert.equal(fwd.headers['x-forwarded-for'], '203.0.113.9, 10.1.1.2, 10.0.0.2');
+  assert.equal(fwd.headers['x-forwarded-proto'], 'https');
+  assert.equal(clientIp('10.0.0.2', headers, trusted), '203.0.113.9');
+});
+
+test('a hop that is no address ends the chain after the last one that was', () => {
+  const headers = { 'x-forwarded-for': '203.0.113.9, unknown, 10.1.1.1' };
+  const fwd = forwardingHeaders('10.0.0.2', headers, trusted);
+  assert.equal(fwd.headers['x-forwarded-for'], '10.1.1.1, 10.0.0.2');
+  assert.equal(fwd.headers.forwarded, 'for=10.1.1.1;proto=http, for=10.0.0.2;proto=http');
+  assert.equal(clientIp('10.0.0.2', headers, trusted), '10.1.1.1');
+});
+
+test("the client element's parameters: names and values trimmed, only whole quotes taken off, pairs without = ignored", () => {
+  const proxied = (element: string) =>
+    forwardingHeaders('10.0.0.2', { host: 'gw.example', forwarded: element }, trusted).headers;
+  assert.equal(
+    proxied('for=203.0.113.9; host = api.example.com ; proto = https')['x-forwarded-host'],
+    'api.example.com',
+  );
+  assert.equal(proxied('for=203.0.113.9; proto = https')['x-forwarded-proto'], 'https');
+  // `hostx` has no =: it names no host (nor `host`, all but its last character).
+  assert.equal(proxied('for=203.0.113.9;hostx')['x-forwarded-host'], 'gw.example');
+  // A quote at one end only, or inside, is kept: not a host.
+  assert.equal(proxied('for=203.0.113.9;host=api"x.example"')['x-forwarded-host'], 'gw.example');
+  assert.equal(
+    proxied('for=203.0.113.9;host="api.example.com"x')['x-forwarded-host'],
+    'gw.example',
+  );
+});
+
+test('X-Forwarded-* given as several values, or with blank entries', () => {
+  const fwd = forwardingHeaders(
+    '10.0.0.2',
+    {
+      'x-forwarded-for': ['203.0.113.9', '10.1.1.1'],
+      'x-forwarded-host': ['api.example.com', 'other.example'],
+    },
+    trusted,
+  );
+  assert.equal(fwd.headers['x-forwarded-for'], '203.0.113.9, 10.1.1.1, 10.0.0.2');
+  assert.equal(fwd.headers['x-forwarded-host'], 'api.example.com');
+  const blanks = forwardingHeaders(
+    '10.0.0.2',
+    { 'x-forwarded-for': '203.0.113.9,, 10.1.1.1, ', 'x-forwarded-host': ', api.example.com' },
+    trusted,
+  );
+  assert.equal(blanks.headers['x-forwarded-for'], '203.0.113.9, 10.1.1.1, 10.0.0.2');
+  assert.equal(blanks.headers['x-forwarded-host'], 'api.example.com');
+});
+
+test("X-Forwarded-Proto http wins over the client element's proto", () => {
+  const fwd = forwardingHeaders(
+    '10.0.0.2',
+    { forwarded: 'for=203.0.113.9;proto=https', 'x-forwarded-proto': 'HTTP' },
+    trusted,
+  );
+  assert.equal(fwd.headers['x-forwarded-proto'], 'http');
+});
+
+test('Forwarded: quoted commas and semicolons, escaped quotes among them, split nothing; the chain starts at the client clientIp counts', () => {
+  for (const forwarded of [
+    'for=203.0.113.9;host="x,for=198.51.100.1;by=y", for=10.1.1.1',
+    'for=203.0.113.9;host="a\\",for=198.51.100.1", for=10.1.1.1',
+  ]) {
+    const fwd = forwardingHeaders('10.0.0.2', { forwarded }, trusted);
+    assert.equal(fwd.headers['x-forwarded-for'], '203.0.113.9, 10.1.1.1, 10.0.0.2', forwarded);
+    assert.equal(clientIp('10.0.0.2', { forwarded }, trusted), '203.0.113.9', forwarded);
+  }
+});

@@ -10,10 +10,12 @@ import { generateApiKey } from '../../src/core/api-key.ts';
 import type { ApiKeyRecord, IpBlock } from '../../src/core/records.ts';
 import {
   createIdentityCache,
+  MAX_MISSES,
   MISS_READS_PER_POLL,
   SWEEP_MS,
 } from '../../src/gateway/identity-cache.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import type { RecordChanges, RecordStore } from '../../src/store/types.ts';
 import { asyncRecordStore } from '../helpers/async-record-store.ts';
 
 const HOUR = 3_600_000;
@@ -22,9 +24,14 @@ const FLOOD = 100_000;
 /** The memory store, counting how often the cache looks a key up by hash. */
 class CountingStore extends MemoryRecordStore {
   lookups = 0;
+  accountReads = 0;
   override findKeyByHash(hash: string): ApiKeyRecord | undefined {
     this.lookups++;
     return super.findKeyByHash(hash);
+  }
+  override getAccount(id: string) {
+    this.accountReads++;
+    return super.getAccount(id);
   }
 }
 
@@ -249,4 +256,268 @@ test('a store that tells of a change makes the cache read it at once, not at the
     cache.close();
   }
   assert.equal(store.listeners.size, 0, 'closing the cache stops watching');
+});
+
+test('a poll gives back the reads a flood spent: a key created after it works at once', async () => {
+  const store = new CountingStore();
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    for (let i = 0; i < 2 * MISS_READS_PER_POLL; i++) cache.byHash(madeUp(0, i));
+    await cache.refresh();
+    const hash = addKey(store, 'after-the-poll');
+    assert.equal(cache.byHash(hash)?.accountId, 'after-the-poll');
+  } finally {
+    cache.close();
+  }
+});
+
+test(`the last ${MAX_MISSES} unknown hashes are remembered, the oldest forgotten first`, async () => {
+  const store = new CountingStore();
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    for (let i = 0; i <= MAX_MISSES; i++) {
+      if (i % MISS_READS_PER_POLL === 0) await cache.refresh();
+      assert.equal(cache.byHash(madeUp(0, i)), undefined);
+    }
+    assert.equal(store.lookups, MAX_MISSES + 1);
+    await cache.refresh();
+    cache.byHash(madeUp(0, 1));
+    assert.equal(store.lookups, MAX_MISSES + 1, 'the second is still remembered');
+    cache.byHash(madeUp(0, 0));
+    assert.equal(store.lookups, MAX_MISSES + 2, 'the first was forgotten: read again');
+  } finally {
+    cache.close();
+  }
+});
+
+test('a key found by a lookup brings its account when the cache lacks it, only then, and a key without one is still the key', async () => {
+  const store = new CountingStore();
+  addKey(store, 'acme');
+  const cache = await createIdentityCache(store, { pollMs: HOUR });
+  try {
+    const newcomer = addKey(store, 'newcomer');
+    const reads = store.accountReads;
+    assert.equal(cache.byHash(newcomer)?.accountId, 'newcomer');
+    assert.equal(cache.account('newcomer')?.id, 'newcomer');
+    assert.equal(store.accountReads, reads + 1);
+    // An account the cache holds is not read again.
+    assert.equal(cache.byHash(addKey(store, 'acme'))?.accountId, 'acme');
+    assert.equal(store.accountReads, reads + 2, 'one read by addKey itself, none by the cache');
+    // A key whose account is gone: the key is answered, no account made up.
+    const orphan = generateApiKey();
+    store.putKey({
+      id: orphan.id,
+      accountId: 'gone',
+      hash: orphan.hash,
+      status: 'active',
+      suspendedUntil: undefined,
+      createdAt: 0,
+      updatedAt: 0,
+      reason: undefined,
+    });
+    assert.equal(cache.byHash(orphan.hash)?.accountId, 'gone');
+    assert.equal(cache.account('gone'), undefined);
+  } finally {
+    cache.close();
+  }
+});
+
+/** The memory store whose key and account reads fail later, as a store across a network does. */
+function failingLater(inner: MemoryRecordStore) {
+  const state = { failAccounts: false };
+  const store = new Proxy(inner, {
+    get(target, name) {
+      if (name === 'findKeyByHash') {
+        return (hash: string) =>
+          hash === 'lookup-fails'
+            ? Promise.reject(new Error('lookup down'))
+            : target.findKeyByHash(hash);
+      }
+      if (name === 'getAccount' && state.failAccounts) {
+        return () => Promise.reject(new Error('account down'));
+      }
+      const value = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as unknown as RecordStore;
+  return { store, state };
+}
+
+test("a lookup or account read that fails later is the onError hook's, not an unhandled rejection", async () => {
+  const inner = new MemoryRecordStore();
+  const { store, state } = failingLater(inner);
+  const errors: string[] = [];
+  const cache = await createIdentityCache(store, {
+    pollMs: HOUR,
+    onError: (error) => errors.push((error as Error).message),
+  });
+  try {
+    const hash = addKey(inner, 'acme');
+    state.failAccounts = true;
+    assert.equal(cache.byHash('lookup-fails'), undefined);
+    assert.equal(cache.byHash(hash)?.accountId, 'acme');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(errors.sort(), ['account down', 'lookup down']);
+  } finally {
+    cache.close();
+  }
+});
+
+test('what this process changes applies at once, before the next poll', async () => {
+  const store = new MemoryRecordStore();
+  const hash = addKey(store, 'acme');
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => 0 });
+  try {
+    const key = cache.byHash(hash) as ApiKeyRecord;
+    cache.putKey({ ...key, status: 'revoked', reason: 'leaked' });
+    assert.equal(cache.byHash(hash)?.status, 'revoked');
+    cache.putIpBlock(block('203.0.113.1', 5_000));
+    assert.equal(cache.ipBlock('203.0.113.1')?.until, 5_000);
+  } finally {
+    cache.close();
+  }
+});
+
+test('the first block after none is swept at the next poll, the sweep not put off by the empty ones', async () => {
+  let now = 0;
+  const cache = await createIdentityCache(new MemoryRecordStore(), {
+    pollMs: HOUR,
+    now: () => now,
+  });
+  try {
+    cache.putIpBlock(block('203.0.113.1', 10));
+    now = 20;
+    await cache.refresh();
+    assert.equal(cache.ipBlock('203.0.113.1'), undefined);
+  } finally {
+    cache.close();
+  }
+});
+
+test('the cache polls on its timer, and no more once closed', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const store = new MemoryRecordStore();
+  const hash = addKey(store, 'acme');
+  let reads = 0;
+  const counted = new Proxy(store, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (name === 'changesSince') reads++;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const cache = await createIdentityCache(counted, { pollMs: 1_000, now: () => 0 });
+  const key = store.findKeyByHash(hash) as ApiKeyRecord;
+  store.putKey({ ...key, status: 'revoked', reason: 'leaked' });
+  t.mock.timers.tick(1_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(cache.byHash(hash)?.status, 'revoked', 'read on the first tick');
+  cache.close();
+  const before = reads;
+  t.mock.timers.tick(10_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(reads, before, 'closed: no poll');
+});
+
+/**
+ * A watched store whose change reads are answered when the test says: each read is
+ * made when asked (what it returns is fixed then), its answer held until `release`.
+ */
+function heldReads(inner: WatchedStore) {
+  const state = { held: false, fail: false, calls: 0, inFlight: 0, most: 0 };
+  const waiting: (() => void)[] = [];
+  const store = new Proxy(inner, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (name !== 'changesSince' || !state.held) {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (seq: number): Promise<RecordChanges> => {
+        state.calls++;
+        if (state.fail) return Promise.reject(new Error('store down'));
+        const answer = target.changesSince(seq);
+        state.most = Math.max(state.most, ++state.inFlight);
+        return new Promise((resolve) =>
+          waiting.push(() => {
+            state.inFlight--;
+            resolve(answer);
+          }),
+        );
+      };
+    },
+  }) as unknown as RecordStore;
+  const release = async () => {
+    for (let turn = 0; turn < 5; turn++) {
+      for (const answer of waiting.splice(0)) answer();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { store, state, release };
+}
+
+test('a nudge during a poll runs one more poll after it, never two at once, and no more', async () => {
+  const inner = new WatchedStore();
+  const first = addKey(inner, 'acme');
+  const second = addKey(inner, 'acme');
+  const { store, state, release } = heldReads(inner);
+  const cache = await createIdentityCache(store, { pollMs: HOUR, now: () => 0 });
+  try {
+    state.held = true;
+    inner.tell();
+    await release();
+    assert.equal(state.calls, 1, 'one nudge, one read');
+
+    const revoke = (hash: string) => {
+      const key = inner.findKeyByHash(hash) as ApiKeyRecord;
+      inner.putKey({ ...key, status: 'revoked', reason: 'leaked' });
+    };
+    revoke(first);
+    inner.tell(); // a poll starts: its read sees the first revocation
+    revoke(second); // lands after that read
+    inner.tell(); // during the poll
+    assert.equal(state.calls, 2, 'the second nudge waits for the poll under way');
+    await release();
+    assert.equal(cache.byHash(first)?.status, 'revoked');
+    assert.equal(cache.byHash(second)?.status, 'revoked', 'the poll after it read the second');
+    assert.equal(state.calls, 3);
+    assert.equal(state.most, 1, 'never two reads at once');
+
+    inner.tell();
+    await release();
+    assert.equal(state.calls, 4, 'a later nudge polls again');
+  } finally {
+    cache.close();
+  }
+});
+
+test("a poll that fails is the onError hook's; without a hook it is dropped, and polling goes on", async () => {
+  for (const withHook of [true, false]) {
+    const inner = new WatchedStore();
+    const { store, state, release } = heldReads(inner);
+    const errors: string[] = [];
+    const cache = await createIdentityCache(store, {
+      pollMs: HOUR,
+      now: () => 0,
+      onError: withHook ? (error) => errors.push((error as Error).message) : undefined,
+    });
+    try {
+      state.held = true;
+      state.fail = true;
+      inner.tell();
+      await release();
+      assert.deepEqual(errors, withHook ? ['store down'] : []);
+      state.fail = false;
+      inner.tell();
+      await release();
+      assert.equal(state.calls, 2);
+    } finally {
+      cache.close();
+    }
+  }
+});
+
+test('a cache nobody closed keeps no process alive (its timer is unref-ed)', async () => {
+  // Left open on purpose: were its hourly timer to hold the event loop, this file would
+  // never end.
+  await createIdentityCache(new MemoryRecordStore(), { pollMs: HOUR });
 });
