@@ -465,3 +465,63 @@ test('a revoke rule meeting a request without a key blocks the IP for the fallba
   clock.set(a.until! - 1);
   assert.equal(sg.ipBlockedUntil(IP_ONLY.ip), a.until);
 });
+
+// Cases found by mutation testing (TESTING.md): each fails on a mutant Stryker left alive.
+
+test('the defaults: a one-second grace after the first 429, and 30 buckets a window', () => {
+  const clock = manualClock(T0);
+  const sg = createSafeguards({ policy: policy({ ignoring429: rule({ threshold: 3 }) }), clock });
+  sg.observe('rejected-429', KEY);
+  // Inside the default grace of 1 s: in flight, not counted.
+  clock.set(T0 + 999);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  clock.set(T0 + 1_000);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  const [a] = sg.observe('rejected-429', KEY);
+  assert.equal(a?.kind, 'suspend');
+  assert.equal(a.counters.observations, 3);
+  // Buckets of 2 s (a minute in 30): a count made 59 s ago is still in the window.
+  const other = { keyId: 'k2', accountId: 'a2' };
+  clock.set(T0 + 10 * MINUTE);
+  sg.observe('rejected-429', other);
+  clock.advance(1_000);
+  sg.observe('rejected-429', other);
+  sg.observe('rejected-429', other);
+  clock.advance(MINUTE - 1_000 - 1);
+  assert.equal(sg.observe('rejected-429', other).length, 1);
+});
+
+test('a reload that changes no rule keeps every count', () => {
+  const { sg, many } = setup({ ignoring429: rule({ threshold: 3 }) });
+  assert.deepEqual(many(2, 'rejected-429', KEY), []);
+  sg.setPolicy(policy({ ignoring429: rule({ threshold: 3 }) }));
+  assert.equal(many(1, 'rejected-429', KEY).length, 1);
+});
+
+test('a revocation carries no duration in its facts', () => {
+  const { many } = setup();
+  const [a] = many(3, 'non-public-attempt', KEY);
+  assert.equal(a.kind, 'revoke');
+  assert.deepStrictEqual(a.counters, {
+    observations: 3,
+    threshold: 3,
+    windowMs: MINUTE,
+    offence: 1,
+  });
+  assert.equal('durationMs' in a.counters, false);
+});
+
+test('by default counts slide out of the window even while the subject never goes quiet', () => {
+  const clock = manualClock(T0);
+  const sg = createSafeguards({ policy: policy(), clock, toldNoGraceMs: 0 });
+  for (let i = 0; i < 3; i++) sg.observe('rejected-429', KEY);
+  clock.set(T0 + 30_000);
+  sg.observe('rejected-429', KEY);
+  // The three of T0 have left the window; the one of T0 + 30 s has not: 1 + 3 = 4 of 5.
+  clock.set(T0 + MINUTE + 2_000);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  assert.deepEqual(sg.observe('rejected-429', KEY), []);
+  assert.equal(sg.observe('rejected-429', KEY).length, 1);
+});

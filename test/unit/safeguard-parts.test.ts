@@ -135,6 +135,10 @@ test('bounded map: writes move to the end; the cap drops the oldest; sweep stops
   m.sweep((v) => v !== 4); // drops c (3), stops at a (4) even though d would match
   assert.deepEqual([...m.values()], [4, 5]);
   assert.throws(() => new BoundedMap(0), RangeError);
+  assert.throws(() => new BoundedMap(1.5), {
+    name: 'RangeError',
+    message: 'cap must be ≥ 1, got 1.5',
+  });
 });
 
 test('escalate: durations by offence, last one repeats; revokeAfter on keys only', () => {
