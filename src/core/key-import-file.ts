@@ -205,8 +205,8 @@ function checkLine(f: Fields, line: number): ImportLine | string {
   if (plan !== undefined && plan !== null && (typeof plan !== 'string' || !PLAN_NAME.test(plan))) {
     return `plan must be a plan name (letters, digits, _ and -), got ${quote(String(plan))}`;
   }
-  const hasKey = key !== undefined && key !== null && key !== '';
-  const hasHash = sha256 !== undefined && sha256 !== null && sha256 !== '';
+  const hasKey = given(key);
+  const hasHash = given(sha256);
   if (hasKey === hasHash) {
     return hasKey
       ? 'has both key and sha256: give one of them'
@@ -234,6 +234,16 @@ function checkLine(f: Fields, line: number): ImportLine | string {
     plan: typeof plan === 'string' ? plan : undefined,
     hash,
   };
+}
+
+/**
+ * Whether a field has a value: null and a blank string do not, as an empty CSV cell (cells
+ * are trimmed), so a JSON `"key": " "` is no key rather than the hash of "".
+ */
+function given(value: unknown): boolean {
+  return (
+    value !== undefined && value !== null && !(typeof value === 'string' && value.trim() === '')
+  );
 }
 
 /** Whether `text` has whitespace or a control character (U+0000–U+0020, U+007F). */
