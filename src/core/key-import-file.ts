@@ -106,9 +106,15 @@ function importError(source: string, what: string, problems: Problem[]): SluiceE
 }
 
 function checkHeader(columns: readonly string[]): string | undefined {
+  const isField = (c: string) => (IMPORT_FIELDS as readonly string[]).includes(c);
   for (const c of columns) {
-    if (!(IMPORT_FIELDS as readonly string[]).includes(c)) {
+    if (!isField(c)) {
       const meant = didYouMean(c, IMPORT_FIELDS);
+      // A first line that names no column is a data line (the header was left out): its
+      // values may be keys, so none is echoed.
+      if (meant === undefined && !columns.some(isField)) {
+        return `the first line names no column: a CSV file starts with its header line (columns: ${IMPORT_FIELDS.join(', ')})`;
+      }
       return `unknown column ${quote(c)}${meant === undefined ? '' : `; did you mean ${meant}?`} (columns: ${IMPORT_FIELDS.join(', ')}; the first line is the header)`;
     }
   }

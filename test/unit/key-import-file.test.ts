@@ -245,6 +245,32 @@ test('a wrong header line: the first unknown column with a did-you-mean, a colum
   assert.equal(r.problems[0].line, 3);
 });
 
+test('a file without its header line: the first line names no column, and its values (keys) are not echoed', () => {
+  const noHeader = `the first line names no column: a CSV file starts with its header line (columns: ${FIELDS})`;
+  for (const text of [
+    `${SECRET},acme,12\n`,
+    `${SECRET}\n`,
+    'c0ffee00-1234-4abc-9def-00aa11bb22cc,acme\n',
+    `"${SECRET}"\n`,
+  ]) {
+    assert.deepEqual(rejection(text), {
+      message: 'the import has a wrong header line',
+      problems: [{ path: '', line: 1, message: noHeader }],
+    });
+  }
+  // Names close to a column are a misspelt header: echoed, with the did-you-mean.
+  assert.equal(
+    rejection('kye,acount\n').problems[0].message,
+    `unknown column "kye"; did you mean key? (columns: ${FIELDS}; the first line is the header)`,
+  );
+  assert.equal(rejection('tier,colour\n').problems[0].message, noHeader);
+  // One column named is enough to make it a header.
+  assert.equal(
+    rejection('tier,plan\n').problems[0].message,
+    `unknown column "tier" (columns: ${FIELDS}; the first line is the header)`,
+  );
+});
+
 test('CSV quoting (RFC 4180): commas and doubled quotes inside quotes, spaces around, text after the close', () => {
   const lines = parseKeyImport(
     [
