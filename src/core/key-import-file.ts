@@ -106,9 +106,15 @@ function importError(source: string, what: string, problems: Problem[]): SluiceE
 }
 
 function checkHeader(columns: readonly string[]): string | undefined {
+  const isField = (c: string) => (IMPORT_FIELDS as readonly string[]).includes(c);
   for (const c of columns) {
-    if (!(IMPORT_FIELDS as readonly string[]).includes(c)) {
+    if (!isField(c)) {
       const meant = didYouMean(c, IMPORT_FIELDS);
+      // A first line that names no column is a data line (the header was left out): its
+      // values may be keys, so none is echoed.
+      if (meant === undefined && !columns.some(isField)) {
+        return `the first line names no column: a CSV file starts with its header line (columns: ${IMPORT_FIELDS.join(', ')})`;
+      }
       return `unknown column ${quote(c)}${meant === undefined ? '' : `; did you mean ${meant}?`} (columns: ${IMPORT_FIELDS.join(', ')}; the first line is the header)`;
     }
   }
@@ -205,8 +211,8 @@ function checkLine(f: Fields, line: number): ImportLine | string {
   if (plan !== undefined && plan !== null && (typeof plan !== 'string' || !PLAN_NAME.test(plan))) {
     return `plan must be a plan name (letters, digits, _ and -), got ${quote(String(plan))}`;
   }
-  const hasKey = key !== undefined && key !== null && key !== '';
-  const hasHash = sha256 !== undefined && sha256 !== null && sha256 !== '';
+  const hasKey = given(key);
+  const hasHash = given(sha256);
   if (hasKey === hasHash) {
     return hasKey
       ? 'has both key and sha256: give one of them'
@@ -234,6 +240,16 @@ function checkLine(f: Fields, line: number): ImportLine | string {
     plan: typeof plan === 'string' ? plan : undefined,
     hash,
   };
+}
+
+/**
+ * Whether a field has a value: null and a blank string do not, as an empty CSV cell (cells
+ * are trimmed), so a JSON `"key": " "` is no key rather than the hash of "".
+ */
+function given(value: unknown): boolean {
+  return (
+    value !== undefined && value !== null && !(typeof value === 'string' && value.trim() === '')
+  );
 }
 
 /** Whether `text` has whitespace or a control character (U+0000–U+0020, U+007F). */
