@@ -154,10 +154,12 @@ test('a held endpoint fails at the timeout; 500s fail; the outage is logged once
  * A second real endpoint whose answer each test scripts (status, raw body), recording
  * the headers of each request: for the answers the helper endpoint never gives.
  */
-type Script = (credential: string) => { status: number; body?: string };
+/** `open`: the body is sent but never ended (until the client goes away). */
+type Script = (credential: string) => { status: number; body?: string; open?: boolean };
 const scripted = await (async () => {
   let script: Script = () => ({ status: 404 });
   const seen: { credential: string; headers: IncomingHttpHeaders }[] = [];
+  let dropped = 0;
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
@@ -165,7 +167,10 @@ const scripted = await (async () => {
       const credential = String(JSON.parse(body).credential);
       seen.push({ credential, headers: req.headers });
       const answer = script(credential);
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      if (!answer.open) return void res.end(answer.body);
+      res.write(answer.body);
+      res.on('close', () => dropped++);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -173,6 +178,10 @@ const scripted = await (async () => {
   return {
     url: `http://127.0.0.1:${port}/identity`,
     seen,
+    /** Open answers the client stopped reading (its connection closed). */
+    get dropped() {
+      return dropped;
+    },
     answer(next: Script) {
       script = next;
     },
@@ -298,6 +307,44 @@ test('a 200 answer is an account only when its body is one', async () => {
         body.slice(0, 60),
       );
     }
+  }
+});
+
+test('a body past 16 KiB fails as soon as that much is read: the rest is not waited for', async () => {
+  const { ask, log } = delegate({ url: scripted.url, timeoutMs: 3_000 });
+  // An account in front, then padding, and the answer left open: only a reader that
+  // stops at the bound answers before the timeout, and says why.
+  scripted.answer(() => ({
+    status: 200,
+    body: `{"account":"acme","pad":"${'x'.repeat(20 * 1024)}`,
+    open: true,
+  }));
+  const dropped = scripted.dropped;
+  assert.equal((await ask('endless-body')).kind, 'failed');
+  const [failure] = events(log, 'delegate-failure');
+  assert.equal(failure.error, 'answered a body too long to be an account');
+  // Bounded wait on what is observable: the endpoint sees the connection dropped.
+  for (let i = 0; i < 400 && scripted.dropped === dropped; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  assert.equal(scripted.dropped, dropped + 1, 'the rest of the body is not read');
+});
+
+test('the bound is on bytes: 16 KiB of UTF-8 is read, one byte more is too long', async () => {
+  // "é" is one UTF-16 unit but two bytes: a body of 16 KiB bytes holds fewer characters.
+  const body = (bytes: number) => {
+    const head = '{"account":"acme","pad":"';
+    const tail = '"}';
+    const room = bytes - head.length - tail.length;
+    return `${head}${'é'.repeat(Math.floor(room / 2))}${'x'.repeat(room % 2)}${tail}`;
+  };
+  for (const [bytes, kind] of [
+    [16 * 1024, 'account'],
+    [16 * 1024 + 1, 'failed'],
+  ] as const) {
+    const { ask } = delegate({ url: scripted.url });
+    assert.equal(Buffer.byteLength(body(bytes)), bytes);
+    scripted.answer(() => ({ status: 200, body: body(bytes) }));
+    assert.equal((await ask(`utf8-${bytes}`)).kind, kind, `${bytes} bytes`);
   }
 });
 
