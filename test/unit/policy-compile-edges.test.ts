@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compileDocument } from '../../src/core/policy/compile.ts';
+import { deepFreeze } from '../../src/core/policy/compile-context.ts';
+import { limitMode } from '../../src/core/policy/mode.ts';
+import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import { formatPath } from '../../src/core/policy/problems.ts';
+import { redisTarget } from '../../src/core/policy/redis-target.ts';
 
 function compile(doc: Record<string, unknown>) {
   const { policy, problems } = compileDocument(doc, 'test.yaml');
@@ -200,4 +204,271 @@ test("a webhook's events are listed once each", () => {
   });
   assert.deepEqual(problems, []);
   assert.deepEqual(policy?.webhooks[0].events, ['block', 'warning']);
+});
+
+// Values the schema refuses are skipped by the compiler: each mistake below must give
+// the schema's one message, with no second message about the same value and no crash.
+test('a value the schema refuses is reported once: the compiler adds nothing about it', () => {
+  const rate = (v: string) => `"${v}" is not a rate: write COUNT/UNIT, for example 100/min`;
+  const badName = '"bad name!" is not a name: use letters, digits, ".", "-" and "_"';
+  const cases: [Record<string, unknown>, [string, string][]][] = [
+    [
+      { identity: { credentials: ['X-Key', null] } },
+      [
+        ['identity.credentials[0]', 'expected a mapping of settings, got "X-Key"'],
+        ['identity.credentials[1]', 'expected a mapping of settings, got an empty value'],
+      ],
+    ],
+    [
+      { identity: { credentials: [{ header: 'bad header' }, { header: 'x y' }] } },
+      [
+        [
+          'identity.credentials[0].header',
+          '"bad header" is not a header name: use letters, digits and -',
+        ],
+        ['identity.credentials[1].header', '"x y" is not a header name: use letters, digits and -'],
+      ],
+    ],
+    [
+      // Two unreadable sources of one kind are not "listed twice".
+      { identity: { credentials: [{ authorization: 'two words' }, { authorization: 'x y' }] } },
+      [
+        [
+          'identity.credentials[0].authorization',
+          '"two words" is not an Authorization scheme: use letters, digits and -, like Bearer',
+        ],
+        [
+          'identity.credentials[1].authorization',
+          '"x y" is not an Authorization scheme: use letters, digits and -, like Bearer',
+        ],
+      ],
+    ],
+    [
+      { identity: { credentials: [{ query: 'a b' }, { query: 'c d' }] } },
+      [
+        [
+          'identity.credentials[0].query',
+          '"a b" is not a query parameter name: use letters, digits, ".", "_", "~" and "-"',
+        ],
+        [
+          'identity.credentials[1].query',
+          '"c d" is not a query parameter name: use letters, digits, ".", "_", "~" and "-"',
+        ],
+      ],
+    ],
+    [
+      { offHours: { windows: [{ from: 'Sat 00:00', to: 'Someday' }] } },
+      [
+        [
+          'offHours.windows[0].to',
+          '"Someday" is not a day and time: write DAY HH:MM, for example "Sat 00:00"',
+        ],
+      ],
+    ],
+    [
+      {
+        routes: [
+          { name: 'bad name!', path: '/a' },
+          { name: 'bad name!', path: '/b' },
+        ],
+      },
+      [
+        ['routes[0].name', badName],
+        ['routes[1].name', badName],
+      ],
+    ],
+    [
+      { routes: [{ name: 'x', path: '/x/:id', class: 'bluk', dataset: ':nope' }] },
+      [
+        [
+          'routes[0].class',
+          'must be one of: public, non-public, bulk, batch; got "bluk" (did you mean "bulk"?)',
+        ],
+      ],
+    ],
+    [
+      { routes: [{ name: 'x', path: '/x/:id', class: 'bulk', dataset: 5 }] },
+      [
+        [
+          'routes[0].dataset',
+          '5 is not a dataset: write a name like companies, or ":segment" to take it from the path',
+        ],
+      ],
+    ],
+    [
+      { routes: [{ name: 'x', path: 'x/:id', class: 'bulk', dataset: ':id' }] },
+      [
+        [
+          'routes[0].path',
+          '"x/:id" is not a route path: it must start with "/", for example /api/search, /api/reports/**, /api/exports/:dataset or /api/:collection(companies|devices)',
+        ],
+      ],
+    ],
+    [
+      // "1000" >= 256 as JavaScript compares: no "must be lower" about a value that is no number.
+      { server: { unauthenticatedConcurrency: '1000' } },
+      [['server.unauthenticatedConcurrency', 'expected a whole number, got "1000"']],
+    ],
+    [
+      { server: { upstreamConnections: '2' } },
+      [['server.upstreamConnections', 'expected a whole number, got "2"']],
+    ],
+    [
+      { plans: { p: { base: '60/min', min: 'lots', max: '100/min' } } },
+      [['plans.p.min', rate('lots')]],
+    ],
+    [
+      { plans: { p: { base: '60/min', min: '10/min', max: 'lots' } } },
+      [['plans.p.max', rate('lots')]],
+    ],
+    [{ plans: { p: { base: 'lots' } } }, [['plans.p.base', rate('lots')]]],
+    [{ plans: 'x' }, [['plans', 'expected a mapping of settings, got "x"']]],
+    // Not read as a plan named "0" whose max is under the standard min.
+    [{ plans: [{ max: '1/min' }] }, [['plans', 'expected a mapping of settings, got a list']]],
+    [{ defaultPlan: 'bad name!' }, [['defaultPlan', badName]]],
+    [
+      { safeguards: { malformedStorm: { action: 'ban' } } },
+      [
+        [
+          'safeguards.malformedStorm.action',
+          'must be one of: block-ip, suspend, revoke; got "ban"',
+        ],
+      ],
+    ],
+    [
+      { webhooks: [{ url: 'https://h.example.com/x', secretEnv: 'bad name' }] },
+      [
+        [
+          'webhooks[0].secretEnv',
+          '"bad name" is not an environment variable name, for example SLUICE_SECRET',
+        ],
+      ],
+    ],
+    [{ ip: null }, [['ip', 'expected a mapping of settings, got an empty value']]],
+    [
+      { safeguards: { ignoring429: null } },
+      [['safeguards.ignoring429', 'expected a mapping of settings, got an empty value']],
+    ],
+    [
+      { safeguards: { ignoring430: { action: 'suspend' } } },
+      [['safeguards.ignoring430', 'unknown setting "ignoring430" (did you mean "ignoring429"?)']],
+    ],
+  ];
+  for (const [doc, expected] of cases) {
+    assert.deepEqual(compile(doc).problems, expected, JSON.stringify(doc));
+  }
+});
+
+test('an authorization source listed twice is found whatever the case of its scheme; two schemes are two sources', () => {
+  assert.deepEqual(
+    compile({
+      identity: { credentials: [{ authorization: 'Bearer' }, { authorization: 'bearer' }] },
+    }).problems,
+    [['identity.credentials[1]', 'authorization bearer is listed twice']],
+  );
+  const two = compile({
+    identity: { credentials: [{ authorization: 'Bearer' }, { authorization: 'Basic' }] },
+  });
+  assert.deepEqual(two.problems, []);
+  assert.deepEqual(two.policy?.identity.credentials, [
+    { kind: 'authorization', scheme: 'Bearer' },
+    { kind: 'authorization', scheme: 'Basic' },
+  ]);
+});
+
+test('a credential source that names no kind says which to write', () => {
+  assert.deepEqual(compile({ identity: { credentials: [{}] } }).problems, [
+    [
+      'identity.credentials[0]',
+      'a credential source names one of header, authorization or query, like { header: X-API-Key }',
+    ],
+  ]);
+});
+
+test('a window with only to (no from) needs both', () => {
+  assert.deepEqual(compile({ offHours: { windows: [{ to: 'Sun 20:00' }] } }).problems, [
+    [
+      'offHours.windows[0]',
+      'a window needs from and to (like from: "Sat 00:00", to: "Sun 20:00"), or daily (like daily: "01:00-03:00")',
+    ],
+  ]);
+});
+
+test("a plan's name that is not a name points at the key, not at the value", () => {
+  assert.throws(
+    () => parsePolicyText('plans:\n  "bad name!": 60/min\n', 'p.yaml'),
+    (e: { problems: unknown }) => {
+      assert.deepEqual(e.problems, [
+        {
+          path: 'plans["bad name!"]',
+          line: 2,
+          column: 3,
+          message: 'plan name "bad name!" is not a name: use letters, digits, ".", "-" and "_"',
+        },
+        {
+          path: 'plans["bad name!"]',
+          line: 2,
+          column: 16,
+          message: 'expected a mapping of settings, got "60/min"',
+        },
+      ]);
+      return true;
+    },
+  );
+});
+
+test('a setting given as undefined (a policy built in code) is as if not written', () => {
+  const { policy, problems } = compile({ ip: undefined });
+  assert.deepEqual(problems, []);
+  assert.deepEqual(policy?.ip, compile({}).policy?.ip);
+});
+
+test('safeguards: one rule changed keeps the others; the same action keeps its durations', () => {
+  const { policy, problems } = compile({
+    safeguards: { ignoring429: { threshold: 5, action: 'suspend' } },
+  });
+  assert.deepEqual(problems, []);
+  assert.deepEqual(policy?.safeguards.ignoring429, {
+    enabled: true,
+    dryRun: false,
+    threshold: 5,
+    windowMs: 60_000,
+    action: 'suspend',
+    durationsMs: [900_000, 3_600_000, 86_400_000],
+    revokeAfter: 3,
+  });
+  assert.deepEqual(policy?.safeguards.afterAuthFailure, {
+    enabled: true,
+    dryRun: false,
+    threshold: 50,
+    windowMs: 60_000,
+    action: 'block-ip',
+    durationsMs: [3_600_000, 86_400_000, 604_800_000],
+    revokeAfter: undefined,
+  });
+});
+
+test('the mode of a request: the route, else the plan, else the policy', () => {
+  assert.equal(limitMode({ mode: 'enforce' }, { mode: 'enforce' }, { mode: 'shadow' }), 'shadow');
+  assert.equal(limitMode({ mode: 'shadow' }, { mode: 'enforce' }, { mode: undefined }), 'enforce');
+  assert.equal(limitMode({ mode: 'enforce' }, { mode: 'shadow' }, undefined), 'shadow');
+  assert.equal(limitMode({ mode: 'shadow' }, undefined, undefined), 'shadow');
+  assert.equal(limitMode({ mode: 'enforce' }, { mode: undefined }, { mode: undefined }), 'enforce');
+});
+
+test('a Redis URL is printed as written unless it holds a password', () => {
+  assert.equal(redisTarget({ url: 'redis://10.0.0.5:6379' }), 'Redis redis://10.0.0.5:6379');
+  assert.equal(
+    redisTarget({ url: 'redis://:s3cret@10.0.0.5:6379' }),
+    'Redis redis://:***@10.0.0.5:6379',
+  );
+  assert.equal(redisTarget({ url: 'not a url' }), 'Redis not a url');
+});
+
+test('deepFreeze freezes what a value holds and stops at what is frozen, so a cycle ends', () => {
+  const cyclic: Record<string, unknown> = { inner: { n: 1 } };
+  cyclic.self = cyclic;
+  assert.equal(deepFreeze(cyclic), cyclic);
+  assert.equal(Object.isFrozen(cyclic), true);
+  assert.equal(Object.isFrozen(cyclic.inner), true);
 });
