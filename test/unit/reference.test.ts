@@ -95,3 +95,30 @@ test('normalizing a canonical reference gives it back', () => {
     assert.equal(normalizeReference(ref.toLowerCase().replaceAll('-', '')), ref);
   }
 });
+
+test('too few bytes for the characters asked is a RangeError saying how many are needed', () => {
+  assert.throws(() => encodeCrockford(new Uint8Array(4), 8), {
+    name: 'RangeError',
+    message: '8 base32 characters need 5 bytes',
+  });
+  assert.throws(() => encodeCrockford(new Uint8Array(1), 3), {
+    message: '3 base32 characters need 2 bytes',
+  });
+});
+
+test('normalizeReference takes up to 40 characters as typed, and nothing that is not a string', () => {
+  const padded40 = `7kq4m9xt${' '.repeat(32)}`;
+  assert.equal(padded40.length, 40);
+  assert.equal(normalizeReference(padded40), 'RL-7KQ4-M9XT');
+  assert.equal(normalizeReference(`${padded40} `), undefined);
+  assert.equal(normalizeReference(`-${'-'.repeat(40)}7kq4m9xt`), undefined);
+  assert.equal(normalizeReference(12345678 as unknown as string), undefined);
+  assert.equal(normalizeReference(undefined as unknown as string), undefined);
+});
+
+test('references made by the default source are distinct across pool refills', () => {
+  // 1000 × 5 bytes crosses the 4 KiB pool at least once.
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i++) seen.add(newReference());
+  assert.equal(seen.size, 1000);
+});
