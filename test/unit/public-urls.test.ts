@@ -102,3 +102,76 @@ test('a URL that does not parse and other headers are untouched', () => {
     '0; url=http://10.0.0.5:3000/x',
   );
 });
+
+test('URL_HEADERS names exactly the three headers rewritten', async () => {
+  const { URL_HEADERS } = await import('../../src/core/public-urls.ts');
+  assert.deepEqual([...URL_HEADERS], ['location', 'content-location', 'link']);
+});
+
+test('a base path written without a trailing slash is kept whole', () => {
+  assert.deepEqual(urlMapping('http://10.0.0.5:3000/v1', 'https://example.com/api'), {
+    origin: 'http://10.0.0.5:3000',
+    basePath: '/v1',
+    publicBase: 'https://example.com/api',
+  });
+});
+
+test('a header not among the three keeps an upstream URL as it came', () => {
+  for (const name of ['x-upstream', 'content-base', 'referer']) {
+    assert.equal(
+      rewriteUrlHeader(name, 'http://10.0.0.5:3000/x', map),
+      'http://10.0.0.5:3000/x',
+      name,
+    );
+  }
+});
+
+test('an upstream URL inside another value is not an origin at its start', () => {
+  for (const value of ['/go?to=http://10.0.0.5:3000/a', ' http://10.0.0.5:3000/a']) {
+    assert.equal(rewriteUrlHeader('location', value, map), value, value);
+  }
+});
+
+test('the base itself, and the base with a fragment, are under the base', () => {
+  assert.equal(
+    rewriteUrlHeader('location', 'http://10.0.0.5:3000/v1', based),
+    'https://example.com/api',
+  );
+  assert.equal(
+    rewriteUrlHeader('location', 'http://10.0.0.5:3000/v1#top', based),
+    'https://example.com/api/#top',
+  );
+});
+
+test('Link: tabs, commas and spaces between and after links are kept as they were', () => {
+  assert.equal(
+    rewriteUrlHeader('link', '<http://10.0.0.5:3000/a>,\t<http://10.0.0.5:3000/b>', map),
+    '<https://api.example.com/a>,\t<https://api.example.com/b>',
+  );
+  assert.equal(
+    rewriteUrlHeader('link', ' \t<http://10.0.0.5:3000/a>; rel=next, ', map),
+    ' \t<https://api.example.com/a>; rel=next, ',
+  );
+});
+
+test('Link: an escaped quote inside a quoted parameter does not end it', () => {
+  assert.equal(
+    rewriteUrlHeader(
+      'link',
+      '<http://10.0.0.5:3000/a>; title="a\\"b, c", <http://10.0.0.5:3000/b>',
+      map,
+    ),
+    '<https://api.example.com/a>; title="a\\"b, c", <https://api.example.com/b>',
+  );
+});
+
+test('Link: text before the first < or a < never closed is passed on whole', () => {
+  for (const value of [
+    'x <http://10.0.0.5:3000/a>',
+    'rel=next, <http://10.0.0.5:3000/a>',
+    '<http://10.0.0.5:3000/a',
+    '<http://10.0.0.5:3000/a>, <http://10.0.0.5:3000/b',
+  ]) {
+    assert.equal(rewriteUrlHeader('link', value, map), value, value);
+  }
+});
