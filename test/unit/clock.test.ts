@@ -90,3 +90,65 @@ test('the system clock holds a wait past 24.8 days in steps that each fit one No
   assert.equal(fired, true);
   assert.deepEqual(armed, [MAX_TIMER_STEP_MS, thirtyDays - MAX_TIMER_STEP_MS]);
 });
+
+test('one Node timer step is 2^31 − 1 ms, the longest Node holds', () => {
+  assert.equal(MAX_TIMER_STEP_MS, 2_147_483_647);
+});
+
+test('a timer due earlier fires first though armed later', () => {
+  const clock = manualClock(0);
+  const fired: string[] = [];
+  clock.after(300, () => fired.push(`late@${clock.now()}`));
+  clock.after(100, () => fired.push(`early@${clock.now()}`));
+  clock.advance(1_000);
+  assert.deepEqual(fired, ['early@100', 'late@300']);
+});
+
+test('advance(0) is allowed and fires what is due now; a negative advance says why it is refused', () => {
+  const clock = manualClock(10);
+  const fired: number[] = [];
+  clock.after(0, () => fired.push(clock.now()));
+  clock.advance(0);
+  assert.deepEqual(fired, [10]);
+  assert.throws(() => clock.advance(-1), {
+    name: 'RangeError',
+    message: 'a clock does not go backwards',
+  });
+});
+
+test('set() to the present fires the timers due now', () => {
+  const clock = manualClock(500);
+  const fired: number[] = [];
+  clock.after(0, () => fired.push(clock.now()));
+  clock.set(500);
+  assert.deepEqual(fired, [500]);
+  assert.equal(clock.pending(), 0);
+});
+
+test('a pending system-clock wait does not keep a process alive', async () => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const clockFile = fileURLToPath(new URL('../../src/core/clock.ts', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { systemClock } from ${JSON.stringify(clockFile)};
+       systemClock.after(60_000, () => { process.exitCode = 3; });`,
+    ],
+    { stdio: 'ignore' },
+  );
+  // Waits on the child's exit, bounded: a ref'd 60 s timer would hold it past the guard.
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const guard = setTimeout(() => {
+      child.kill();
+      reject(new Error('the process was kept alive by a pending wait'));
+    }, 10_000);
+    child.on('exit', (exitCode) => {
+      clearTimeout(guard);
+      resolve(exitCode);
+    });
+  });
+  assert.equal(code, 0);
+});
