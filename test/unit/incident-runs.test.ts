@@ -192,3 +192,70 @@ test('createdLast tells whether a record opened a new incident', () => {
   runs.record('ip-block', { ip: '1.2.3.4' }, 5000, {});
   assert.equal(runs.createdLast, true, 'after the gap, a new incident');
 });
+
+test('createdLast is false before anything was recorded', () => {
+  const runs = new IncidentRuns({ newReference: sequentialReferences() });
+  assert.equal(runs.createdLast, false);
+});
+
+test('a refusal exactly gapMs after the last one still joins its run', () => {
+  const runs = new IncidentRuns({ gapMs: 60_000, newReference: sequentialReferences() });
+  const a = runs.record('ip-block', IP, T0, COUNTERS);
+  assert.equal(runs.record('ip-block', IP, T0 + 60_000, COUNTERS), a);
+  assert.notEqual(runs.record('ip-block', IP, T0 + 120_001, COUNTERS), a);
+});
+
+test('a refusal recorded out of order neither moves the run end back nor the drain time', () => {
+  const runs = new IncidentRuns({ gapMs: 60_000, newReference: sequentialReferences() });
+  const a = runs.record('ip-block', IP, T0, COUNTERS);
+  const b = runs.record('ip-block', { ip: '198.51.100.7' }, T0 + 120_000, COUNTERS);
+  // Late: it was counted before the second subject's refusal but reached record after.
+  assert.equal(runs.record('ip-block', IP, T0 - 5_000, COUNTERS), a);
+  const drained = runs.drain();
+  assert.deepEqual(
+    drained.map((i) => [i.reference, i.startedAt, i.endedAt, i.count]),
+    [
+      [b, T0 + 120_000, T0 + 120_000, 1],
+      [a, T0, T0, 2], // last used, so last in order
+    ],
+  );
+  // The default drain time is the latest seen (T0 + 120 s): the first run is idle past
+  // the gap there, so it is forgotten; the second is kept.
+  assert.equal(runs.get(a), undefined);
+  assert.equal(runs.get(b)?.count, 1);
+});
+
+test('a default drain before any record forgets nothing', () => {
+  const runs = new IncidentRuns({ gapMs: 60_000, newReference: sequentialReferences() });
+  assert.deepEqual(runs.drain(), []);
+  const a = runs.record('ip-block', IP, T0, COUNTERS);
+  runs.drain();
+  assert.equal(runs.get(a)?.count, 1);
+});
+
+test('a note is kept by later refusals that bring none, and replaced by one that does', () => {
+  const runs = new IncidentRuns({ newReference: sequentialReferences() });
+  const a = runs.record('ip-block', IP, T0, COUNTERS, 'first');
+  runs.record('ip-block', IP, T0 + 1, COUNTERS);
+  assert.equal(runs.get(a)?.note, 'first');
+  runs.record('ip-block', IP, T0 + 2, COUNTERS, 'second');
+  assert.equal(runs.get(a)?.note, 'second');
+});
+
+test('would-be refusals, would-be delays and real refusals are three incidents', () => {
+  const runs = new IncidentRuns({ newReference: sequentialReferences() });
+  const refs = new Set([
+    runs.record('ip-block', IP, T0, { would: 'refuse' }),
+    runs.record('ip-block', IP, T0, { would: 'delay' }),
+    runs.record('ip-block', IP, T0, {}),
+  ]);
+  assert.equal(refs.size, 3);
+});
+
+test('an empty account, key id or would counts as none: the incident key joins the fields', () => {
+  const runs = new IncidentRuns({ newReference: sequentialReferences() });
+  const a = runs.record('ip-block', IP, T0, {});
+  assert.equal(runs.record('ip-block', { ...IP, accountId: '' }, T0, {}), a);
+  assert.equal(runs.record('ip-block', { ...IP, keyId: '' }, T0, {}), a);
+  assert.equal(runs.record('ip-block', IP, T0, { would: '' }), a);
+});
