@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { constantTimeEqual, generateApiKey, hashApiKey, keyIdOf } from '../../src/core/api-key.ts';
+import {
+  constantTimeEqual,
+  generateApiKey,
+  hashApiKey,
+  keyIdOf,
+  normalizeKeyId,
+} from '../../src/core/api-key.ts';
 
 const FORMAT = /^sk_[0-9A-HJKMNP-TV-Z]{10}_[0-9A-Za-z]{32}$/;
 
@@ -56,4 +62,21 @@ test('constantTimeEqual compares exactly, whatever the lengths', () => {
   assert.equal(constantTimeEqual('', ''), true);
   assert.equal(constantTimeEqual('', 'x'), false);
   assert.equal(constantTimeEqual(Buffer.from('abc'), 'abc'), true);
+});
+
+test('byte 248 is the first one rejected: 248 = 4 × 62 would fold onto "0"', () => {
+  // 248 (rejected) then 1 (→ "1"), over and over.
+  const pattern = [248, 1];
+  let at = 0;
+  const random = (n: number) => Uint8Array.from({ length: n }, () => pattern[at++ % 2]);
+  const part = generateApiKey(random).secret.split('_')[2];
+  assert.equal(part, '1'.repeat(32));
+});
+
+test('normalizeKeyId reads a 10-character id as typed, and nothing shorter or longer', () => {
+  assert.equal(normalizeKeyId('7kq4m9xt2b'), '7KQ4M9XT2B');
+  assert.equal(normalizeKeyId('oil4m9xt2b'), '0114M9XT2B');
+  assert.equal(normalizeKeyId('7kq4m9xt2'), undefined);
+  assert.equal(normalizeKeyId('7kq4m9xt2bb'), undefined);
+  assert.equal(normalizeKeyId(''), undefined);
 });

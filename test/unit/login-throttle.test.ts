@@ -40,3 +40,20 @@ test('memory stays bounded under failures from many IPs', () => {
   for (let i = 0; i < 10_000; i++) throttle.fail(`10.0.${i >> 8}.${i & 255}`);
   assert.ok(throttle.tracked() <= 100);
 });
+
+test('a failure exactly a window after the first starts counting anew', () => {
+  const clock = manualClock(0);
+  const throttle = createLoginThrottle({ clock });
+  for (let i = 1; i <= 9; i++) throttle.fail('192.0.2.7');
+  clock.advance(LOGIN_THROTTLE.windowMs);
+  assert.deepEqual(throttle.fail('192.0.2.7'), { failures: 1, locked: false });
+});
+
+test('a failure during a lockout neither ends it nor starts another', () => {
+  const clock = manualClock(0);
+  const throttle = createLoginThrottle({ clock });
+  for (let i = 1; i <= 10; i++) throttle.fail('192.0.2.8');
+  clock.advance(10_000);
+  assert.deepEqual(throttle.fail('192.0.2.8'), { failures: 11, locked: false });
+  assert.deepEqual(throttle.check('192.0.2.8'), { allowed: false, retryAfterMs: 290_000 });
+});
