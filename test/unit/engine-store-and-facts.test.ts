@@ -252,3 +252,32 @@ test('a denial built without limits or status has none and is a 429', () => {
     warning: undefined,
   });
 });
+
+test("a batch route's refusal says it is batch, and a listing route names its incremental filter", () => {
+  const { admit } = setup();
+  const acct = { id: 'facts', size: 100, plan: 'standard' };
+  const batch = { name: 'reindex', rate: perMinute(1), batch: true };
+  admit({ ip: '192.0.2.5', account: acct, cost: 1, route: batch });
+  assert.deepEqual(
+    asDeny(admit({ ip: '192.0.2.5', account: acct, cost: 1, route: batch })).counters,
+    {
+      route: 'reindex',
+      account: 'facts',
+      routeRate: 1,
+      periodSec: 60,
+      routeClass: 'batch',
+    },
+  );
+  const listing = { name: 'list', rate: perMinute(1), batch: false, incremental: 'since' };
+  admit({ ip: '192.0.2.5', account: acct, cost: 1, route: listing });
+  assert.deepEqual(
+    asDeny(admit({ ip: '192.0.2.5', account: acct, cost: 1, route: listing })).counters,
+    {
+      route: 'list',
+      account: 'facts',
+      routeRate: 1,
+      periodSec: 60,
+      incremental: 'since',
+    },
+  );
+});
