@@ -281,3 +281,22 @@ test("a batch route's refusal says it is batch, and a listing route names its in
     },
   );
 });
+
+test("an account's standing: its own plan, the delay its next request would have, each rated route's budget as used", () => {
+  const { admit, engine } = setup();
+  const tiny = { id: 'standing-tiny', size: 0, plan: 'tiny' };
+  const s0 = engine.standing(tiny, []);
+  assert.ok(!(s0 instanceof Promise));
+  assert.equal(s0.plan.name, 'tiny');
+  // standard: 60/min (one a second), burst 5. Seven at once: the last two are held.
+  const acct = { id: 'standing', size: 0, plan: 'standard' };
+  const route = { name: 'export', rate: perMinute(10) };
+  for (let i = 0; i < 7; i++) admit({ ip: '192.0.2.6', account: acct, cost: 1, route });
+  const s = engine.standing(acct, [route]);
+  assert.ok(!(s instanceof Promise));
+  // The state is 7 s ahead; a request conforms within the burst (4 s): held 3 s.
+  assert.equal(s.delayMs, 3_000);
+  assert.deepEqual(s.routes, [
+    { policy: 'route-export', quota: 10, windowSec: 60, remaining: 3, resetSec: 42 },
+  ]);
+});
