@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isSluiceError } from '../../src/core/errors.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
+import { ProblemList } from '../../src/core/policy/problems.ts';
 
 const DIR = new URL('../fixtures/policy/', import.meta.url);
 const INVALID = 'SLUICE_ERR_POLICY_INVALID';
@@ -436,4 +437,19 @@ test('an empty file, or one with only comments, is the default policy', () => {
     assert.equal(policy.ip.block.limit, 200);
     assert.equal(policy.source, 'empty.yaml');
   }
+});
+
+test('a problem list keeps a repeated problem once, and says `at` only when given', () => {
+  const list = new ProblemList();
+  list.add(['routes', 0], 'is wrong');
+  list.add(['routes', 0], 'is wrong');
+  list.add(['routes', 0], 'is wrong', 'key');
+  list.add(['routes', 1], 'is wrong', 'key');
+  list.add(['routes', 0], 'is worse');
+  assert.deepStrictEqual(list.items, [
+    { path: ['routes', 0], message: 'is wrong' },
+    { path: ['routes', 1], message: 'is wrong', at: 'key' },
+    { path: ['routes', 0], message: 'is worse' },
+  ]);
+  assert.equal(Object.hasOwn(list.items[0], 'at'), false);
 });

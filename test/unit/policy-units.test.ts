@@ -7,6 +7,7 @@ import {
   parseDuration,
   parseRate,
   parseSize,
+  show,
 } from '../../src/core/policy/units.ts';
 
 const S = 1_000;
@@ -174,4 +175,74 @@ test('a size is formatted with the largest binary unit that divides it', () => {
   for (const bytes of [1, 1024, 3 * 1_048_576, 1_073_741_824, 1_000_000]) {
     assert.deepEqual(parseSize(formatSize(bytes)), { ok: true, value: bytes });
   }
+});
+
+test('show describes every kind of YAML value', () => {
+  assert.equal(show('x'), '"x"');
+  assert.equal(show(null), 'an empty value');
+  assert.equal(show(undefined), 'an empty value');
+  assert.equal(show([1]), 'a list');
+  assert.equal(show({ a: 1 }), 'a mapping');
+  assert.equal(show(12), '12');
+});
+
+const DURATION_BAD = (v: string) =>
+  `"${v}" is not a duration: write a number and a unit, for example 30s, 15m, 2h or 30d`;
+
+test('durations: fractions of several digits, case and spaces around, nothing after', () => {
+  assert.deepEqual(parseDuration('1.25h'), { ok: true, value: 4_500_000 });
+  assert.deepEqual(parseDuration(' 30S '), { ok: true, value: 30 * S });
+  assert.deepEqual(parseDuration('3650d'), { ok: true, value: 3650 * D });
+  assert.deepEqual(parseDuration('30s!'), { ok: false, message: DURATION_BAD('30s!') });
+  assert.deepEqual(parseDuration('30s 5'), { ok: false, message: DURATION_BAD('30s 5') });
+});
+
+const RATE_BAD = (v: string) => `"${v}" is not a rate: write COUNT/UNIT, for example 100/min`;
+const UNIT_HINT = 'use ms, s, m (or min), h, d or w';
+
+test('rates: the whole text, fractions of several digits, the largest count', () => {
+  assert.deepEqual(parseRate('1.25/min'), { ok: true, value: { limit: 1.25, periodMs: M } });
+  assert.deepEqual(parseRate('x100/min'), { ok: false, message: RATE_BAD('x100/min') });
+  assert.deepEqual(parseRate('100/min\nx'), {
+    ok: false,
+    message: '"100/min\\nx" is not a rate: write COUNT/UNIT, for example 100/min',
+  });
+  assert.deepEqual(parseRate('1000000000/min'), {
+    ok: true,
+    value: { limit: 1_000_000_000, periodMs: M },
+  });
+  assert.deepEqual(parseRate('1/3650d'), { ok: true, value: { limit: 1, periodMs: 3650 * D } });
+  assert.deepEqual(parseRate('1/3651d'), {
+    ok: false,
+    message: '"1/3651d" has a period that is too long: a duration is at most 3650d (ten years)',
+  });
+});
+
+test('a rate whose period is not a duration names the wrong unit only when there is one', () => {
+  assert.deepEqual(parseRate('1/1.25x'), {
+    ok: false,
+    message: `"1/1.25x" is not a rate: "x" is not a unit (${UNIT_HINT})`,
+  });
+  for (const v of ['1/5x5', '1/!x', '1/x5']) {
+    assert.deepEqual(parseRate(v), { ok: false, message: RATE_BAD(v) }, v);
+  }
+});
+
+test('formatRate scales a fraction by up to 1000, and leaves a tiny limit as it is', () => {
+  assert.equal(formatRate({ limit: 0.001, periodMs: M }), '1/1000min');
+  // 5e-10 * 2 is 1e-9 exactly: not a whole number, so it must not round to 0/2min.
+  assert.equal(formatRate({ limit: 5e-10, periodMs: M }), '5e-10/min');
+});
+
+test('formatDuration of a value no unit divides still names milliseconds', () => {
+  assert.equal(formatDuration(Number.POSITIVE_INFINITY), 'Infinityms');
+});
+
+const SIZE_BAD = (v: string) =>
+  `"${v}" is not a size: write a number and a unit, for example 64KiB or 1MiB`;
+
+test('sizes: case and spaces around, fractions of several digits, nothing after', () => {
+  assert.deepEqual(parseSize(' 1MiB '), { ok: true, value: 1_048_576 });
+  assert.deepEqual(parseSize('1.25kib'), { ok: true, value: 1280 });
+  assert.deepEqual(parseSize('5kb!'), { ok: false, message: SIZE_BAD('5kb!') });
 });
