@@ -177,3 +177,32 @@ test('a missing key is told where to send it: the policy’s credential sources,
     /^The API key of your request is not known here/,
   );
 });
+
+test('sendDenial never answers with the body of another refusal that had the same reference', async (t) => {
+  const creds = [{ kind: 'header' as const, name: 'x-key', label: 'X-Key' }];
+  const cases: [string, number, number, typeof creds | undefined][] = [
+    ['ip-rate', 429, 3, undefined],
+    ['ip-block', 429, 3, undefined],
+    ['ip-block', 403, 3, undefined],
+    ['key-missing', 401, 0, undefined],
+    ['key-missing', 401, 0, creds],
+    ['key-missing', 401, 0, undefined],
+  ];
+  const server = createServer((req, res) => {
+    const [rule, status, retryAfter, credentials] = cases[Number(req.url?.slice(2))];
+    if (req.url?.startsWith('/p')) {
+      sendProblem(res, denialProblem(rule, status, 'RL-SAME-REF1', retryAfter, credentials), {});
+    } else sendDenial(res, rule, status, 'RL-SAME-REF1', retryAfter, {}, credentials);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < cases.length; i++) {
+    const close = { connection: 'close' };
+    const want = await rawRequest(origin, 'GET', `/p${i}`, close);
+    const got = await rawRequest(origin, 'GET', `/d${i}`, close);
+    assert.equal(got.body, want.body, `case ${i}`);
+    assert.equal(got.head.split('\r\n')[0], want.head.split('\r\n')[0], `case ${i}`);
+  }
+});
