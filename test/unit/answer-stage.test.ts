@@ -250,3 +250,30 @@ test('refusals of different rules in turn are each counted under their own rule'
   assert.equal(await h.count('refused', 'key-suspended'), 1);
   assert.equal(await h.count('refused', 'ip-blocked'), 1);
 });
+
+test('limits unavailable: a 503 problem+json that says retry in a second, counted; nothing once the answer has begun', async (t) => {
+  const h = harness(t);
+  const got = await onWire(t, (res) => h.answer.limitsUnavailable(res));
+  assert.ok(!(got instanceof Error));
+  assert.equal(got.status, 503);
+  assert.equal(got.headers.get('retry-after'), '1');
+  assert.equal(got.headers.get('cache-control'), 'no-store');
+  assert.deepEqual(JSON.parse(got.body), {
+    type: 'tag:sluice,2026:problem:limits-unavailable',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'The gateway cannot check its limits right now; retry this request in a second.',
+    code: 'SLUICE_ERR_LIMITS_UNAVAILABLE',
+  });
+  assert.equal(await h.count('refused', 'limits-unavailable'), 1);
+  // An answer already begun (headers sent) is left as it is, and not counted again.
+  const begun = await onWire(t, (res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    h.answer.limitsUnavailable(res);
+    res.end('ok');
+  });
+  assert.ok(!(begun instanceof Error));
+  assert.equal(begun.status, 200);
+  assert.equal(begun.body, 'ok');
+  assert.equal(await h.count('refused', 'limits-unavailable'), 1);
+});
