@@ -11,7 +11,8 @@ export default {
   mutate: ['src/core/**/*.ts'],
   tap: {
     ...base.tap,
-    testFiles: [
+    // SLUICE_MUTATE_TESTS narrows it further, as in stryker.config.mjs.
+    testFiles: process.env.SLUICE_MUTATE_TESTS?.split(',') ?? [
       'test/unit/**/*.test.ts',
       'test/contract/**/*.test.ts',
       'test/hostile/path-variants.test.ts',
