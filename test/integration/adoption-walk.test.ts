@@ -222,16 +222,18 @@ test('3. shadow mode: the burst passes whole, Sluice-Shadow says what would have
 });
 
 test('4. the shadow report names the would-be delays and refusals of the account, on the CLI and the admin API', async () => {
-  const row = await eventually(async () => {
+  // The burst's last would-be refusals may still be on their way into the report when the
+  // first read sees any: the CLI and the admin API must agree once the counts are still.
+  const [row, acme] = await eventually(async () => {
     const out = await runOk('report');
     const m = /^acme +(\d+) +(\d+) /m.exec(out);
-    return m && Number(m[2]) > 0 ? m : undefined;
+    if (!m || Number(m[2]) === 0) return undefined;
+    const report = JSON.parse(await runOk('report-admin'));
+    const a = report.accounts.find((x: { account: string }) => x.account === 'acme');
+    return a && a.refused === Number(m[2]) && a.slowed === Number(m[1]) ? [m, a] : undefined;
   }, 10_000);
   assert.ok(Number(row[1]) > 0, 'would-be delays');
-  const report = JSON.parse(await runOk('report-admin'));
-  const acme = report.accounts.find((a: { account: string }) => a.account === 'acme');
-  assert.equal(acme.refused, Number(row[2]));
-  assert.equal(acme.slowed, Number(row[1]));
+  assert.ok(acme.refused > 0, 'would-be refusals on the admin API');
 });
 
 test('5. enforce: the file switched and reloaded by SIGHUP; the same burst is slowed or refused', async () => {
