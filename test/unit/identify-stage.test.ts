@@ -9,11 +9,15 @@ import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { generateApiKey } from '../../src/core/api-key.ts';
 import { manualClock } from '../../src/core/clock.ts';
-import type { Policy } from '../../src/core/policy/types.ts';
+import type { CredentialSource, Policy } from '../../src/core/policy/types.ts';
 import type { IpBlock, KeyStatus } from '../../src/core/records.ts';
 import { createIdentityCache } from '../../src/gateway/identity-cache.ts';
 import { compileRuntime } from '../../src/gateway/runtime.ts';
-import { type Caller, identifyCaller } from '../../src/gateway/stages/identify.ts';
+import {
+  type Caller,
+  type IdentifyInput,
+  identifyCaller,
+} from '../../src/gateway/stages/identify.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { testPolicy } from './helpers/policy-fixture.ts';
 
@@ -24,6 +28,7 @@ type Block = Pick<IpBlock, 'until' | 'reason' | 'actor' | 'earnedBy'>;
 
 interface KeyOptions {
   status?: KeyStatus;
+  origin?: 'sluice' | 'imported';
   suspendedUntil?: number;
   reason?: string;
   statusBy?: string;
@@ -53,6 +58,7 @@ async function harness(
       createdAt: T0,
       updatedAt: T0,
       reason: k.reason,
+      ...(k.origin === undefined ? {} : { origin: k.origin }),
       ...(k.statusBy === undefined ? {} : { statusBy: k.statusBy }),
     });
     secrets[name] = { secret: made.secret, id: made.id };
@@ -70,10 +76,21 @@ async function harness(
       ipBlock: (asked) => (asked === IP ? block : undefined),
     });
   };
+  /** As the pipeline calls it: the credential read (and the delegate's answer) handed in. */
+  const identifyWith = (input: IdentifyInput, ip = IP, headers = {}) => {
+    const req = { socket: { remoteAddress: ip }, headers } as unknown as IncomingMessage;
+    return identifyCaller(
+      req,
+      runtime,
+      { clock, identities, ipBlock: (asked) => (asked === IP ? block : undefined) },
+      input,
+    );
+  };
   return {
     clock,
     secrets,
     identify,
+    identifyWith,
     block: (b: Block | undefined) => {
       block = b;
     },
@@ -288,4 +305,126 @@ test("an account's plan, size and shared egress scope; an unknown plan falls bac
   const shared = callerOf(h.identify(h.secrets.small!.secret, '198.51.100.20'));
   assert.equal(shared.ipScope, '198.51.100.20#small');
   assert.equal(shared.ip, '198.51.100.20');
+});
+
+const BEARER: readonly CredentialSource[] = [{ kind: 'authorization', scheme: 'Bearer' }];
+
+test('the credential the pipeline read is the one identified, not the headers read again', async (t) => {
+  const h = await harness(t, {
+    accounts: [{ id: 'acme', plan: 'standard', size: 0 }],
+    keys: { acme: { account: 'acme' } },
+  });
+  const secret = h.secrets.acme!.secret;
+  const who = callerOf(h.identifyWith({ credential: { credential: secret, sources: BEARER } }));
+  assert.equal(who.account?.id, 'acme', 'the headers carry no key: the input is read');
+  // Read nothing: the headers' key is not looked at again.
+  const none = callerOf(
+    h.identifyWith({ credential: undefined }, IP, { authorization: `Bearer ${secret}` }),
+  );
+  assert.deepEqual(none.subject, { ip: IP });
+});
+
+test('two keys in conflict: neither is trusted, served as an unknown key', async (t) => {
+  const h = await harness(t, {
+    policy: { server: { ...testPolicy().server, unauthenticated: 'refuse' } },
+  });
+  const r = refusalOf(h.identifyWith({ credential: { conflict: BEARER } }));
+  assert.equal(r.rule, 'key-unknown');
+});
+
+test('which key origins have their credential stripped before forwarding', async (t) => {
+  const h = await harness(t, {
+    accounts: [{ id: 'acme', plan: 'standard', size: 0 }],
+    keys: { own: { account: 'acme' }, imported: { account: 'acme', origin: 'imported' } },
+  });
+  const read = (name: string) => ({
+    credential: { credential: h.secrets[name]!.secret, sources: BEARER },
+  });
+  assert.deepEqual(callerOf(h.identifyWith(read('own'))).stripCredential, BEARER);
+  assert.equal(callerOf(h.identifyWith(read('imported'))).stripCredential, undefined);
+});
+
+test("a delegate that failed (onFailure: anonymous): served as no key, a block and 'refuse' still apply", async (t) => {
+  const h = await harness(t, {
+    policy: { server: { ...testPolicy().server, unauthenticated: 'refuse' } },
+  });
+  const input: IdentifyInput = {
+    credential: { credential: 'partner-token', sources: BEARER },
+    delegated: { kind: 'failed' },
+  };
+  assert.equal(refusalOf(h.identifyWith(input)).rule, 'key-missing');
+  h.block({
+    until: T0 + 1_000,
+    reason: 'ignoring 429',
+    actor: 'sluice',
+    earnedBy: { keyId: 'K1', accountId: 'acme' },
+  });
+  assert.equal(refusalOf(h.identifyWith(input)).rule, 'ip-blocked');
+});
+
+test('a delegated account: its plan, size, scope and stripping; only a block its account earned refuses it', async (t) => {
+  const strip = { sluice: true, imported: false, delegated: true };
+  const base = testPolicy();
+  const h = await harness(t, {
+    policy: {
+      ip: { ...base.ip, sharedEgress: ['198.51.100.0/24'] },
+      identity: { ...base.identity, stripCredential: strip },
+    },
+  });
+  const input = (plan: string): IdentifyInput => ({
+    credential: { credential: 'partner-token', sources: BEARER },
+    delegated: { kind: 'account', account: { id: 'acme', size: 4, plan } },
+  });
+  const who = callerOf(h.identifyWith(input('tiny')));
+  assert.deepEqual(who.account, { id: 'acme', size: 4, plan: 'tiny' });
+  assert.equal(who.plan?.name, 'tiny');
+  assert.deepEqual(who.subject, { accountId: 'acme', ip: IP });
+  assert.equal(who.ipScope, IP);
+  assert.deepEqual(who.stripCredential, BEARER);
+  const unknownPlan = callerOf(h.identifyWith(input('retired-plan')));
+  assert.deepEqual(unknownPlan.account, { id: 'acme', size: 4, plan: 'standard' });
+  assert.equal(unknownPlan.plan?.name, 'standard');
+  assert.equal(
+    callerOf(h.identifyWith(input('tiny'), '198.51.100.20')).ipScope,
+    '198.51.100.20#acme',
+  );
+
+  h.block({
+    until: T0 + 60_000,
+    reason: 'ignoring 429',
+    actor: 'sluice',
+    earnedBy: { keyId: 'K1', accountId: 'other' },
+  });
+  assert.equal(
+    callerOf(h.identifyWith(input('tiny'))).account?.id,
+    'acme',
+    'another account earned it',
+  );
+  h.block({
+    until: T0 + 60_000,
+    reason: 'ignoring 429',
+    actor: 'sluice',
+    earnedBy: { keyId: 'K2', accountId: 'acme' },
+  });
+  const r = refusalOf(h.identifyWith(input('tiny')));
+  assert.equal(r.rule, 'ip-blocked');
+  assert.equal((r.counters as { earnedByKey?: string }).earnedByKey, 'K2');
+  // A delegate that does not know the credential: an unknown key, refused by the block.
+  assert.equal(
+    refusalOf(
+      h.identifyWith({ credential: input('tiny').credential, delegated: { kind: 'unknown' } }),
+    ).rule,
+    'ip-blocked',
+  );
+});
+
+test('a delegated account keeps the credential when the policy does not strip delegated ones', async (t) => {
+  const h = await harness(t);
+  const who = callerOf(
+    h.identifyWith({
+      credential: { credential: 'partner-token', sources: BEARER },
+      delegated: { kind: 'account', account: { id: 'acme', size: 0, plan: 'standard' } },
+    }),
+  );
+  assert.equal(who.stripCredential, undefined);
 });
