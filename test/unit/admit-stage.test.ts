@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import { createEngine } from '../../src/core/engine.ts';
+import { SluiceError } from '../../src/core/errors.ts';
 import type { LimitStore } from '../../src/core/limiter/types.ts';
 import { whenReady } from '../../src/core/maybe-async.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
@@ -67,11 +68,16 @@ async function harness(
     observe: () => {},
   });
   const refusals: Refusal[] = [];
+  const shadowed: Refusal[] = [];
   const answer = {
     ...real,
     refuse(res: ServerResponse, caller: Caller, r: Refusal) {
       refusals.push(r);
       real.refuse(res, caller, r);
+    },
+    shadowRefuse(ex: Parameters<typeof real.shadowRefuse>[0], r: Refusal) {
+      shadowed.push(r);
+      real.shadowRefuse(ex, r);
     },
   };
   const owners: string[] = [];
@@ -145,7 +151,7 @@ async function harness(
       await closed;
     };
   };
-  return { send, hold, refusals, admitted, errors, owners };
+  return { send, hold, refusals, shadowed, admitted, errors, owners };
 }
 
 test('one IP holds at most ip.concurrency slots, given back when the response closes', async (t) => {
@@ -300,4 +306,121 @@ test('a bulk ledger that throws or rejects: the export waits (429), and the fail
     );
     assert.deepEqual(h.errors, ['bulk export ledger failed: ledger down']);
   }
+});
+
+test('a shared limit store that fails closed: 503, nothing admitted, no second log line', async (t) => {
+  const unavailable = () =>
+    new SluiceError('SLUICE_ERR_LIMITS_UNAVAILABLE', 'the shared limit store is not answering');
+  for (const fail of [
+    () => Promise.reject(unavailable()),
+    (): never => {
+      throw unavailable();
+    },
+  ]) {
+    const closed = new Proxy(new MemoryLimitStore(), {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        if (!/^(gcra|window)/.test(String(name))) return value.bind(target);
+        return fail;
+      },
+    });
+    const h = await harness(t, { limitStore: closed });
+    const answer = await h.send({ 'x-account': 'acme' });
+    assert.equal(answer.status, 503);
+    assert.match(JSON.parse(answer.body).type, /:limits-unavailable$/, answer.body);
+    assert.deepEqual(h.admitted, [undefined]);
+    // The store logs its own failure once; admit adds no line per request.
+    assert.deepEqual(h.errors, []);
+    assert.deepEqual(h.refusals, []);
+  }
+});
+
+test('shadow mode: a refusal of the limits goes on as allowed, with its limits', async (t) => {
+  const policy = 'mode: shadow\nroutes:\n  - name: slow\n    path: /api/slow\n    rate: 1/min\n';
+  const h = await harness(t, { policy });
+  assert.equal((await h.send({ 'x-account': 'acme' }, '/api/slow')).status, 200);
+  assert.equal((await h.send({ 'x-account': 'acme' }, '/api/slow')).status, 200, 'would be 429');
+  assert.deepEqual(h.refusals, [], 'nothing refused');
+  assert.deepEqual(
+    h.shadowed.map((r) => [r.rule, r.status]),
+    [['route-rate', 429]],
+  );
+  const second = h.admitted[1];
+  assert.equal(second?.outcome, 'allow');
+  // The route's window is spent; the IP and the account counted the request as they would.
+  assert.deepEqual(second?.limits, [
+    { policy: 'ip', quota: 200, windowSec: 60, remaining: 198, resetSec: 60 },
+    { policy: 'account', quota: 60, windowSec: 60, remaining: 18, resetSec: 2 },
+    { policy: 'route-slow', quota: 1, windowSec: 60, remaining: 0, resetSec: 60 },
+  ]);
+});
+
+test("shadow mode: a route that would refuse outright is not counted, the account's budget pays its cost", async (t) => {
+  const policy =
+    'mode: shadow\nroutes:\n  - name: reports\n    path: /reports/**\n    class: non-public\n    cost: 5\n';
+  const h = await harness(t, { policy });
+  assert.equal((await h.send({ 'x-account': 'acme', 'x-key-id': 'K1' }, '/reports/1')).status, 200);
+  assert.equal(
+    (await h.send({ 'x-account': 'acme', 'x-key-id': 'K1' }, '/api/things')).status,
+    200,
+  );
+  assert.deepEqual(h.refusals, []);
+  assert.deepEqual(
+    h.shadowed.map((r) => [r.rule, r.status]),
+    [['non-public', 403]],
+  );
+  const [first, second] = h.admitted.map((a) => a?.limits.find((l) => l.policy === 'account'));
+  assert.ok(first && second, JSON.stringify(h.admitted));
+  assert.equal(first.remaining, 15, 'the route cost 5 of the burst of 20');
+  assert.equal(second.remaining, 14, 'a cost-1 request after it');
+});
+
+test('enforce mode: a refusal of the limits is answered and the request goes no further', async (t) => {
+  const policy = 'routes:\n  - name: slow\n    path: /api/slow\n    rate: 1/min\n';
+  const h = await harness(t, { policy });
+  assert.equal((await h.send({ 'x-account': 'acme' }, '/api/slow')).status, 200);
+  assert.equal((await h.send({ 'x-account': 'acme' }, '/api/slow')).status, 429);
+  assert.equal(h.admitted[1], undefined);
+  assert.deepEqual(
+    h.refusals.map((r) => r.rule),
+    ['route-rate'],
+  );
+  assert.deepEqual(h.shadowed, []);
+});
+
+test('a limit store that answers later: the same decision, once it answers', async (t) => {
+  const later = new Proxy(new MemoryLimitStore(), {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      const real = value.bind(target);
+      if (!/^(gcra|window)/.test(String(name))) return real;
+      return (...args: unknown[]) => Promise.resolve(real(...args));
+    },
+  });
+  const h = await harness(t, { limitStore: later });
+  assert.equal((await h.send({ 'x-account': 'acme' })).status, 200);
+  assert.equal(h.admitted[0]?.outcome, 'allow');
+  assert.deepEqual(
+    h.admitted[0]?.limits.map((l) => [l.policy, l.remaining]),
+    [
+      ['ip', 199],
+      ['account', 19],
+    ],
+  );
+});
+
+test('a store failure of another kind than fail-closed fails open, even a SluiceError', async (t) => {
+  const other = new Proxy(new MemoryLimitStore(), {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      if (!/^(gcra|window)/.test(String(name))) return value.bind(target);
+      return () => Promise.reject(new SluiceError('SLUICE_ERR_STORE', 'the store broke'));
+    },
+  });
+  const h = await harness(t, { limitStore: other });
+  assert.equal((await h.send({ 'x-account': 'acme' })).status, 200);
+  assert.deepEqual(h.errors, ['limit store failed: the store broke']);
 });

@@ -18,6 +18,7 @@ import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { createLogger } from '../../src/gateway/logger.ts';
 import { createMetrics } from '../../src/gateway/metrics.ts';
 import { type AnswerDeps, createAnswer } from '../../src/gateway/stages/answer.ts';
+import type { Exchange } from '../../src/gateway/stages/exchange.ts';
 import type { Caller } from '../../src/gateway/stages/identify.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 
@@ -34,8 +35,9 @@ function harness(t: { after(fn: () => Promise<void>): void }, withOnWarning = tr
   const observed: [ObservationKind, Subject][] = [];
   const warned: [IpWarning, Subject][] = [];
   const metrics = createMetrics({ defaults: false });
+  const store = new MemoryRecordStore();
   const incidents = createIncidentRecorder({
-    store: new MemoryRecordStore(),
+    store,
     clock: manualClock(T0),
     flushMs: 60_000,
     onError: (error) => assert.fail(String(error)),
@@ -55,7 +57,12 @@ function harness(t: { after(fn: () => Promise<void>): void }, withOnWarning = tr
     const { values } = await metrics[name].get();
     return values.find((v) => rule === undefined || v.labels.rule === rule)?.value ?? 0;
   };
-  return { answer: createAnswer(deps), lines, observed, warned, count };
+  /** The incident recorded under `reference`, once saved. */
+  const incident = async (reference: string) => {
+    await incidents.flush();
+    return store.getIncident(reference);
+  };
+  return { answer: createAnswer(deps), lines, observed, warned, count, metrics, incident };
 }
 
 /** A real response to write on: `handle` answers the one request made. */
@@ -146,13 +153,15 @@ test('the safeguards hear of 429s, key refusals and keyed non-public attempts on
   const h = harness(t);
   const keyed = { ip: '192.0.2.3', keyId: 'k1', accountId: 'acme' };
   const keyless = { ip: '192.0.2.4' };
+  const otherKey = { ip: '192.0.2.5', keyId: 'k2', accountId: 'acme' };
   const cases = [
     [keyed, refusal('ip-concurrency', 429, 1000, { ipHeld: 2, ipConcurrency: 2 })],
     [keyless, refusal('key-unknown', 401, 0, {})],
     [keyed, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
     [keyless, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
     [keyless, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
-    [keyed, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
+    // Another key: were it told as a non-public attempt, it would not pass for the one above.
+    [otherKey, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
   ] as const;
   for (const [subject, r] of cases) {
     const answer = await onWire(t, (res) => h.answer.refuse(res, caller(subject), r));
@@ -276,4 +285,99 @@ test('limits unavailable: a 503 problem+json that says retry in a second, counte
   assert.equal(begun.status, 200);
   assert.equal(begun.body, 'ok');
   assert.equal(await h.count('refused', 'limits-unavailable'), 1);
+});
+
+const FACTS = {
+  account: 'acme',
+  plan: 'standard',
+  size: 0,
+  rate: 10,
+  periodSec: 1,
+  burst: 20,
+  cost: 1,
+  maxDelayMs: 2_000,
+};
+
+/** An exchange in shadow mode as admit hands it to the answer stage: its caller and headers. */
+function shadowExchange(subject: Subject): Exchange {
+  return { caller: caller(subject), headers: {}, shadow: true } as unknown as Exchange;
+}
+
+test('shadow mode: a would-be refusal is recorded, counted, logged and said in Sluice-Shadow; nothing is answered', async (t) => {
+  const h = harness(t);
+  const subject = { ip: '192.0.2.5', keyId: 'k1', accountId: 'acme' };
+  const ex = shadowExchange(subject);
+  h.answer.shadowRefuse(ex, refusal('account-rate', 429, 2_000, FACTS));
+  const header = ex.headers['sluice-shadow'];
+  const reference = /^refuse; rule=account-rate; reference=(RL-[0-9A-Z-]+)$/.exec(
+    header ?? '',
+  )?.[1];
+  assert.ok(reference, header);
+  const saved = await h.incident(reference);
+  assert.equal(saved?.rule, 'account-rate');
+  assert.deepEqual(saved?.counters, { ...FACTS, dryRun: 'yes', would: 'refuse' });
+  const { values } = await h.metrics.shadow.get();
+  assert.deepEqual(
+    values.map((v) => [v.labels, v.value]),
+    [[{ rule: 'account-rate', would: 'refuse' }, 1]],
+  );
+  const logged = h.lines.find((l) => l.event === 'shadow');
+  assert.deepEqual(logged, {
+    level: 20,
+    time: logged?.time,
+    name: 'sluice',
+    event: 'shadow',
+    would: 'refuse',
+    rule: 'account-rate',
+    reference,
+    ip: '192.0.2.5',
+    keyId: 'k1',
+    accountId: 'acme',
+    msg: 'shadow mode: a limit would have acted',
+  });
+  assert.equal(await h.count('refused'), 0, 'nothing was refused');
+});
+
+test('shadow mode: a would-be delay says its whole milliseconds, rounded up, in the header, log and incident', async (t) => {
+  const h = harness(t);
+  const ex = shadowExchange({ ip: '192.0.2.6' });
+  h.answer.shadowDelay(ex, 'account-rate', 1_234.2);
+  h.answer.shadowQueue(ex);
+  const header = ex.headers['sluice-shadow'] ?? '';
+  const m = /^delay=1235; rule=account-rate; reference=(RL-[0-9A-Z-]+), queue$/.exec(header);
+  assert.ok(m, header);
+  assert.deepEqual((await h.incident(m[1]!))?.counters, {
+    dryRun: 'yes',
+    would: 'delay',
+    delayMs: 1235,
+  });
+  const logged = h.lines.find((l) => l.event === 'shadow');
+  assert.equal(logged?.delayMs, 1235);
+  assert.equal(logged?.would, 'delay');
+  const { values } = await h.metrics.shadow.get();
+  assert.deepEqual(
+    values.map((v) => [v.labels, v.value]),
+    [[{ rule: 'account-rate', would: 'delay' }, 1]],
+  );
+});
+
+test('shadow mode: the safeguards hear of would-be 429s and keyed non-public attempts, as they would', async (t) => {
+  const h = harness(t);
+  const keyed = { ip: '192.0.2.3', keyId: 'k1', accountId: 'acme' };
+  const keyless = { ip: '192.0.2.4' };
+  const otherKey = { ip: '192.0.2.5', keyId: 'k2', accountId: 'acme' };
+  const cases = [
+    [keyed, refusal('account-rate', 429, 1000, FACTS)],
+    [keyless, refusal('ip-block', 429, 1000, { ipRequests: 3, ipBlock: 2, ipWarn: 1 })],
+    [keyed, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
+    [keyless, refusal('non-public', 403, 0, { route: 'admin', path: '/admin' })],
+    // Any other keyed 403 is no non-public attempt.
+    [otherKey, refusal('ip-blocked', 403, 0, { reason: 'r', blockedUntil: 'x' })],
+  ] as const;
+  for (const [subject, r] of cases) h.answer.shadowRefuse(shadowExchange(subject), r);
+  assert.deepEqual(h.observed, [
+    ['rejected-429', keyed],
+    ['rejected-429', keyless],
+    ['non-public-attempt', keyed],
+  ]);
 });
