@@ -472,3 +472,18 @@ test('deepFreeze freezes what a value holds and stops at what is frozen, so a cy
   assert.equal(Object.isFrozen(cyclic), true);
   assert.equal(Object.isFrozen(cyclic.inner), true);
 });
+
+test('a daily window of 00:00-24:00 is the whole day, every day; 24:00-00:00 is still refused', () => {
+  const { policy, problems } = compile({ offHours: { windows: [{ daily: '00:00-24:00' }] } });
+  assert.deepEqual(problems, []);
+  assert.deepEqual(policy?.offHours.windows[2], {
+    fromDay: 2,
+    fromMinute: 0,
+    toDay: 3,
+    toMinute: 0,
+  });
+  assert.equal(policy?.offHours.windows.length, 7);
+  assert.deepEqual(compile({ offHours: { windows: [{ daily: '24:00-00:00' }] } }).problems, [
+    ['offHours.windows[0].daily', '"24:00-00:00" starts and ends at the same time, so it is empty'],
+  ]);
+});

@@ -178,7 +178,8 @@ export function parseDailyRange(value: unknown): Parsed<{ from: number; to: numb
   if (!from.ok) return from;
   const to = parseTimeOfDay(m[2]);
   if (!to.ok) return to;
-  if (from.value % 1440 === to.value % 1440) {
+  // 00:00-24:00 is the whole day; any other pair naming one time of day is empty.
+  if (from.value % 1440 === to.value % 1440 && !(from.value === 0 && to.value === 1440)) {
     return fail(`${show(value)} starts and ends at the same time, so it is empty`);
   }
   return { ok: true, value: { from: from.value, to: to.value } };
