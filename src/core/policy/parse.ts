@@ -20,7 +20,15 @@ import type { Policy } from './types.ts';
  */
 export function parsePolicyText(text: string, source: string, env: Env = {}): Policy {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  // The core schema even under a `%YAML 1.1` line, and no YAML 1.1 tags: `!!binary`,
+  // `!!timestamp`, `!!set` and `!!omap` would give a Buffer, a Date, a Set or a Map,
+  // which the schema takes for mappings (a Buffer's methods listed as unknown settings).
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    schema: 'core',
+    resolveKnownTags: false,
+  });
   if (doc.errors.length > 0) {
     throw yamlError(
       source,
