@@ -75,6 +75,7 @@ async function gateway(plan: string, accounts: number) {
  */
 async function countCommands() {
   const calls = new Map<string, number>();
+  const scripts: string[][] = [];
   const client = new Redis(redis.url);
   const monitor = await client.monitor();
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -82,9 +83,12 @@ async function countCommands() {
     // This test's own look-ups (redis-cli) are no request's.
     if (source === 'lua' || name === 'scan' || name === 'zcard') return;
     calls.set(name, (calls.get(name) ?? 0) + 1);
+    if (name === 'evalsha') scripts.push(args);
   });
   return {
     calls,
+    /** The arguments of each script call, in order. */
+    scripts,
     stop() {
       monitor.disconnect();
       client.disconnect();
@@ -162,5 +166,34 @@ test('a refused request takes no lease; a delayed one takes it when its delay en
   assert.equal(await leasesHeld(gw.prefix), 0, 'a delayed request holds no lease');
   gw.clock.advance(1_000);
   assert.equal((await delayed).status, 200);
+  await noLeases(gw.prefix);
+});
+
+test("a request refused on its route's rate takes no lease of the account", async (t) => {
+  const gw = await gateway(
+    `${ROOMY}routes:\n  - name: once\n    path: /api/whoami\n    rate: 1/min\n`,
+    1,
+  );
+  t.after(() => gw.close());
+  const key = gw.keys[0]!;
+  assert.equal((await call(`${gw.url}/api/whoami`, { headers: bearer(key) })).status, 200);
+  await noLeases(gw.prefix);
+  const sent = await countCommands();
+  t.after(() => sent.stop());
+  const refused = await call(`${gw.url}/api/whoami`, { headers: bearer(key) });
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json<{ rule: string }>().rule, 'route-rate');
+  // Its decision: the IP window and the account budget, then the route's rate.
+  const lease = `${gw.prefix}c{acct:a0}`;
+  await eventually(async () => (sent.scripts.length >= 2 ? true : undefined));
+  const ofRefused = sent.scripts.splice(0);
+  assert.ok(
+    ofRefused.every((args) => !args.includes(lease)),
+    `the refused decision asked for no lease: ${JSON.stringify(ofRefused)}`,
+  );
+  // Another route, with no rate of its own: its decision takes the lease in the same trip.
+  assert.equal((await call(`${gw.url}/api/companies`, { headers: bearer(key) })).status, 200);
+  await eventually(async () => (sent.scripts.length >= 1 ? true : undefined));
+  assert.ok(sent.scripts[0]!.includes(lease), JSON.stringify(sent.scripts));
   await noLeases(gw.prefix);
 });
