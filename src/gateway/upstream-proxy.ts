@@ -210,6 +210,9 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
     headersTimeout: options.headersTimeoutMs,
     // A stalled response body is cut after the same wait as missing headers.
     bodyTimeout: options.headersTimeoutMs,
+    // So is a connection (TCP and TLS handshake) that does not complete: undici's own
+    // default is 10 s, whatever server.upstreamTimeout says.
+    connect: { timeout: options.headersTimeoutMs },
     keepAliveTimeout: 30_000,
   });
 
