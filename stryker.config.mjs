@@ -40,6 +40,7 @@ export default {
       'test/integration/response-headers.test.ts',
       'test/integration/shadow-mode.test.ts',
       'test/integration/usage-endpoint.test.ts',
+      'test/integration/event-loop-delay.test.ts',
       'test/hostile/smuggling-oversize.test.ts',
     ],
     // Node 24 strips the types itself; the instrumented files stay erasable TypeScript.
