@@ -13,6 +13,10 @@ export interface TunnelOptions {
   target: string;
   set: Record<string, string>;
   strip: ReadonlySet<string>;
+  /**
+   * How long connecting and the upstream's first bytes (its answer to the handshake) may
+   * take (server.upstreamTimeout) before the client gets a 504; an open tunnel may idle.
+   */
   connectTimeoutMs: number;
   /** Called once when the tunnel is over. */
   closed?: () => void;
@@ -22,6 +26,11 @@ export interface TunnelOptions {
 const HALF_CLOSE_GRACE_MS = 1_000;
 
 const NOT_FORWARDED = new Set(['host', 'x-forwarded-for', 'forwarded']);
+
+/** The answers when the upstream said nothing: the handshake's own HTTP, then closed. */
+const BAD_GATEWAY = 'HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+const GATEWAY_TIMEOUT =
+  'HTTP/1.1 504 Gateway Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 
 export function tunnelUpgrade(
   req: IncomingMessage,
@@ -35,7 +44,14 @@ export function tunnelUpgrade(
     host: url.hostname,
     port: Number(url.port || 80),
   });
-  upstream.setTimeout(options.connectTimeoutMs, () => upstream.destroy(new Error('timeout')));
+  // Until the upstream's first bytes: an upstream that accepts and never answers the
+  // handshake must not hold the client (and the account's slot) for ever.
+  let timedOut = false;
+  upstream.setTimeout(options.connectTimeoutMs, () => {
+    timedOut = true;
+    upstream.destroy(new Error('timeout'));
+  });
+  upstream.once('data', () => upstream.setTimeout(0));
   // The client's Host when the forward stage set it (server.preserveHost), else the upstream's.
   const host = options.set.host ?? url.host;
   let handshake = `${req.method} ${basePath}${options.target} HTTP/1.1\r\nhost: ${host}\r\n`;
@@ -50,7 +66,6 @@ export function tunnelUpgrade(
   handshake += '\r\n';
 
   upstream.once('connect', () => {
-    upstream.setTimeout(0);
     upstream.write(handshake);
     if (head.length > 0) upstream.write(head);
     upstream.pipe(client);
@@ -58,11 +73,16 @@ export function tunnelUpgrade(
   });
   const fail = () => {
     if (client.writable && upstream.bytesRead === 0) {
-      client.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      client.end(timedOut ? GATEWAY_TIMEOUT : BAD_GATEWAY);
     } else client.destroy();
     upstream.destroy();
   };
   upstream.on('error', fail);
+  // An upstream that closes without a word answered nothing either (registered before
+  // the pipe's own 'end', which would just end the client's side).
+  upstream.once('end', () => {
+    if (upstream.bytesRead === 0) fail();
+  });
   client.on('error', () => upstream.destroy());
   client.on('close', () => upstream.destroy());
   upstream.on('close', () => client.destroy());

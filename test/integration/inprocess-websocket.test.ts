@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { closedPortUrl } from '../helpers/http.ts';
 import {
@@ -198,5 +198,26 @@ test('an unreachable upstream: the upgrade is answered 502 and closed', async (t
   assert.match(
     answer.head,
     /^HTTP\/1\.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0$/,
+  );
+});
+
+test('an upstream that accepts and never answers the handshake: 504 after server.upstreamTimeout', async (t) => {
+  const sockets: Socket[] = [];
+  const silent = createNetServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => silent.close(r));
+  });
+  const { port } = silent.address() as AddressInfo;
+  const g = await gateway(t, 'server:\n  upstreamTimeout: 200ms\n', `http://127.0.0.1:${port}`);
+  const answer = await open(g, '/socket', []);
+  assert.equal(answer.status, 504);
+  assert.match(
+    answer.head,
+    /^HTTP\/1\.1 504 Gateway Timeout\r\nconnection: close\r\ncontent-length: 0$/,
   );
 });
