@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatDuration } from '../core/policy/units.ts';
-import { internalProblem, PROBLEM_CONTENT_TYPE, plainProblem, sendProblem } from './problem.ts';
+import { internalProblem, plainProblem, rawProblem, sendProblem } from './problem.ts';
 import { framingVerdict } from './request-framing.ts';
 
 /** Answers a sluice-owned path; returns false when the path is not one. */
@@ -24,28 +24,19 @@ export interface GatewayServerOptions {
   requestTimeoutMs?: number;
 }
 
-const BAD_REQUEST_BODY = JSON.stringify(
+const BAD_REQUEST = rawProblem(
   plainProblem('bad-request', 400, 'The request could not be parsed as HTTP/1.1.'),
 );
-const BAD_REQUEST = rawAnswer('400 Bad Request', BAD_REQUEST_BODY);
-
-/** A whole HTTP/1.1 answer written straight to a socket the parser gave up on. */
-function rawAnswer(statusLine: string, body: string): string {
-  return `HTTP/1.1 ${statusLine}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-}
 
 export function createGatewayServer(options: GatewayServerOptions): Server {
   const requestTimeout = options.requestTimeoutMs ?? 30_000;
   // Node refuses a headers timeout longer than the request timeout.
   const headersTimeout = Math.min(options.headersTimeoutMs ?? 30_000, requestTimeout);
-  const timedOut = rawAnswer(
-    '408 Request Timeout',
-    JSON.stringify(
-      plainProblem(
-        'request-timeout',
-        408,
-        `The request and its body did not arrive within ${formatDuration(requestTimeout)}. Send the whole request at once.`,
-      ),
+  const timedOut = rawProblem(
+    plainProblem(
+      'request-timeout',
+      408,
+      `The request and its body did not arrive within ${formatDuration(requestTimeout)}. Send the whole request at once.`,
     ),
   );
   /** The response being answered on each socket, so a timeout never cuts into one. */

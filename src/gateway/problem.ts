@@ -129,6 +129,36 @@ export function plainProblem(name: string, status: number, detail: string): Prob
   return { type: problemType(name), title: TITLES[status] ?? 'Error', status, detail };
 }
 
+/**
+ * The answer when the upstream failed a request: 504 when it did not answer in time
+ * (server.upstreamTimeout), 502 when it could not be reached or broke off.
+ */
+export function upstreamFailureProblem(status: 502 | 504): Problem {
+  return status === 504
+    ? plainProblem(
+        'upstream-timeout',
+        504,
+        'The upstream API did not answer in time. Try again later.',
+      )
+    : plainProblem(
+        'upstream-unavailable',
+        502,
+        'The upstream API cannot be reached right now. Try again later.',
+      );
+}
+
+/**
+ * A whole HTTP/1.1 problem+json answer, written straight to a socket that has no
+ * response object (a request the parser gave up on, an upgrade): then closed.
+ *
+ * @example
+ * socket.end(rawProblem(upstreamFailureProblem(502)));
+ */
+export function rawProblem(problem: Problem): string {
+  const body = JSON.stringify(problem);
+  return `HTTP/1.1 ${problem.status} ${problem.title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 /** The 500 of a request sluice itself failed on (a bug costs one request, not the process). */
 export function internalProblem(): Problem {
   return plainProblem('internal', 500, 'sluice failed to handle this request.');

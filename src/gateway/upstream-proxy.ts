@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
-import { plainProblem, sendProblem } from './problem.ts';
+import { sendProblem, upstreamFailureProblem } from './problem.ts';
 import { type RawHeaders, streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
 import {
   type ExchangeRequest,
@@ -176,7 +176,7 @@ function readBody(req: IncomingMessage, limit: number, then: (body: Buffer | Rea
 }
 
 /** Maps an undici failure to the answer the client gets. */
-function failureStatus(error: NodeJS.ErrnoException): { status: number; name: string } {
+function failureStatus(error: NodeJS.ErrnoException): { status: 502 | 504; name: string } {
   const code = error.code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return { status: 504, name: 'upstream-timeout' };
@@ -280,14 +280,7 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
             res.destroy();
             return finish({ status: res.statusCode, error: failure.name });
           }
-          const problem = plainProblem(
-            failure.name,
-            failure.status,
-            failure.status === 504
-              ? 'The upstream API did not answer in time. Try again later.'
-              : 'The upstream API cannot be reached right now. Try again later.',
-          );
-          sendProblem(res, problem, fo.responseHeaders);
+          sendProblem(res, upstreamFailureProblem(failure.status), fo.responseHeaders);
           finish({ status: failure.status, error: failure.name });
         },
       );

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { rawProblem, upstreamFailureProblem } from './problem.ts';
 
 export interface TunnelOptions {
   upstreamUrl: string;
@@ -27,10 +28,9 @@ const HALF_CLOSE_GRACE_MS = 1_000;
 
 const NOT_FORWARDED = new Set(['host', 'x-forwarded-for', 'forwarded']);
 
-/** The answers when the upstream said nothing: the handshake's own HTTP, then closed. */
-const BAD_GATEWAY = 'HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
-const GATEWAY_TIMEOUT =
-  'HTTP/1.1 504 Gateway Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+/** The answers when the upstream said nothing: the handshake's own HTTP, problem+json, then closed. */
+const BAD_GATEWAY = rawProblem(upstreamFailureProblem(502));
+const GATEWAY_TIMEOUT = rawProblem(upstreamFailureProblem(504));
 
 export function tunnelUpgrade(
   req: IncomingMessage,

@@ -197,8 +197,14 @@ test('an unreachable upstream: the upgrade is answered 502 and closed', async (t
   assert.equal(answer.status, 502);
   assert.match(
     answer.head,
-    /^HTTP\/1\.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0$/,
+    /^HTTP\/1\.1 502 Bad Gateway\r\ncontent-type: application\/problem\+json\r\nconnection: close\r\ncontent-length: \d+$/,
   );
+  assert.deepEqual(JSON.parse(answer.body), {
+    type: 'tag:sluice,2026:problem:upstream-unavailable',
+    title: 'Bad Gateway',
+    status: 502,
+    detail: 'The upstream API cannot be reached right now. Try again later.',
+  });
 });
 
 test('an upstream that accepts and never answers the handshake: 504 after server.upstreamTimeout', async (t) => {
@@ -218,6 +224,12 @@ test('an upstream that accepts and never answers the handshake: 504 after server
   assert.equal(answer.status, 504);
   assert.match(
     answer.head,
-    /^HTTP\/1\.1 504 Gateway Timeout\r\nconnection: close\r\ncontent-length: 0$/,
+    /^HTTP\/1\.1 504 Gateway Timeout\r\ncontent-type: application\/problem\+json\r\nconnection: close\r\ncontent-length: \d+$/,
   );
+  assert.deepEqual(JSON.parse(answer.body), {
+    type: 'tag:sluice,2026:problem:upstream-timeout',
+    title: 'Gateway Timeout',
+    status: 504,
+    detail: 'The upstream API did not answer in time. Try again later.',
+  });
 });

@@ -323,8 +323,15 @@ async function unansweringUpstream(t: TestContext): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-const GATEWAY_TIMEOUT =
-  'HTTP/1.1 504 Gateway Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+/** The whole answer on the wire: problem+json, as every other gateway error. */
+function problemAnswer(statusLine: string, body: string): string {
+  return `HTTP/1.1 ${statusLine}\r\ncontent-type: application/problem+json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+}
+
+const GATEWAY_TIMEOUT = problemAnswer(
+  '504 Gateway Timeout',
+  '{"type":"tag:sluice,2026:problem:upstream-timeout","title":"Gateway Timeout","status":504,"detail":"The upstream API did not answer in time. Try again later."}',
+);
 
 test('an upstream that never accepts: after the upstream timeout the upgrade is answered 504 and closed', async (t) => {
   const gw = await front(t, await unansweringUpstream(t), { connectTimeoutMs: 150 });
@@ -354,7 +361,10 @@ test('an upstream that closes at once without a word: the upgrade is answered 50
   await within(c.closed, 'the client’s connection closed');
   assert.equal(
     c.received(),
-    'HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+    problemAnswer(
+      '502 Bad Gateway',
+      '{"type":"tag:sluice,2026:problem:upstream-unavailable","title":"Bad Gateway","status":502,"detail":"The upstream API cannot be reached right now. Try again later."}',
+    ),
   );
   assert.equal(gw.closedCalls(), 1);
 });
