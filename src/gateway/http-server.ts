@@ -57,7 +57,8 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
       headersTimeout,
       // Node checks both timeouts on this interval (30 s by default, which would let a
       // 30 s timeout take up to a minute): a pass over the open connections each second.
-      connectionsCheckingInterval: Math.min(1_000, Math.max(100, headersTimeout / 4)),
+      // Node refuses an interval that is no whole number of ms (1.25 s / 4 = 312.5).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(headersTimeout / 4))),
     },
     (req, res) => {
       current.set(req.socket, res);
