@@ -365,3 +365,46 @@ test('a request timeout that is no multiple of 4 ms (1.25 s, 1001 ms) still make
     }
   }
 });
+
+test('a badly framed request is the last on its connection: what was pipelined after it is neither answered nor handled', async () => {
+  const s = await start();
+  try {
+    const c = client(s.port);
+    c.write(
+      'GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n',
+    );
+    const { text, closed } = await c.untilClosed();
+    assert.ok(closed, text);
+    assert.deepEqual(statusLines(text), ['HTTP/1.1 400 Bad Request']);
+    assert.match(text, /\r\nconnection: close\r\n/);
+    assert.equal(
+      lastBody(text).detail,
+      'The request has more than one Host header (RFC 9112 §3.2).',
+    );
+    assert.deepEqual(s.seen.handled, []);
+  } finally {
+    await s.close();
+  }
+});
+
+test('bytes sent after a Connection: close request do not replace its answer with a 400', async () => {
+  const s = await start({
+    handle(_req, res) {
+      // An answer that takes a moment (a held request, a slow upstream).
+      setTimeout(() => {
+        res.writeHead(200, { 'content-length': 2 });
+        res.end('up');
+      }, 100);
+    },
+  });
+  try {
+    const c = client(s.port);
+    c.write('GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nNOT HTTP AT ALL\r\n\r\n');
+    const { text, closed } = await c.untilClosed();
+    assert.ok(closed, text);
+    assert.deepEqual(statusLines(text), ['HTTP/1.1 200 OK']);
+    assert.ok(text.endsWith('\r\n\r\nup'), text);
+  } finally {
+    await s.close();
+  }
+});
