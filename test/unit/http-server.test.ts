@@ -408,3 +408,28 @@ test('bytes sent after a Connection: close request do not replace its answer wit
     await s.close();
   }
 });
+
+test('a Connection: close request whose own body is broken still gets its 400', async () => {
+  const s = await start({
+    handle(req, res) {
+      // Reads the whole body before answering, as the pipeline buffers one.
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-length': 2 });
+        res.end('up');
+      });
+    },
+  });
+  try {
+    const c = client(s.port);
+    c.write(
+      'POST /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+    );
+    const { text, closed } = await c.untilClosed();
+    assert.ok(closed, `still open: ${text}`);
+    assert.deepEqual(statusLines(text), ['HTTP/1.1 400 Bad Request']);
+    assert.equal(lastBody(text).type, 'tag:sluice,2026:problem:bad-request');
+  } finally {
+    await s.close();
+  }
+});
