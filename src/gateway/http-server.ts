@@ -48,9 +48,14 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
       headersTimeout,
       // Node checks both timeouts on this interval (30 s by default, which would let a
       // 30 s timeout take up to a minute): a pass over the open connections each second.
-      connectionsCheckingInterval: Math.min(1_000, Math.max(100, headersTimeout / 4)),
+      // Node refuses an interval that is no whole number of ms (1.25 s / 4 = 312.5).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(headersTimeout / 4))),
     },
     (req, res) => {
+      // RFC 9112 §9.6: after an answer that closes the connection (a badly framed request's
+      // refusal), nothing more on it is acted on: a request smuggled in behind the refused
+      // one would still reach the upstream. Node closes the connection once that answer is out.
+      if (current.get(req.socket)?.shouldKeepAlive === false) return;
       current.set(req.socket, res);
       try {
         if (answerFraming(req, res)) return;
@@ -86,6 +91,9 @@ export function createGatewayServer(options: GatewayServerOptions): Server {
       socket.destroy();
       return;
     }
+    // Nor is anything written for bytes sent after a whole request whose answer closes the
+    // connection (§9.6 again): that answer is the last, and node closes after it.
+    if (answering?.shouldKeepAlive === false && answering.req.complete) return;
     // A request or body too slow to arrive gets a 408, malformed request lines and
     // headers a 400: problem+json either way, never a crash or a hang. Closing the socket
     // closes the request's response too, which gives back everything it held.

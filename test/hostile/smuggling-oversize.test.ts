@@ -180,3 +180,20 @@ test('an absolute-form target meets the same routes as its path (a non-public ro
   const hits = (await call(`${upstream.url}/_test/hits`)).json<{ paths: Record<string, number> }>();
   assert.deepEqual(hits.paths, { '/api/companies': 1 });
 });
+
+test('a request pipelined behind a refused one on a kept-alive connection never reaches the upstream', async () => {
+  // RFC 9112 §9.6: the refusal closes the connection and nothing after it is acted on.
+  const smuggled = 'GET /_test/smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  for (const [status, refused] of [
+    [
+      501,
+      'POST /_test/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+    ],
+    [400, 'GET /api/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n'],
+  ] as const) {
+    const answer = await raw(`${refused}${smuggled}`);
+    assert.equal(answer.status, status, answer.text.slice(0, 300));
+    assert.equal(answer.text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, answer.text);
+    assert.equal(await upstreamHits(), 0);
+  }
+});
