@@ -483,7 +483,9 @@ test('a daily window of 00:00-24:00 is the whole day, every day; 24:00-00:00 is 
     toMinute: 0,
   });
   assert.equal(policy?.offHours.windows.length, 7);
-  assert.deepEqual(compile({ offHours: { windows: [{ daily: '24:00-00:00' }] } }).problems, [
-    ['offHours.windows[0].daily', '"24:00-00:00" starts and ends at the same time, so it is empty'],
-  ]);
+  for (const daily of ['24:00-00:00', '00:00-00:00', '24:00-24:00']) {
+    assert.deepEqual(compile({ offHours: { windows: [{ daily }] } }).problems, [
+      ['offHours.windows[0].daily', `"${daily}" starts and ends at the same time, so it is empty`],
+    ]);
+  }
 });
