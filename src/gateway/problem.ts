@@ -129,22 +129,17 @@ export function plainProblem(name: string, status: number, detail: string): Prob
   return { type: problemType(name), title: TITLES[status] ?? 'Error', status, detail };
 }
 
+/** Why the upstream failed a request: no answer in time (504), or none at all (502). */
+export type UpstreamFailure = 'upstream-timeout' | 'upstream-unavailable';
+
 /**
  * The answer when the upstream failed a request: 504 when it did not answer in time
  * (server.upstreamTimeout), 502 when it could not be reached or broke off.
  */
-export function upstreamFailureProblem(status: 502 | 504): Problem {
-  return status === 504
-    ? plainProblem(
-        'upstream-timeout',
-        504,
-        'The upstream API did not answer in time. Try again later.',
-      )
-    : plainProblem(
-        'upstream-unavailable',
-        502,
-        'The upstream API cannot be reached right now. Try again later.',
-      );
+export function upstreamFailureProblem(failure: UpstreamFailure): Problem {
+  return failure === 'upstream-timeout'
+    ? plainProblem(failure, 504, 'The upstream API did not answer in time. Try again later.')
+    : plainProblem(failure, 502, 'The upstream API cannot be reached right now. Try again later.');
 }
 
 /**
@@ -152,7 +147,7 @@ export function upstreamFailureProblem(status: 502 | 504): Problem {
  * response object (a request the parser gave up on, an upgrade): then closed.
  *
  * @example
- * socket.end(rawProblem(upstreamFailureProblem(502)));
+ * socket.end(rawProblem(upstreamFailureProblem('upstream-unavailable')));
  */
 export function rawProblem(problem: Problem): string {
   const body = JSON.stringify(problem);

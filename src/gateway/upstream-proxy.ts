@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { rewriteUrlHeader, URL_HEADERS, type UrlMapping, urlMapping } from '../core/public-urls.ts';
-import { sendProblem, upstreamFailureProblem } from './problem.ts';
+import { sendProblem, type UpstreamFailure, upstreamFailureProblem } from './problem.ts';
 import { type RawHeaders, streamToResponse, type UpstreamExchange } from './upstream-exchange.ts';
 import {
   type ExchangeRequest,
@@ -176,12 +176,11 @@ function readBody(req: IncomingMessage, limit: number, then: (body: Buffer | Rea
 }
 
 /** Maps an undici failure to the answer the client gets. */
-function failureStatus(error: NodeJS.ErrnoException): { status: 502 | 504; name: string } {
+function failureOf(error: NodeJS.ErrnoException): UpstreamFailure {
   const code = error.code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return { status: 504, name: 'upstream-timeout' };
-  }
-  return { status: 502, name: 'upstream-unavailable' };
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
+    ? 'upstream-timeout'
+    : 'upstream-unavailable';
 }
 
 export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
@@ -275,13 +274,14 @@ export function createUpstreamProxy(options: UpstreamOptions): UpstreamProxy {
         (error) => {
           if (error === null) return finish({ status: res.statusCode });
           if (abort.signal.aborted) return;
-          const failure = failureStatus(error as NodeJS.ErrnoException);
+          const failure = failureOf(error as NodeJS.ErrnoException);
           if (res.headersSent) {
             res.destroy();
-            return finish({ status: res.statusCode, error: failure.name });
+            return finish({ status: res.statusCode, error: failure });
           }
-          sendProblem(res, upstreamFailureProblem(failure.status), fo.responseHeaders);
-          finish({ status: failure.status, error: failure.name });
+          const problem = upstreamFailureProblem(failure);
+          sendProblem(res, problem, fo.responseHeaders);
+          finish({ status: problem.status, error: failure });
         },
       );
     }

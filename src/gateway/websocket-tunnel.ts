@@ -29,8 +29,8 @@ const HALF_CLOSE_GRACE_MS = 1_000;
 const NOT_FORWARDED = new Set(['host', 'x-forwarded-for', 'forwarded']);
 
 /** The answers when the upstream said nothing: the handshake's own HTTP, problem+json, then closed. */
-const BAD_GATEWAY = rawProblem(upstreamFailureProblem(502));
-const GATEWAY_TIMEOUT = rawProblem(upstreamFailureProblem(504));
+const BAD_GATEWAY = rawProblem(upstreamFailureProblem('upstream-unavailable'));
+const GATEWAY_TIMEOUT = rawProblem(upstreamFailureProblem('upstream-timeout'));
 
 export function tunnelUpgrade(
   req: IncomingMessage,
