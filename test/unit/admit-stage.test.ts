@@ -16,16 +16,14 @@ import { whenReady } from '../../src/core/maybe-async.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
 import type { BulkExportVerdict } from '../../src/core/records.ts';
 import type { Refusal } from '../../src/core/refusal.ts';
-import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { createLogger } from '../../src/gateway/logger.ts';
-import { createMetrics } from '../../src/gateway/metrics.ts';
 import { compileRuntime } from '../../src/gateway/runtime.ts';
 import { type Admitted, createAdmit } from '../../src/gateway/stages/admit.ts';
-import { createAnswer } from '../../src/gateway/stages/answer.ts';
 import type { Caller } from '../../src/gateway/stages/identify.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { until } from '../helpers/in-process-gateway.ts';
+import { testAnswer } from './helpers/answer-parts.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12);
 
@@ -54,19 +52,7 @@ async function harness(
       },
     },
   });
-  const incidents = createIncidentRecorder({
-    store: records,
-    clock,
-    flushMs: 60_000,
-    onError: (error) => assert.fail(String(error)),
-  });
-  t.after(() => incidents.close());
-  const real = createAnswer({
-    incidents,
-    logger,
-    metrics: createMetrics({ defaults: false }),
-    observe: () => {},
-  });
+  const { answer: real } = testAnswer(t, { store: records, clock, logger });
   const refusals: Refusal[] = [];
   const shadowed: Refusal[] = [];
   const answer = {

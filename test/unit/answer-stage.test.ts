@@ -14,13 +14,13 @@ import type { Subject } from '../../src/core/records.ts';
 import { refusal } from '../../src/core/refusal.ts';
 import type { ObservationKind } from '../../src/core/safeguard/index.ts';
 import { BAD_PATH_RULE } from '../../src/gateway/bad-path.ts';
-import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { createLogger } from '../../src/gateway/logger.ts';
 import { createMetrics } from '../../src/gateway/metrics.ts';
 import { type AnswerDeps, createAnswer } from '../../src/gateway/stages/answer.ts';
 import type { Exchange } from '../../src/gateway/stages/exchange.ts';
 import type { Caller } from '../../src/gateway/stages/identify.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import { testIncidents } from './helpers/answer-parts.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12);
 
@@ -36,13 +36,7 @@ function harness(t: { after(fn: () => Promise<void>): void }, withOnWarning = tr
   const warned: [IpWarning, Subject][] = [];
   const metrics = createMetrics({ defaults: false });
   const store = new MemoryRecordStore();
-  const incidents = createIncidentRecorder({
-    store,
-    clock: manualClock(T0),
-    flushMs: 60_000,
-    onError: (error) => assert.fail(String(error)),
-  });
-  t.after(() => incidents.close());
+  const incidents = testIncidents(t, store, manualClock(T0));
   const deps: AnswerDeps = {
     incidents,
     metrics,

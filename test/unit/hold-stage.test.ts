@@ -17,11 +17,8 @@ import {
   type ConcurrencyQueues,
 } from '../../src/core/limiter/account-queue.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
-import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
-import { createLogger } from '../../src/gateway/logger.ts';
 import { createMetrics } from '../../src/gateway/metrics.ts';
 import { compileRuntime } from '../../src/gateway/runtime.ts';
-import { createAnswer } from '../../src/gateway/stages/answer.ts';
 import type { Exchange } from '../../src/gateway/stages/exchange.ts';
 import { createHold } from '../../src/gateway/stages/hold.ts';
 import type { Caller } from '../../src/gateway/stages/identify.ts';
@@ -30,6 +27,7 @@ import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
 import { SharedAccountQueues } from '../../src/store/shared-account-queues.ts';
 import { SharedCounters } from '../../src/store/shared-counters.ts';
 import { until } from '../helpers/in-process-gateway.ts';
+import { testAnswer } from './helpers/answer-parts.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12);
 const POLICY = 'plans:\n  standard: { concurrency: 1, queue: 5, queueTimeout: 10s }\n';
@@ -74,19 +72,7 @@ async function harness(t: { after(fn: () => unknown): void }, queues: Concurrenc
   const policy = parsePolicyText(POLICY, 'test-policy.yaml', {});
   const runtime = compileRuntime(policy);
   const metrics = createMetrics({ defaults: false });
-  const incidents = createIncidentRecorder({
-    store: new MemoryRecordStore(),
-    clock,
-    flushMs: 60_000,
-    onError: (error) => assert.fail(String(error)),
-  });
-  t.after(() => incidents.close());
-  const answer = createAnswer({
-    incidents,
-    logger: createLogger({ level: 'silent' }),
-    metrics,
-    observe: () => {},
-  });
+  const { answer } = testAnswer(t, { store: new MemoryRecordStore(), clock, metrics });
   const releases = new Map<string, (() => void) | undefined>();
   const closed = new Set<string>();
   const hold = createHold(

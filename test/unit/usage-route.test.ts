@@ -12,14 +12,12 @@ import { test } from 'node:test';
 import { manualClock } from '../../src/core/clock.ts';
 import { createEngine } from '../../src/core/engine.ts';
 import { parsePolicyText } from '../../src/core/policy/parse.ts';
-import { createIncidentRecorder } from '../../src/gateway/incident-recorder.ts';
 import { createLogger } from '../../src/gateway/logger.ts';
-import { createMetrics } from '../../src/gateway/metrics.ts';
 import { compileRuntime } from '../../src/gateway/runtime.ts';
-import { createAnswer } from '../../src/gateway/stages/answer.ts';
 import { createUsageRoute, USAGE_PATH } from '../../src/gateway/usage-route.ts';
 import { MemoryLimitStore } from '../../src/store/memory-limit-store.ts';
 import { MemoryRecordStore } from '../../src/store/memory-record-store.ts';
+import { testAnswer } from './helpers/answer-parts.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12);
 
@@ -29,19 +27,7 @@ test('with stores that answer at once, the usage page is written before the rout
   const runtime = compileRuntime(policy);
   const records = new MemoryRecordStore();
   const logger = createLogger({ level: 'silent' });
-  const incidents = createIncidentRecorder({
-    store: records,
-    clock,
-    flushMs: 60_000,
-    onError: (error) => assert.fail(String(error)),
-  });
-  t.after(() => incidents.close());
-  const answer = createAnswer({
-    incidents,
-    logger,
-    metrics: createMetrics({ defaults: false }),
-    observe: () => {},
-  });
+  const { answer } = testAnswer(t, { store: records, clock, logger });
   const engine = createEngine({ policy, store: new MemoryLimitStore(), clock });
   const usage = createUsageRoute({ engine, records, clock, logger });
   const account = { id: 'acme', size: 0, plan: policy.defaultPlan };
