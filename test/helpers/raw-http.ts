@@ -65,3 +65,36 @@ export function rawRequest(
     socket.write(Buffer.from(`${request}\r\n`, 'latin1'));
   });
 }
+
+/**
+ * Writes `bytes` to `origin` on a fresh connection and resolves with every byte received
+ * until the server closes it (a reset closes it too); rejects after `timeoutMs` with what
+ * came so far.
+ *
+ * @example
+ * const answer = (await sendUntilClosed(g.url, 'GET / HTTP/1.0\r\n\r\n')).toString('latin1');
+ */
+export function sendUntilClosed(
+  origin: string,
+  bytes: string | Buffer,
+  timeoutMs = 10_000,
+): Promise<Buffer> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(`not closed within ${timeoutMs} ms: ${Buffer.concat(chunks).toString('latin1')}`),
+      );
+    }, timeoutMs);
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  });
+}

@@ -5,11 +5,11 @@
  * coding other than chunked, a method on `*` other than OPTIONS, and `OPTIONS *`.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { type DemoUpstream, startDemoUpstream } from '../../src/demo/demo-upstream.ts';
 import { call } from '../helpers/http.ts';
 import { type InProcessGateway, startInProcessGateway } from '../helpers/in-process-gateway.ts';
+import { sendUntilClosed } from '../helpers/raw-http.ts';
 
 let upstream: DemoUpstream;
 let g: InProcessGateway;
@@ -29,23 +29,8 @@ after(async () => {
 const hits = async () => (await call(`${upstream.url}/_test/hits`)).json<{ total: number }>().total;
 
 /** Sends `bytes` on a fresh connection; everything received until the gateway closes it. */
-function exchange(bytes: string, timeoutMs = 5_000): Promise<string> {
-  const { port } = new URL(g.url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`not closed within ${timeoutMs} ms: ${Buffer.concat(chunks)}`));
-    }, timeoutMs);
-    socket.on('data', (d) => chunks.push(d));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    socket.on('error', () => {});
-    socket.write(bytes);
-  });
+async function exchange(bytes: string, timeoutMs = 5_000): Promise<string> {
+  return (await sendUntilClosed(g.url, Buffer.from(bytes), timeoutMs)).toString('utf8');
 }
 
 /** The whole answer sluice writes itself to a socket it closes (no Date: not node's writer). */

@@ -7,8 +7,6 @@
  * answered `connection: close`, as its socket is closed after it.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { manualClock } from '../../src/core/clock.ts';
@@ -23,6 +21,7 @@ import { answeringLater } from '../helpers/async-store.ts';
 import { type Answer, call } from '../helpers/http.ts';
 import { type IdentityEndpoint, startIdentityEndpoint } from '../helpers/identity-endpoint.ts';
 import { startInProcessGateway, T0 } from '../helpers/in-process-gateway.ts';
+import { sendUntilClosed } from '../helpers/raw-http.ts';
 
 let upstream: DemoUpstream;
 let endpoint: IdentityEndpoint;
@@ -160,21 +159,14 @@ test('a refused Upgrade is answered connection: close (its socket is closed afte
     policy: 'server:\n  unauthenticated: refuse\n',
   });
   t.after(() => g.close());
-  const { port } = new URL(g.url);
-  const socket = connect(Number(port), '127.0.0.1');
-  t.after(() => socket.destroy());
-  socket.write(
-    'GET /api/companies HTTP/1.1\r\nhost: api.example.com\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n',
-  );
-  let text = '';
-  socket.on('data', (d) => (text += d));
   // Read until the gateway closes the socket, at most 5 s.
-  await Promise.race([
-    once(socket, 'close'),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error(`no close after: ${text}`)), 5_000).unref(),
-    ),
-  ]);
+  const text = (
+    await sendUntilClosed(
+      g.url,
+      'GET /api/companies HTTP/1.1\r\nhost: api.example.com\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n',
+      5_000,
+    )
+  ).toString('latin1');
   const head = text.slice(0, text.indexOf('\r\n\r\n')).toLowerCase();
   assert.match(head, /^http\/1\.1 401 /, text);
   assert.match(head, /\r\nconnection: close(\r\n|$)/, head);

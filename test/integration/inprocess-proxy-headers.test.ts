@@ -30,6 +30,7 @@ import {
   startInProcessGateway,
   until,
 } from '../helpers/in-process-gateway.ts';
+import { sendUntilClosed } from '../helpers/raw-http.ts';
 
 const TOKEN = 'admin-token-for-proxy-header-tests-01';
 
@@ -162,35 +163,20 @@ interface Exchange {
  * Sends `bytes` (latin1) to the gateway on a fresh connection and reads until it closes
  * (the request must say `Connection: close` or be HTTP/1.0), at most 10 s.
  */
-function exchange(g: InProcessGateway, bytes: string | Buffer): Promise<Exchange> {
-  const { port } = new URL(g.url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`not closed within 10 s: ${Buffer.concat(chunks).toString('latin1')}`));
-    }, 10_000);
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      let rest = Buffer.concat(chunks);
-      const statusLines: string[] = [];
-      for (;;) {
-        const end = rest.indexOf('\r\n\r\n');
-        if (end < 0) return reject(new Error(`no head: ${rest.toString('latin1')}`));
-        const [statusLine, ...lines] = rest.subarray(0, end).toString('latin1').split('\r\n');
-        statusLines.push(statusLine);
-        rest = rest.subarray(end + 4);
-        if (/^HTTP\/1\.[01] 1\d\d /.test(statusLine)) continue;
-        const headers = lines.filter((l) => !/^date:/i.test(l));
-        const chunked = headers.some((h) => /^transfer-encoding: chunked$/i.test(h));
-        return resolve({ statusLines, headers, body: chunked ? dechunk(rest) : rest });
-      }
-    });
-    socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
-  });
+async function exchange(g: InProcessGateway, bytes: string | Buffer): Promise<Exchange> {
+  let rest = await sendUntilClosed(g.url, bytes);
+  const statusLines: string[] = [];
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) throw new Error(`no head: ${rest.toString('latin1')}`);
+    const [statusLine, ...lines] = rest.subarray(0, end).toString('latin1').split('\r\n');
+    statusLines.push(statusLine!);
+    rest = rest.subarray(end + 4);
+    if (/^HTTP\/1\.[01] 1\d\d /.test(statusLine!)) continue;
+    const headers = lines.filter((l) => !/^date:/i.test(l));
+    const chunked = headers.some((h) => /^transfer-encoding: chunked$/i.test(h));
+    return { statusLines, headers, body: chunked ? dechunk(rest) : rest };
+  }
 }
 
 /** A chunked body's bytes, its framing taken off. */
